@@ -1,0 +1,1 @@
+//! The lab: a simulated Vault and Kubernetes API on loopback.
