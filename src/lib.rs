@@ -4,4 +4,24 @@
 //! systems, `probes` runs them into evidence, `diagnosis` turns evidence into a verdict without
 //! any I/O, and `lab` simulates both systems for demos and tests.
 
+pub mod config;
+pub mod kube;
 pub mod lab;
+pub mod probes;
+pub mod secret;
+pub mod vault;
+
+/// Joins an error and its sources into one line.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

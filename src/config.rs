@@ -1,0 +1,524 @@
+//! Configuration: the command line, the environment and the TOML file, in one place.
+//!
+//! This is the only module that reads the process environment (through clap's `env`
+//! attributes) or the config file. Everything else receives typed values: [`Cli`] for what
+//! was asked, [`ConnectionArgs`] resolved into [`VaultSettings`] and a kubeconfig path, and
+//! [`FileConfig`] for the strict TOML file of design §4. Secrets are wrapped in [`Secret`]
+//! as soon as they are read, and clap is told never to print their environment values.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+/// Default address of `serve`.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+/// Default per-call timeout of a probe.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default bound on a whole triage run.
+pub const DEFAULT_TRIAGE_DEADLINE: Duration = Duration::from_secs(12);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vault-triage",
+    version,
+    about = "Root-causes Vault Kubernetes-auth incidents (`vault: permission denied`) and drives approval-gated fixes"
+)]
+pub struct Cli {
+    /// Path of the TOML config file.
+    #[arg(long, global = true, env = "VAULT_TRIAGE_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Log format: `auto` is readable on a terminal and JSON otherwise.
+    #[arg(long, global = true, env = "VAULT_TRIAGE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `vault_triage=debug`.
+    #[arg(long, global = true, env = "VAULT_TRIAGE_LOG", default_value = "info")]
+    pub log: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the bot: HTTP endpoints, Slack Socket Mode and the Discord gateway where configured.
+    Serve(ServeArgs),
+    /// Run one triage from a terminal. Exit 0 healthy, 2 fault diagnosed, 1 could not run.
+    Probe(ProbeArgs),
+    /// Serve the simulated Vault + Kubernetes API and print the environment to use it.
+    Lab(LabArgs),
+    /// Tell the whole incident story offline, against the built-in lab.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address the HTTP endpoints listen on.
+    #[arg(long, env = "VAULT_TRIAGE_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Output format.
+    #[arg(long, env = "VAULT_TRIAGE_FORMAT", value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Triage one Vault role (default: the canary role of the config file).
+    #[arg(long, env = "VAULT_TRIAGE_ROLE")]
+    pub role: Option<String>,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// Scenario to simulate; `help` lists them.
+    #[arg(
+        long,
+        env = "VAULT_TRIAGE_LAB_SCENARIO",
+        default_value = "reviewer-jwt-expired"
+    )]
+    pub scenario: String,
+
+    /// Address of the simulated Vault + Kubernetes API (one listener serves both).
+    #[arg(long, env = "VAULT_TRIAGE_LAB_LISTEN", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+
+    /// Latency added to every simulated call, in milliseconds.
+    #[arg(long, env = "VAULT_TRIAGE_LAB_LATENCY_MS", default_value_t = 0)]
+    pub latency_ms: u64,
+
+    /// Directory for the kubeconfig and config file the lab writes (default: a new temporary one).
+    #[arg(long, env = "VAULT_TRIAGE_LAB_DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Scenario the story starts from.
+    #[arg(
+        long,
+        env = "VAULT_TRIAGE_DEMO_SCENARIO",
+        default_value = "reviewer-jwt-expired"
+    )]
+    pub scenario: String,
+}
+
+/// How to reach Vault and Kubernetes: the standard variables users already have.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Vault address.
+    #[arg(long, env = "VAULT_ADDR", default_value = "https://127.0.0.1:8200")]
+    pub vault_addr: String,
+
+    /// Vault token of the bot (must not come from the kubernetes auth mount it diagnoses).
+    #[arg(long, env = "VAULT_TOKEN", hide_env_values = true)]
+    pub vault_token: Option<String>,
+
+    /// File holding the Vault token (used when VAULT_TOKEN is unset).
+    #[arg(long, env = "VAULT_TOKEN_FILE")]
+    pub vault_token_file: Option<PathBuf>,
+
+    /// PEM CA bundle to verify Vault's TLS certificate.
+    #[arg(long, env = "VAULT_CACERT")]
+    pub vault_cacert: Option<PathBuf>,
+
+    /// Vault Enterprise / OpenBao namespace.
+    #[arg(long, env = "VAULT_NAMESPACE")]
+    pub vault_namespace: Option<String>,
+
+    /// kubeconfig file; in-cluster configuration when unset.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// Resolved Vault connection settings.
+#[derive(Debug, Clone)]
+pub struct VaultSettings {
+    pub addr: String,
+    pub token: Option<Secret>,
+    pub ca_cert_pem: Option<Vec<u8>>,
+    pub namespace: Option<String>,
+}
+
+impl ConnectionArgs {
+    /// Reads the token file and CA bundle the arguments point at.
+    pub fn vault_settings(&self) -> anyhow::Result<VaultSettings> {
+        let token = match (&self.vault_token, &self.vault_token_file) {
+            (Some(t), _) if !t.trim().is_empty() => Some(Secret::new(t.trim())),
+            (_, Some(path)) => {
+                let raw = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading VAULT_TOKEN_FILE {}", path.display()))?;
+                Some(Secret::new(raw.trim()))
+            }
+            _ => None,
+        };
+        let ca_cert_pem = match &self.vault_cacert {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .with_context(|| format!("reading VAULT_CACERT {}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(VaultSettings {
+            addr: self.vault_addr.trim_end_matches('/').to_string(),
+            token,
+            ca_cert_pem,
+            namespace: self.vault_namespace.clone().filter(|n| !n.is_empty()),
+        })
+    }
+}
+
+/// The TOML config file of design §4. Unknown keys are an error.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub vault: VaultSection,
+    #[serde(default)]
+    pub canary: CanarySection,
+    /// Where Vault's reviewer token comes from; optional.
+    pub reviewer: Option<ReviewerSection>,
+    #[serde(default)]
+    pub probes: ProbesSection,
+    #[serde(default)]
+    pub alerts: AlertsSection,
+    #[serde(default)]
+    pub chat: ChatSection,
+    #[serde(default)]
+    pub approvals: Vec<ApprovalRule>,
+    #[serde(default)]
+    pub people: Vec<Person>,
+    #[serde(default)]
+    pub state: StateSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSection {
+    /// Path of the kubernetes auth method.
+    #[serde(default = "default_auth_mount")]
+    pub auth_mount: String,
+}
+
+impl Default for VaultSection {
+    fn default() -> Self {
+        Self {
+            auth_mount: default_auth_mount(),
+        }
+    }
+}
+
+fn default_auth_mount() -> String {
+    "kubernetes".into()
+}
+
+/// The identity used to reproduce a login.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanarySection {
+    #[serde(default = "default_canary_namespace")]
+    pub namespace: String,
+    #[serde(default = "default_canary_sa")]
+    pub service_account: String,
+    #[serde(default = "default_canary_sa")]
+    pub role: String,
+    /// Secret the canary reads after a successful login (tells policy denial apart).
+    pub secret_path: Option<String>,
+    /// Audience of the canary token; the API server's own audiences when unset.
+    pub audience: Option<String>,
+}
+
+impl Default for CanarySection {
+    fn default() -> Self {
+        Self {
+            namespace: default_canary_namespace(),
+            service_account: default_canary_sa(),
+            role: default_canary_sa(),
+            secret_path: None,
+            audience: None,
+        }
+    }
+}
+
+fn default_canary_namespace() -> String {
+    "vault-triage".into()
+}
+
+fn default_canary_sa() -> String {
+    "vault-triage-canary".into()
+}
+
+/// Where Vault's reviewer token comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewerSection {
+    pub namespace: String,
+    pub service_account: String,
+    /// Secret holding the reviewer JWT (key `token`), when it comes from one.
+    pub token_secret: Option<String>,
+}
+
+/// Probe timing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbesSection {
+    /// Timeout of each call, e.g. "5s".
+    #[serde(default = "default_call_timeout", with = "humantime_serde_compat")]
+    pub call_timeout: Duration,
+    /// Bound on a whole triage, e.g. "12s".
+    #[serde(default = "default_deadline", with = "humantime_serde_compat")]
+    pub deadline: Duration,
+    /// Pod-template annotation that names a workload's Vault role.
+    #[serde(default = "default_role_annotation")]
+    pub role_annotation: String,
+}
+
+impl Default for ProbesSection {
+    fn default() -> Self {
+        Self {
+            call_timeout: default_call_timeout(),
+            deadline: default_deadline(),
+            role_annotation: default_role_annotation(),
+        }
+    }
+}
+
+fn default_call_timeout() -> Duration {
+    DEFAULT_CALL_TIMEOUT
+}
+
+fn default_deadline() -> Duration {
+    DEFAULT_TRIAGE_DEADLINE
+}
+
+fn default_role_annotation() -> String {
+    "vault.hashicorp.com/role".into()
+}
+
+/// Alert intake credentials.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// Accepted bearer tokens (several, for rotation).
+    #[serde(default)]
+    pub tokens: Vec<Secret>,
+}
+
+/// Default incident channels.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSection {
+    pub slack_channel: Option<String>,
+    pub discord_channel: Option<String>,
+}
+
+/// One `[[approvals]]` rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRule {
+    pub action: String,
+    pub approvers: Vec<String>,
+    #[serde(default = "default_required")]
+    pub required: u32,
+    #[serde(default = "default_expiry", with = "humantime_serde_compat")]
+    pub expires_after: Duration,
+}
+
+fn default_required() -> u32 {
+    1
+}
+
+fn default_expiry() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+/// One person with several platform identities (`[[people]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    pub name: String,
+    pub slack: Option<String>,
+    pub discord: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSection {
+    #[serde(default = "default_state_dir")]
+    pub dir: PathBuf,
+}
+
+impl Default for StateSection {
+    fn default() -> Self {
+        Self {
+            dir: default_state_dir(),
+        }
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/vault-triage")
+}
+
+impl FileConfig {
+    /// Loads the file, or the defaults when no path is given.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        match path {
+            None => Ok(Self::default()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                Self::parse(&text).with_context(|| format!("in config file {}", path.display()))
+            }
+        }
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let cfg: Self = toml::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let mount = self.vault.auth_mount.trim_matches('/');
+        anyhow::ensure!(
+            !mount.is_empty() && !mount.contains(".."),
+            "vault.auth_mount must be a mount path such as \"kubernetes\""
+        );
+        for rule in &self.approvals {
+            anyhow::ensure!(
+                rule.required >= 1,
+                "approvals.required must be at least 1 (action {})",
+                rule.action
+            );
+        }
+        if self.probes.call_timeout.is_zero() || self.probes.deadline.is_zero() {
+            anyhow::bail!("probes.call_timeout and probes.deadline must be positive");
+        }
+        Ok(())
+    }
+
+    /// The auth mount without surrounding slashes.
+    pub fn auth_mount(&self) -> &str {
+        self.vault.auth_mount.trim_matches('/')
+    }
+}
+
+/// `serde` adapter for durations written as "15m", "5s", "1h30m".
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DESIGN_EXAMPLE: &str = r#"
+[vault]
+auth_mount = "kubernetes"
+
+[canary]
+namespace = "vault-triage"
+service_account = "vault-triage-canary"
+role = "vault-triage-canary"
+secret_path = "secret/data/vault-triage/canary"
+
+[reviewer]
+namespace = "vault"
+service_account = "vault-auth"
+token_secret = "vault-auth-token"
+
+[alerts]
+tokens = ["..."]
+
+[chat]
+slack_channel = "C0INCIDENTS"
+discord_channel = "123456789012345678"
+
+[[approvals]]
+action = "reconfigure-auth"
+approvers = ["U012ABC", "discord:123456789"]
+required = 2
+expires_after = "15m"
+
+[state]
+dir = "/var/lib/vault-triage"
+"#;
+
+    #[test]
+    fn the_design_example_parses() {
+        let cfg = FileConfig::parse(DESIGN_EXAMPLE).unwrap();
+        assert_eq!(cfg.auth_mount(), "kubernetes");
+        assert_eq!(cfg.canary.role, "vault-triage-canary");
+        assert_eq!(
+            cfg.reviewer.unwrap().token_secret.as_deref(),
+            Some("vault-auth-token")
+        );
+        assert_eq!(cfg.approvals[0].required, 2);
+        assert_eq!(cfg.approvals[0].expires_after, Duration::from_secs(900));
+        assert_eq!(cfg.state.dir, PathBuf::from("/var/lib/vault-triage"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = FileConfig::parse("[vault]\nauth_mount = \"k\"\nmount = \"x\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let cfg = FileConfig::parse("").unwrap();
+        assert_eq!(cfg.auth_mount(), "kubernetes");
+        assert_eq!(cfg.canary.namespace, "vault-triage");
+        assert!(cfg.reviewer.is_none());
+        assert_eq!(cfg.probes.call_timeout, DEFAULT_CALL_TIMEOUT);
+    }
+
+    #[test]
+    fn a_token_given_directly_wins_over_the_token_file() {
+        let args = ConnectionArgs {
+            vault_addr: "http://127.0.0.1:8200/".into(),
+            vault_token: Some("root".into()),
+            vault_token_file: Some("/nonexistent".into()),
+            vault_cacert: None,
+            vault_namespace: Some(String::new()),
+            kubeconfig: None,
+        };
+        let s = args.vault_settings().unwrap();
+        assert_eq!(s.addr, "http://127.0.0.1:8200");
+        assert_eq!(s.token.unwrap().expose(), "root");
+        assert!(s.namespace.is_none());
+    }
+}

@@ -1,0 +1,302 @@
+//! [`KubeClient`]: the Kubernetes reads the probes make, and the TokenRequests they need.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone as _, Utc};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authentication::v1::{
+    SelfSubjectReview, TokenRequest, TokenRequestSpec, TokenReview, TokenReviewSpec,
+};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret as K8sSecret, ServiceAccount};
+use kube::api::{Api, ListParams, PostParams};
+use serde::{Deserialize, Serialize};
+
+use super::error::KubeError;
+use crate::secret::Secret;
+
+/// A Kubernetes client for the bot's identity (or another bearer's).
+#[derive(Clone)]
+pub struct KubeClient {
+    client: kube::Client,
+    config: kube::Config,
+    timeout: Duration,
+}
+
+/// A token minted through TokenRequest.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: Secret,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The answer of a TokenReview.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReviewResult {
+    pub authenticated: bool,
+    pub username: Option<String>,
+    pub uid: Option<String>,
+    pub audiences: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// A token read from a Secret, with the Secret's labels.
+#[derive(Debug, Clone)]
+pub struct SecretToken {
+    pub token: Option<Secret>,
+    pub labels: BTreeMap<String, String>,
+    pub secret_type: Option<String>,
+}
+
+/// A workload that logs in to Vault: a Deployment whose pod template names a Vault role.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Workload {
+    pub namespace: String,
+    pub name: String,
+    pub role: String,
+    pub service_account: String,
+    pub replicas: i32,
+}
+
+impl std::fmt::Debug for KubeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeClient")
+            .field("cluster_url", &self.config.cluster_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeClient {
+    /// From a kubeconfig file, or the in-cluster configuration when `path` is `None`.
+    pub async fn from_kubeconfig(path: Option<&Path>, timeout: Duration) -> anyhow::Result<Self> {
+        let config = match path {
+            Some(path) => {
+                let kc = kube::config::Kubeconfig::read_from(path)?;
+                kube::Config::from_custom_kubeconfig(
+                    kc,
+                    &kube::config::KubeConfigOptions::default(),
+                )
+                .await?
+            }
+            None => kube::Config::incluster()?,
+        };
+        Self::from_config(config, timeout)
+    }
+
+    fn from_config(mut config: kube::Config, timeout: Duration) -> anyhow::Result<Self> {
+        config.connect_timeout = Some(timeout);
+        config.read_timeout = Some(timeout);
+        config.write_timeout = Some(timeout);
+        // A probe must answer within its budget: no hidden retries.
+        config.default_retry = false;
+        let client = kube::Client::try_from(config.clone())?;
+        Ok(Self {
+            client,
+            config,
+            timeout,
+        })
+    }
+
+    /// The API server URL as the bot sees it.
+    pub fn cluster_url(&self) -> String {
+        self.config.cluster_url.to_string()
+    }
+
+    /// The same cluster, authenticating with `token` and nothing else.
+    pub fn as_bearer(&self, token: &Secret) -> anyhow::Result<Self> {
+        let mut config = self.config.clone();
+        config.auth_info = kube::config::AuthInfo {
+            token: Some(token.expose().to_string().into()),
+            ..Default::default()
+        };
+        Self::from_config(config, self.timeout)
+    }
+
+    async fn call<T>(
+        &self,
+        fut: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, KubeError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r.map_err(KubeError::from_kube),
+            Err(_) => Err(KubeError::Timeout(self.timeout.as_millis() as u64)),
+        }
+    }
+
+    /// TokenRequest for `namespace/service_account`.
+    pub async fn token_request(
+        &self,
+        namespace: &str,
+        service_account: &str,
+        audience: Option<&str>,
+        expiration_seconds: i64,
+    ) -> Result<IssuedToken, KubeError> {
+        let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
+        let req = TokenRequest {
+            spec: Some(TokenRequestSpec {
+                audiences: audience.map(|a| vec![a.to_string()]),
+                expiration_seconds: Some(expiration_seconds),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let resp = self
+            .call(api.create_token_request(service_account, &PostParams::default(), &req))
+            .await?;
+        let status = resp
+            .status
+            .ok_or_else(|| KubeError::Client("TokenRequest answer has no status".into()))?;
+        let token = status
+            .token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| KubeError::Client("TokenRequest answer has no token".into()))?;
+        Ok(IssuedToken {
+            token: Secret::new(token),
+            expires_at: status
+                .expiration_timestamp
+                .and_then(|t| Utc.timestamp_opt(t.0.as_second(), 0).single()),
+        })
+    }
+
+    /// TokenReview of `token`, made with this client's identity.
+    pub async fn token_review(
+        &self,
+        token: &Secret,
+        audiences: Option<Vec<String>>,
+    ) -> Result<ReviewResult, KubeError> {
+        let api: Api<TokenReview> = Api::all(self.client.clone());
+        let review = TokenReview {
+            spec: TokenReviewSpec {
+                token: token.expose().to_string(),
+                audiences,
+            },
+            ..Default::default()
+        };
+        let resp = self
+            .call(api.create(&PostParams::default(), &review))
+            .await?;
+        let status = resp.status.unwrap_or_default();
+        let user = status.user.unwrap_or_default();
+        Ok(ReviewResult {
+            authenticated: status.authenticated.unwrap_or(false),
+            username: user.username,
+            uid: user.uid,
+            audiences: status.audiences.unwrap_or_default(),
+            error: status.error.filter(|e| !e.is_empty()),
+        })
+    }
+
+    /// SelfSubjectReview: who this client's bearer is (401 when it is not valid).
+    pub async fn whoami(&self) -> Result<String, KubeError> {
+        let api: Api<SelfSubjectReview> = Api::all(self.client.clone());
+        let resp = self
+            .call(api.create(&PostParams::default(), &SelfSubjectReview::default()))
+            .await?;
+        Ok(resp
+            .status
+            .and_then(|s| s.user_info)
+            .and_then(|u| u.username)
+            .unwrap_or_default())
+    }
+
+    /// SelfSubjectAccessReview: may this client's bearer `verb` `group/resource`?
+    pub async fn can_i(&self, verb: &str, group: &str, resource: &str) -> Result<bool, KubeError> {
+        let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.into()),
+                    group: Some(group.into()),
+                    resource: Some(resource.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let resp = self
+            .call(api.create(&PostParams::default(), &review))
+            .await?;
+        Ok(resp.status.is_some_and(|s| s.allowed))
+    }
+
+    /// Does `namespace/name` exist? Returns its UID.
+    pub async fn service_account_uid(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<String>, KubeError> {
+        let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
+        let sa = self.call(api.get_opt(name)).await?;
+        Ok(sa.map(|s| s.metadata.uid.unwrap_or_default()))
+    }
+
+    /// The `token` key of Secret `namespace/name`, with the Secret's labels.
+    pub async fn secret_token(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<SecretToken>, KubeError> {
+        let api: Api<K8sSecret> = Api::namespaced(self.client.clone(), namespace);
+        let secret = self.call(api.get_opt(name)).await?;
+        Ok(secret.map(|s| SecretToken {
+            token: s
+                .data
+                .as_ref()
+                .and_then(|d| d.get("token"))
+                .map(|b| Secret::new(String::from_utf8_lossy(&b.0).trim().to_string()))
+                .or_else(|| {
+                    s.string_data
+                        .as_ref()
+                        .and_then(|d| d.get("token"))
+                        .map(|t| Secret::new(t.trim()))
+                }),
+            labels: s.metadata.labels.unwrap_or_default(),
+            secret_type: s.type_,
+        }))
+    }
+
+    /// The cluster CA bundle from ConfigMap `kube-root-ca.crt` in `namespace`.
+    pub async fn cluster_ca(&self, namespace: &str) -> Result<Option<String>, KubeError> {
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        let cm = self.call(api.get_opt("kube-root-ca.crt")).await?;
+        Ok(cm
+            .and_then(|c| c.data)
+            .and_then(|d| d.get("ca.crt").cloned()))
+    }
+
+    /// Deployments whose pod template carries `annotation` (the Vault role they use).
+    pub async fn vault_workloads(&self, annotation: &str) -> Result<Vec<Workload>, KubeError> {
+        let api: Api<Deployment> = Api::all(self.client.clone());
+        let list = self.call(api.list(&ListParams::default())).await?;
+        let mut out: Vec<Workload> = list
+            .items
+            .into_iter()
+            .filter_map(|d| {
+                let template = d.spec.template;
+                let role = template
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.annotations.as_ref())
+                    .and_then(|a| a.get(annotation))?
+                    .clone();
+                Some(Workload {
+                    namespace: d.metadata.namespace.unwrap_or_default(),
+                    name: d.metadata.name.unwrap_or_default(),
+                    role,
+                    service_account: template
+                        .spec
+                        .and_then(|s| s.service_account_name)
+                        .unwrap_or_else(|| "default".into()),
+                    replicas: d.spec.replicas.unwrap_or(1),
+                })
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+}

@@ -1,0 +1,102 @@
+//! [`VaultError`]: why a Vault call failed, typed so the diagnosis can branch on it.
+
+/// A failed Vault call.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum VaultError {
+    /// No connection: refused, DNS failure, reset.
+    #[error("Vault is unreachable: {0}")]
+    Unreachable(String),
+    /// No answer within the call's timeout.
+    #[error("Vault did not answer within {0} ms")]
+    Timeout(u64),
+    /// TLS handshake or certificate failure.
+    #[error("TLS to Vault failed: {0}")]
+    Tls(String),
+    /// Vault answered with an error status; `errors` is its `errors` array.
+    #[error("Vault answered {status}: {}", errors.join("; "))]
+    Api { status: u16, errors: Vec<String> },
+    /// Vault answered something this client cannot read.
+    #[error("unexpected answer from Vault: {0}")]
+    Decode(String),
+}
+
+impl VaultError {
+    /// Builds the error for a non-success HTTP answer from its body.
+    pub(crate) fn from_response(status: u16, body: &str) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Errors {
+            #[serde(default)]
+            errors: Vec<String>,
+        }
+        let errors = serde_json::from_str::<Errors>(body)
+            .map(|e| e.errors)
+            .unwrap_or_else(|_| {
+                let trimmed = body.trim();
+                if trimmed.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![trimmed.chars().take(300).collect()]
+                }
+            });
+        VaultError::Api { status, errors }
+    }
+
+    /// Classifies a transport error from reqwest.
+    pub(crate) fn from_transport(err: &reqwest::Error, timeout_ms: u64) -> Self {
+        if err.is_timeout() {
+            return VaultError::Timeout(timeout_ms);
+        }
+        let chain = crate::error_chain(err);
+        let lower = chain.to_ascii_lowercase();
+        if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+            VaultError::Tls(chain)
+        } else if err.is_decode() {
+            VaultError::Decode(chain)
+        } else {
+            VaultError::Unreachable(chain)
+        }
+    }
+
+    /// The HTTP status, when Vault answered at all.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            VaultError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The first error message Vault gave, if any.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            VaultError::Api { errors, .. } => errors.first().map(String::as_str),
+            _ => None,
+        }
+    }
+
+    /// True when Vault never answered (the network or TLS failed, or it timed out).
+    pub fn is_no_answer(&self) -> bool {
+        matches!(
+            self,
+            VaultError::Unreachable(_) | VaultError::Timeout(_) | VaultError::Tls(_)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_error_bodies_are_read_into_their_messages() {
+        let e = VaultError::from_response(403, "{\"errors\":[\"permission denied\"]}\n");
+        assert_eq!(e.status(), Some(403));
+        assert_eq!(e.message(), Some("permission denied"));
+    }
+
+    #[test]
+    fn a_non_json_error_body_is_kept_short() {
+        let body = "x".repeat(1000);
+        let e = VaultError::from_response(502, &body);
+        assert_eq!(e.message().unwrap().len(), 300);
+    }
+}
