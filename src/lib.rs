@@ -5,10 +5,14 @@
 //! any I/O, and `lab` simulates both systems for demos and tests.
 
 pub mod config;
+pub mod diagnosis;
 pub mod kube;
 pub mod lab;
 pub mod probes;
 pub mod secret;
+pub mod telemetry;
+pub mod terminal;
+pub mod triage;
 pub mod vault;
 
 /// Joins an error and its sources into one line.

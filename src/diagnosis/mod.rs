@@ -1,0 +1,18 @@
+//! Diagnosis: a pure function from evidence to a verdict. No I/O, no clock reads.
+//!
+//! `verdict` holds the output types and the contract's verdict codes; `rules` decides the
+//! code, confidence and scope from the evidence; `chain` lays out the evidence chain an
+//! on-call engineer reads (what was checked, what it showed, in order); `text` writes the
+//! headline, summary, remediations and reminders.
+
+mod chain;
+mod rules;
+mod text;
+mod verdict;
+
+pub use chain::evidence_chain;
+pub use rules::diagnose;
+pub use verdict::*;
+
+#[cfg(test)]
+mod tests;

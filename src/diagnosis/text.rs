@@ -1,0 +1,416 @@
+//! Words for people: the headline, the summary paragraph, the fitting remediations and the
+//! reminders. Everything here is derived from the evidence; nothing reads a clock.
+
+use chrono::{DateTime, Utc};
+
+use super::chain::log_reason;
+use super::verdict::{Action, Remediation, VerdictCode};
+use crate::probes::{Evidence, LoginOutcome, Probe, ReviewerEvidence};
+
+/// `2026-11-28 09:12 UTC`.
+pub(crate) fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// `3 h ago`, `12 min ago`, `2 d ago`, or `in 5 min`.
+pub(crate) fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
+    let secs = (now - t).num_seconds();
+    let (n, future) = if secs >= 0 {
+        (secs, false)
+    } else {
+        (-secs, true)
+    };
+    let span = if n < 120 {
+        format!("{n} s")
+    } else if n < 2 * 3600 {
+        format!("{} min", n / 60)
+    } else if n < 2 * 86_400 {
+        format!("{} h", n / 3600)
+    } else {
+        format!("{} d", n / 86_400)
+    };
+    if future {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
+}
+
+fn reviewer(e: &Evidence) -> Option<&ReviewerEvidence> {
+    e.reviewer.value()
+}
+
+fn reviewer_name(e: &Evidence) -> String {
+    e.target
+        .reviewer
+        .clone()
+        .unwrap_or_else(|| "the configured reviewer".into())
+}
+
+fn login_message(e: &Evidence) -> String {
+    match e.login.value() {
+        Some(LoginOutcome::Refused { status, message }) => format!("{status} {message}"),
+        _ => String::new(),
+    }
+}
+
+fn vault_state(e: &Evidence) -> &'static str {
+    match e.health.value() {
+        Some(h) if h.standby => "Vault is healthy (unsealed, standby).",
+        Some(_) => "Vault is healthy (unsealed, active).",
+        None => "Vault's health could not be read.",
+    }
+}
+
+/// One line.
+pub fn headline(e: &Evidence, code: VerdictCode, now: DateTime<Utc>) -> String {
+    let mount = &e.target.auth_mount;
+    let role = &e.target.role;
+    match code {
+        VerdictCode::Healthy => {
+            format!("Vault Kubernetes auth works: a canary login through auth/{mount} succeeds")
+        }
+        VerdictCode::VaultUnreachable => {
+            format!("Vault does not answer at {}", e.target.vault_addr)
+        }
+        VerdictCode::VaultSealed => {
+            "Vault is sealed: every request fails until it is unsealed".into()
+        }
+        VerdictCode::K8sAuthMountMissing => {
+            format!("No Kubernetes auth method is mounted at auth/{mount}")
+        }
+        VerdictCode::K8sAuthUnconfigured => format!("auth/{mount} has never been configured"),
+        VerdictCode::ReviewerJwtExpired => {
+            let exp = reviewer(e)
+                .and_then(|r| r.claims.as_ref())
+                .and_then(|c| c.expires_at);
+            match exp {
+                Some(x) => format!(
+                    "Vault Kubernetes auth is failing: the reviewer token expired {}",
+                    ago(now, x)
+                ),
+                None => "Vault Kubernetes auth is failing: the reviewer token expired".into(),
+            }
+        }
+        VerdictCode::ReviewerJwtRejected => {
+            "Vault Kubernetes auth is failing: Kubernetes rejects the reviewer token".into()
+        }
+        VerdictCode::ReviewerRbacMissing => {
+            "Vault Kubernetes auth is failing: the reviewer may not create TokenReviews".into()
+        }
+        VerdictCode::KubeApiUnreachable => {
+            "Vault Kubernetes auth is failing: Vault cannot reach the Kubernetes API".into()
+        }
+        VerdictCode::KubeCaMismatch => {
+            "Vault Kubernetes auth is failing: the configured CA does not verify the Kubernetes API"
+                .into()
+        }
+        VerdictCode::ClientJwtRejected => "Kubernetes itself rejects the pod token".into(),
+        VerdictCode::RoleBindingMismatch => {
+            format!("Role {role} does not bind the ServiceAccount that logs in")
+        }
+        VerdictCode::AudienceMismatch => format!("Role {role} expects another token audience"),
+        VerdictCode::IssuerMismatch => format!("auth/{mount} expects another token issuer"),
+        VerdictCode::RoleNotFound => format!("Role {role} does not exist in auth/{mount}"),
+        VerdictCode::PolicyDenied => "Login works; the Vault policy denies the secret".into(),
+        VerdictCode::Inconclusive => {
+            "Logins fail, and the evidence does not point at one cause".into()
+        }
+    }
+}
+
+/// One paragraph.
+pub fn summary(e: &Evidence, code: VerdictCode, affected: usize) -> String {
+    let mount = &e.target.auth_mount;
+    let role = &e.target.role;
+    let ok = vault_state(e);
+    let ttl = "Pods that already hold a Vault token keep working until its max TTL; pods that restart fail.";
+    let no_rotation = "No secret needs rotating.";
+    let scope = if affected > 0 {
+        format!(" {affected} deployments use Vault through this mount.")
+    } else {
+        String::new()
+    };
+    match code {
+        VerdictCode::Healthy => format!(
+            "{ok} A fresh canary token for {}/{} logs in through auth/{mount}{}. If an application still sees `permission denied`, check its own role, policy and token.",
+            e.target.canary_namespace,
+            e.target.canary_service_account,
+            if e.secret_read.value().is_some() { " and reads its secret" } else { "" }
+        ),
+        VerdictCode::VaultUnreachable => format!(
+            "The bot gets no answer from Vault at {} ({}). Nothing else can be checked until Vault answers: check the Vault pods or service, the network path and DNS.",
+            e.target.vault_addr,
+            e.health.error().map(|x| x.describe()).unwrap_or_default()
+        ),
+        VerdictCode::VaultSealed => "Vault answers but is sealed (or not initialized), so every login and secret read fails. Unseal it (or check auto-unseal); Kubernetes auth itself may be fine.".into(),
+        VerdictCode::K8sAuthMountMissing => {
+            let elsewhere = e
+                .auth_mount
+                .value()
+                .map(|m| m.kubernetes_mounts.clone())
+                .unwrap_or_default();
+            format!(
+                "{ok} There is no kubernetes auth method at auth/{mount}, so logins there fail.{} Point the workloads (and `vault.auth_mount`) at the right path, or enable the method.",
+                if elsewhere.is_empty() { String::new() } else { format!(" Kubernetes auth is mounted at {}.", elsewhere.join(", ")) }
+            )
+        }
+        VerdictCode::K8sAuthUnconfigured => format!(
+            "{ok} auth/{mount} is enabled but has no config, so every login fails with 500 `could not load backend configuration`. Write the config (kubernetes_host, CA, reviewer)."
+        ),
+        VerdictCode::ReviewerJwtExpired => {
+            let exp = reviewer(e).and_then(|r| r.claims.as_ref()).and_then(|c| c.expires_at);
+            format!(
+                "{ok} Every new login through auth/{mount} fails with 403 because the token Vault uses to call the Kubernetes TokenReview API (token_reviewer_jwt, ServiceAccount {}) expired{}. {ttl} {no_rotation}{scope}",
+                reviewer_name(e),
+                exp.map(|x| format!(" at {}", utc(x))).unwrap_or_default()
+            )
+        }
+        VerdictCode::ReviewerJwtRejected => {
+            let why = match reviewer(e) {
+                Some(r) if r.legacy_invalid_since.is_some() => " Its legacy token Secret was marked invalid by Kubernetes' legacy-token cleaner.",
+                Some(r) if r.claims.as_ref().is_some_and(|c| c.legacy) => " It is a legacy token without expiry: revoked, its Secret or ServiceAccount deleted or recreated.",
+                _ => " Its expiry cannot be proven: it was revoked, its ServiceAccount or pod deleted or recreated, or the signing key rotated.",
+            };
+            let source = match e.auth_config.value().and_then(|c| c.as_ref()).and_then(|c| c.token_reviewer_jwt_set) {
+                Some(false) => "the token Vault presents to the TokenReview API (its own pod token, or the client's)".to_string(),
+                _ => format!("the token Vault uses to call the Kubernetes TokenReview API (token_reviewer_jwt, {})", reviewer_name(e)),
+            };
+            format!("{ok} Every new login through auth/{mount} fails with 403 because Kubernetes answers 401 to {source}.{why} {ttl} {no_rotation}{scope}")
+        }
+        VerdictCode::ReviewerRbacMissing => format!(
+            "{ok} Every new login through auth/{mount} fails with 403 because the reviewer ({}) authenticates but may not create tokenreviews: its ClusterRoleBinding to system:auth-delegator is missing. {ttl} {no_rotation}{scope}",
+            reviewer_name(e)
+        ),
+        VerdictCode::KubeApiUnreachable => format!(
+            "{ok} Every new login through auth/{mount} fails with 403 because Vault cannot reach the Kubernetes API at {} to review tokens. Check kubernetes_host, DNS and network policy between Vault and the API server. {ttl} {no_rotation}{scope}",
+            e.kube_api.value().map(|k| k.host.clone()).unwrap_or_else(|| "kubernetes_host".into())
+        ),
+        VerdictCode::KubeCaMismatch => format!(
+            "{ok} Every new login through auth/{mount} fails with 403 because kubernetes_ca_cert does not verify the API server's certificate (the cluster CA was rotated or the wrong CA was written). {ttl} {no_rotation}{scope}"
+        ),
+        VerdictCode::ClientJwtRejected => {
+            let why = e
+                .canary_review
+                .value()
+                .and_then(|r| r.error.clone())
+                .unwrap_or_else(|| login_message(e));
+            format!("{ok} Vault's TokenReview works, but Kubernetes rejects the pod token itself ({why}). The ServiceAccount or pod the token is bound to was deleted or recreated: restart the affected pods so they get fresh tokens. {no_rotation}")
+        }
+        VerdictCode::RoleBindingMismatch => format!(
+            "{ok} Role {role} does not bind the ServiceAccount name or namespace that logs in ({}). Fix bound_service_account_names / bound_service_account_namespaces on the role.",
+            if login_message(e).is_empty() { "a workload using the role is not bound".into() } else { login_message(e) }
+        ),
+        VerdictCode::AudienceMismatch => format!(
+            "{ok} Role {role} requires audience {} but the token carries {}. Align the role's audience with the audience the pods' projected tokens request.",
+            e.canary_role.value().and_then(|r| r.as_ref()).and_then(|r| r.audience.clone()).unwrap_or_else(|| "a specific value".into()),
+            e.canary_token.value().map(|c| c.audiences.join(",")).filter(|a| !a.is_empty()).unwrap_or_else(|| "another".into())
+        ),
+        VerdictCode::IssuerMismatch => format!(
+            "{ok} auth/{mount} validates the token issuer against {} and the cluster's tokens carry {}. Set disable_iss_validation=true (the default since Vault 1.9) or write the cluster's issuer.",
+            e.auth_config.value().and_then(|c| c.as_ref()).map(|c| c.issuer.clone()).unwrap_or_default(),
+            e.canary_token.value().and_then(|c| c.issuer.clone()).unwrap_or_else(|| "another issuer".into())
+        ),
+        VerdictCode::RoleNotFound => format!("{ok} Logins with role {role} fail with 400 `invalid role name`: the role does not exist in auth/{mount}. Create it, or fix the role name the workloads use."),
+        VerdictCode::PolicyDenied => format!(
+            "{ok} Authentication works: the canary logs in. Reading {} is denied by the token's policies, so this is an authorization problem, not an auth-method outage. Fix the policy.",
+            e.target.secret_path.clone().unwrap_or_else(|| "the secret".into())
+        ),
+        VerdictCode::Inconclusive => {
+            let seen = match e.login.value() {
+                Some(LoginOutcome::Refused { .. }) => format!("The canary login fails with {}.", login_message(e)),
+                _ => "The canary login could not be made.".into(),
+            };
+            format!(
+                "{ok} {seen} Vault's DEBUG reason was not available and nothing the bot could check explains it. Candidates: an expired or revoked reviewer token, reviewer RBAC, Vault unable to reach the API server, or a CA mismatch. Give the bot's Vault token `read` on sys/monitor and set `[reviewer]` in the config to tell them apart."
+            )
+        }
+    }
+}
+
+/// The remediations that fit.
+pub fn remediations(e: &Evidence, code: VerdictCode, has_deployments: bool) -> Vec<Remediation> {
+    let mount = &e.target.auth_mount;
+    let manual = |id: &str, title: &str, detail: String| Remediation {
+        id: id.into(),
+        title: title.into(),
+        detail,
+        action: None,
+    };
+    let restart = Remediation {
+        id: "restart-deployments".into(),
+        title: "Restart affected deployments".into(),
+        detail: "After the fix is verified, `kubectl rollout restart` each affected deployment so its pods log in again.".into(),
+        action: Some(Action::RestartDeployments),
+    };
+    let reviewer_sa = reviewer_name(e);
+    let mut out = match code {
+        VerdictCode::ReviewerJwtExpired | VerdictCode::ReviewerJwtRejected => vec![
+            Remediation {
+                id: "rotate-reviewer".into(),
+                title: "Rotate reviewer token".into(),
+                detail: format!("Mint a fresh token for {reviewer_sa} and rewrite auth/{mount}/config with it, keeping every other field."),
+                action: Some(Action::ReconfigureAuth),
+            },
+            Remediation {
+                id: "use-local-token".into(),
+                title: "Use Vault's own token".into(),
+                detail: format!("When Vault runs in the cluster: rewrite auth/{mount}/config without token_reviewer_jwt so Vault uses its auto-rotated pod token (its ServiceAccount needs system:auth-delegator). The durable fix."),
+                action: Some(Action::ReconfigureAuth),
+            },
+        ],
+        VerdictCode::ReviewerRbacMissing => vec![manual(
+            "bind-auth-delegator",
+            "Bind system:auth-delegator",
+            format!(
+                "kubectl create clusterrolebinding vault-auth-delegator --clusterrole=system:auth-delegator --serviceaccount={}",
+                reviewer_sa.replace('/', ":")
+            ),
+        )],
+        VerdictCode::KubeApiUnreachable => vec![manual(
+            "fix-kubernetes-host",
+            "Fix kubernetes_host or the network",
+            "Make kubernetes_host an address Vault can reach (in-cluster: https://kubernetes.default.svc), and check DNS and network policy.".into(),
+        )],
+        VerdictCode::KubeCaMismatch => vec![manual(
+            "write-cluster-ca",
+            "Write the cluster CA",
+            format!("Rewrite auth/{mount}/config with kubernetes_ca_cert from ConfigMap kube-root-ca.crt, keeping every other field."),
+        )],
+        VerdictCode::ClientJwtRejected => vec![manual(
+            "refresh-pod-tokens",
+            "Refresh the pods' tokens",
+            "Restart the affected pods; check that their ServiceAccount was not deleted or recreated.".into(),
+        )],
+        VerdictCode::RoleBindingMismatch => vec![manual(
+            "fix-role-binding",
+            "Fix the role's bindings",
+            format!("vault write auth/{mount}/role/{} bound_service_account_names=… bound_service_account_namespaces=… (with the role's other fields)", e.target.role),
+        )],
+        VerdictCode::AudienceMismatch => vec![manual(
+            "fix-audience",
+            "Align the audience",
+            format!("Set the role's audience to what the pods' tokens carry, or request that audience in the pods' projected token (vault.hashicorp.com/auth-config-audience)."),
+        )],
+        VerdictCode::IssuerMismatch => vec![manual(
+            "fix-issuer",
+            "Fix issuer validation",
+            format!("Rewrite auth/{mount}/config with disable_iss_validation=true, or with the cluster's issuer."),
+        )],
+        VerdictCode::RoleNotFound => vec![manual(
+            "create-role",
+            "Create the role",
+            format!("vault write auth/{mount}/role/{} bound_service_account_names=… bound_service_account_namespaces=… token_policies=…", e.target.role),
+        )],
+        VerdictCode::PolicyDenied => vec![manual(
+            "fix-policy",
+            "Grant the path in the policy",
+            format!("Add `path \"{}\" {{ capabilities = [\"read\"] }}` to the role's policy.", e.target.secret_path.clone().unwrap_or_else(|| "<secret path>".into())),
+        )],
+        VerdictCode::K8sAuthUnconfigured => vec![manual(
+            "write-config",
+            "Write the auth config",
+            format!("vault write auth/{mount}/config kubernetes_host=https://kubernetes.default.svc (plus CA and reviewer when Vault runs outside the cluster)"),
+        )],
+        VerdictCode::K8sAuthMountMissing => vec![manual(
+            "enable-auth",
+            "Enable or point at the mount",
+            format!("vault auth enable -path={mount} kubernetes, or set vault.auth_mount to the existing path."),
+        )],
+        VerdictCode::VaultSealed => vec![manual("unseal", "Unseal Vault", "vault operator unseal (or check the auto-unseal KMS).".into())],
+        VerdictCode::VaultUnreachable => vec![manual(
+            "check-vault",
+            "Check Vault's pods and network",
+            "kubectl get pods for Vault, its Service and endpoints, and the bot's network path.".into(),
+        )],
+        VerdictCode::Inconclusive => vec![manual(
+            "enable-debug-capture",
+            "Let the bot see the reason",
+            "Grant the bot's Vault policy `read` on sys/monitor and configure [reviewer] so the next triage can tell the causes apart.".into(),
+        )],
+        VerdictCode::Healthy => Vec::new(),
+    };
+    let restart_fits = matches!(
+        code,
+        VerdictCode::ReviewerJwtExpired
+            | VerdictCode::ReviewerJwtRejected
+            | VerdictCode::ReviewerRbacMissing
+            | VerdictCode::KubeApiUnreachable
+            | VerdictCode::KubeCaMismatch
+            | VerdictCode::ClientJwtRejected
+    );
+    if restart_fits && has_deployments {
+        out.push(restart);
+    }
+    out
+}
+
+/// What matters in this incident beyond the fix.
+pub fn reminders(code: VerdictCode) -> Vec<String> {
+    let auth_outage = matches!(
+        code,
+        VerdictCode::ReviewerJwtExpired
+            | VerdictCode::ReviewerJwtRejected
+            | VerdictCode::ReviewerRbacMissing
+            | VerdictCode::KubeApiUnreachable
+            | VerdictCode::KubeCaMismatch
+            | VerdictCode::K8sAuthUnconfigured
+            | VerdictCode::IssuerMismatch
+    );
+    let mut out = Vec::new();
+    if auth_outage {
+        out.push("Tokens already issued keep renewing until their max TTL: failures spread as pods restart or tokens age out. Avoid restarting pods until the fix is verified.".into());
+        out.push("No secret needs rotating: this is an authentication failure, not a leak.".into());
+    }
+    match code {
+        VerdictCode::ReviewerJwtExpired | VerdictCode::ReviewerJwtRejected => out.push(
+            "Prevent a repeat: when Vault runs in the cluster, let it use its own auto-rotated pod token (no token_reviewer_jwt); otherwise rotate the reviewer token well before it expires.".into(),
+        ),
+        VerdictCode::PolicyDenied => out.push("Authentication is fine: do not touch the Kubernetes auth config.".into()),
+        _ => {}
+    }
+    out
+}
+
+/// What could not be checked, from the probes that failed or were skipped.
+pub fn unchecked(e: &Evidence) -> Vec<String> {
+    fn why<T>(p: &Probe<T>) -> Option<String> {
+        match p {
+            Probe::Ok { .. } => None,
+            Probe::Failed { error, .. } => Some(error.describe()),
+            Probe::Skipped { reason } => Some(reason.clone()),
+        }
+    }
+    let mut out: Vec<String> = [
+        ("Vault health", why(&e.health)),
+        ("auth mounts (sys/auth)", why(&e.auth_mount)),
+        ("auth config", why(&e.auth_config)),
+        ("canary token", why(&e.canary_token)),
+        ("canary login", why(&e.login)),
+    ]
+    .into_iter()
+    .filter_map(|(what, p)| p.map(|why| format!("{what}: {why}")))
+    .collect();
+    if let Probe::Failed { error, .. } = &e.vault_log {
+        out.push(format!(
+            "Vault debug log (sys/monitor): {}",
+            error.describe()
+        ));
+    }
+    if let Probe::Skipped { reason } = &e.reviewer {
+        out.push(format!("reviewer token: {reason}"));
+    }
+    if let Some(why) = why(&e.workloads) {
+        out.push(format!("deployments: {why}"));
+    }
+    if let Some(lines) = e.vault_log.value() {
+        if lines.len() > 1 {
+            out.push(format!(
+                "{} `login unauthorized` lines arrived during the canary login; other clients may be failing too (first: {})",
+                lines.len(),
+                log_reason(&lines[0])
+            ));
+        }
+    }
+    out
+}

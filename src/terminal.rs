@@ -1,0 +1,118 @@
+//! The triage as text for a terminal: the same content as the chat summary (design §10).
+
+use std::fmt::Write as _;
+
+use crate::diagnosis::{CheckStatus, Verdict, VerdictCode};
+use crate::triage::Report;
+
+/// The verdict's marker: green when healthy, red when logins fail, yellow otherwise.
+pub fn marker(v: &Verdict) -> &'static str {
+    match v.code {
+        VerdictCode::Healthy => "🟢",
+        VerdictCode::PolicyDenied | VerdictCode::Inconclusive => "🟡",
+        _ => "🔴",
+    }
+}
+
+/// Renders a report the way an on-call engineer reads it.
+pub fn render(report: &Report) -> String {
+    let v = &report.verdict;
+    let mut out = String::new();
+    let _ = writeln!(out, "{} {}", marker(v), v.headline);
+    let mut meta = vec![
+        format!(
+            "{} · confidence {}",
+            v.layer.as_str(),
+            v.confidence.as_str()
+        ),
+        format!("verdict {}", v.code),
+    ];
+    if !v.affected_deployments.is_empty() {
+        meta.push(format!(
+            "{} deployments affected",
+            v.affected_deployments.len()
+        ));
+    }
+    meta.push(format!(
+        "triaged in {:.1} s",
+        report.duration_ms as f64 / 1000.0
+    ));
+    let _ = writeln!(out, "{}", meta.join(" · "));
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", wrap(&v.summary, 96));
+    let _ = writeln!(out);
+    for item in &v.evidence {
+        let _ = writeln!(
+            out,
+            "{} {}: {}",
+            item.status.emoji(),
+            item.check,
+            item.detail
+        );
+    }
+    if !v.affected_deployments.is_empty() {
+        let names: Vec<String> = v
+            .affected_deployments
+            .iter()
+            .map(|d| format!("{}/{}", d.namespace, d.name))
+            .collect();
+        let _ = writeln!(out, "Affected: {}", names.join(", "));
+        let _ = writeln!(out, "Roles: {}", v.affected_roles.join(", "));
+    }
+    if !v.remediations.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "What to do:");
+        for r in &v.remediations {
+            let how = if r.action.is_some() {
+                "approval-gated"
+            } else {
+                "manual"
+            };
+            let _ = writeln!(out, "  • {} ({how}): {}", r.title, r.detail);
+        }
+    }
+    if !v.reminders.is_empty() {
+        let _ = writeln!(out);
+        for r in &v.reminders {
+            let _ = writeln!(out, "ℹ️  {r}");
+        }
+    }
+    if !v.unchecked.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Could not check:");
+        for u in &v.unchecked {
+            let _ = writeln!(out, "  {} {u}", CheckStatus::Unknown.emoji());
+        }
+    }
+    out
+}
+
+/// Wraps a paragraph at `width` columns.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        let n = word.chars().count();
+        if line > 0 && line + 1 + n > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += n;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_lines_short_and_words_whole() {
+        let w = wrap("aaa bbb ccc ddd", 7);
+        assert_eq!(w, "aaa bbb\nccc ddd");
+    }
+}
