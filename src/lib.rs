@@ -4,12 +4,15 @@
 //! systems, `probes` runs them into evidence, `diagnosis` turns evidence into a verdict without
 //! any I/O, and `lab` simulates both systems for demos and tests.
 
+pub mod app;
 pub mod config;
+pub mod demo;
 pub mod diagnosis;
 pub mod kube;
 pub mod lab;
 pub mod probes;
 pub mod secret;
+pub mod server;
 pub mod telemetry;
 pub mod terminal;
 pub mod triage;

@@ -1,0 +1,172 @@
+//! Composition root: builds the clients from configuration and runs each command.
+//!
+//! Commands are plain async functions (`command_<verb>`); each returns the process exit code.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::config::{Cli, Command, ConnectionArgs, DemoArgs, FileConfig, LabArgs, OutputFormat, ProbeArgs, ServeArgs};
+use crate::kube::KubeClient;
+use crate::lab::{Lab, LabOptions, Scenario};
+use crate::probes::{ProbeTarget, Probes};
+use crate::triage::{Report, triage};
+use crate::vault::VaultClient;
+
+/// Exit code: the command could not run.
+pub const EXIT_COULD_NOT_RUN: i32 = 1;
+
+/// Runs the command the user asked for.
+pub async fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Probe(args) => command_probe(cli.config.as_deref(), args).await,
+        Command::Lab(args) => command_lab(args).await,
+        Command::Demo(args) => command_demo(args).await,
+        Command::Serve(args) => command_serve(cli.config.as_deref(), args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vault-triage: {e:#}");
+            EXIT_COULD_NOT_RUN
+        }
+    }
+}
+
+/// Builds the Vault and Kubernetes clients. Kubernetes is optional: the reason is kept.
+pub async fn build_probes(conn: &ConnectionArgs, cfg: &FileConfig) -> anyhow::Result<Probes> {
+    let timeout = cfg.probes.call_timeout;
+    let vault = VaultClient::new(&conn.vault_settings()?, timeout).context("building the Vault client")?;
+    let (kube, kube_unavailable) = match KubeClient::from_kubeconfig(conn.kubeconfig.as_deref(), timeout).await {
+        Ok(k) => (Some(k), None),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "no Kubernetes access; Kubernetes probes are skipped");
+            (None, Some(format!("{e:#}")))
+        }
+    };
+    Ok(Probes {
+        vault,
+        kube,
+        kube_unavailable,
+    })
+}
+
+async fn command_probe(config: Option<&std::path::Path>, args: ProbeArgs) -> anyhow::Result<i32> {
+    let cfg = FileConfig::load(config)?;
+    let probes = build_probes(&args.connection, &cfg).await?;
+    let target = ProbeTarget::from_config(&cfg, args.role);
+    let report = triage(&probes, &target).await;
+    print_report(&report, args.format)?;
+    Ok(report.verdict.exit_code())
+}
+
+#[allow(clippy::print_stdout)] // the command's own output
+fn print_report(report: &Report, format: OutputFormat) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(report)?),
+        OutputFormat::Text => print!("{}", crate::terminal::render(report)),
+    }
+    Ok(())
+}
+
+fn parse_scenario(name: &str) -> anyhow::Result<Option<Scenario>> {
+    if name == "help" {
+        return Ok(None);
+    }
+    name.parse::<Scenario>().map(Some).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+#[allow(clippy::print_stdout)] // the command's own output
+fn print_scenarios() {
+    println!("Scenarios (one per verdict code):");
+    for s in Scenario::ALL {
+        let marker = if *s == Scenario::default() { " (default)" } else { "" };
+        println!("  {:<24} {}{marker}", s.name(), s.description());
+    }
+}
+
+#[allow(clippy::print_stdout)] // the command's own output: `eval "$(vault-triage lab)"`
+async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
+    let Some(scenario) = parse_scenario(&args.scenario)? else {
+        print_scenarios();
+        return Ok(0);
+    };
+    let lab = Lab::start(
+        scenario,
+        LabOptions {
+            listen: args.listen,
+            latency: Duration::from_millis(args.latency_ms),
+        },
+    )
+    .await?;
+    let dir = match args.dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("vault-triage-lab-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let files = lab.write_files(&dir)?;
+    for (name, value) in lab.exports(&files) {
+        println!("export {name}={}", shell_quote(&value));
+    }
+    eprintln!(
+        "lab: scenario {} on {} (latency {} ms); files in {}. Ctrl-C stops it.",
+        scenario,
+        lab.base_url(),
+        args.latency_ms,
+        dir.display()
+    );
+    shutdown_signal().await;
+    lab.shutdown().await;
+    Ok(0)
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/:._-=,@".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+async fn command_demo(args: DemoArgs) -> anyhow::Result<i32> {
+    let Some(scenario) = parse_scenario(&args.scenario)? else {
+        print_scenarios();
+        return Ok(0);
+    };
+    crate::demo::run(scenario).await?;
+    Ok(0)
+}
+
+async fn command_serve(config: Option<&std::path::Path>, args: ServeArgs) -> anyhow::Result<i32> {
+    let cfg = FileConfig::load(config)?;
+    let probes = build_probes(&args.connection, &cfg).await?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, "serving");
+    crate::server::serve(listener, crate::server::AppState::new(cfg, probes), shutdown_signal()).await?;
+    Ok(0)
+}

