@@ -1,0 +1,628 @@
+//! The simulated Kubernetes API server: bearer authentication, RBAC, and the handful of
+//! endpoints the bot and Vault call (TokenRequest, TokenReview, self reviews, reads,
+//! Deployments with PATCH and watch).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::tokens::API_AUDIENCE;
+use super::{RecordedRequest, Shared, rollout};
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub(crate) struct Caller {
+    pub username: String,
+    pub uid: String,
+    pub groups: Vec<String>,
+}
+
+/// A JSON response the way the API server writes it (compact JSON plus a newline).
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    raw_json(status, format!("{body}\n"))
+}
+
+fn raw_json(status: StatusCode, body: String) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn q(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// A `Status` failure object, with the API server's key order.
+pub(crate) fn status_response(
+    code: u16,
+    reason: &str,
+    message: &str,
+    details: Option<Value>,
+) -> Response {
+    let details = details
+        .map(|d| format!(",\"details\":{d}"))
+        .unwrap_or_default();
+    let body = format!(
+        "{{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{{}},\"status\":\"Failure\",\"message\":{},\"reason\":{}{details},\"code\":{code}}}\n",
+        q(message),
+        q(reason)
+    );
+    raw_json(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body,
+    )
+}
+
+fn unauthorized() -> Response {
+    status_response(401, "Unauthorized", "Unauthorized", None)
+}
+
+/// 403 with the apiserver's `forbiddenMessage` text.
+fn forbidden(
+    user: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    sub: Option<&str>,
+    name: Option<&str>,
+    ns: Option<&str>,
+) -> Response {
+    let qualified = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
+    let full_resource = match sub {
+        Some(s) => format!("{resource}/{s}"),
+        None => resource.to_string(),
+    };
+    let scope = match ns {
+        Some(ns) => format!("in the namespace {}", q(ns)),
+        None => "at the cluster scope".to_string(),
+    };
+    let inner = format!(
+        "User {} cannot {verb} resource {} in API group {} {scope}",
+        q(user),
+        q(&full_resource),
+        q(group)
+    );
+    let message = match name {
+        Some(n) => format!("{qualified} {} is forbidden: {inner}", q(n)),
+        None => format!("{qualified} is forbidden: {inner}"),
+    };
+    let mut details = serde_json::Map::new();
+    if let Some(n) = name {
+        details.insert("name".into(), json!(n));
+    }
+    details.insert("group".into(), json!(group));
+    details.insert("kind".into(), json!(resource));
+    status_response(403, "Forbidden", &message, Some(Value::Object(details)))
+}
+
+fn not_found(group: &str, resource: &str, name: &str) -> Response {
+    let qualified = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
+    let mut details = json!({"name": name, "kind": resource});
+    if !group.is_empty() {
+        details["group"] = json!(group);
+    }
+    status_response(
+        404,
+        "NotFound",
+        &format!("{qualified} {} not found", q(name)),
+        Some(details),
+    )
+}
+
+fn no_route() -> Response {
+    status_response(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+        Some(json!({})),
+    )
+}
+
+fn bad_request(message: &str) -> Response {
+    status_response(400, "BadRequest", message, None)
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, Response> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(json!({}));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err(bad_request(
+            "couldn't get version/kind; json parse error: cannot unmarshal into Object",
+        )),
+        Err(e) => Err(bad_request(&format!(
+            "couldn't get version/kind; json parse error: {e}"
+        ))),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, tok) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| tok.trim().to_string())
+}
+
+fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Caller, ()> {
+    let Some(tok) = bearer(headers) else {
+        return Ok(Caller {
+            username: "system:anonymous".into(),
+            uid: String::new(),
+            groups: vec!["system:unauthenticated".into()],
+        });
+    };
+    let now = chrono::Utc::now().timestamp();
+    let world = shared.world();
+    let (rec, _) = shared
+        .tokens
+        .validate(&tok, &[], now, |ns, n| {
+            world
+                .invalidated_sas
+                .contains(&(ns.to_string(), n.to_string()))
+        })
+        .map_err(|_| ())?;
+    Ok(Caller {
+        username: rec.username(),
+        uid: rec.uid.clone(),
+        groups: sa_groups(&rec.namespace),
+    })
+}
+
+fn sa_groups(ns: &str) -> Vec<String> {
+    vec![
+        "system:serviceaccounts".into(),
+        format!("system:serviceaccounts:{ns}"),
+        "system:authenticated".into(),
+    ]
+}
+
+/// Entry point for every non-Vault request.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    method: Method,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Vec<u8>,
+) -> Response {
+    let caller = authenticate(&shared, &headers);
+    shared.record(RecordedRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        identity: match &caller {
+            Ok(c) => c.username.clone(),
+            Err(()) => "invalid".into(),
+        },
+    });
+    let Ok(caller) = caller else {
+        return unauthorized();
+    };
+    let params: Vec<(String, String)> = query
+        .as_deref()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let user = caller.username.as_str();
+    let m = method.as_str();
+    match (m, segs.as_slice()) {
+        ("GET", ["version"]) => json_response(StatusCode::OK, &version()),
+        ("GET", ["api", "v1", "namespaces", ns]) => {
+            if !shared.world().allowed(user, "get", "", "namespaces") {
+                return forbidden(user, "get", "", "namespaces", None, Some(ns), None);
+            }
+            if !shared.world().namespaces.iter().any(|n| n == ns) {
+                return not_found("", "namespaces", ns);
+            }
+            json_response(StatusCode::OK, &namespace_json(ns))
+        }
+        (
+            "GET",
+            [
+                "api",
+                "v1",
+                "namespaces",
+                ns,
+                kind @ ("serviceaccounts" | "secrets" | "configmaps"),
+                name,
+            ],
+        ) => {
+            let world = shared.world();
+            if !world.allowed(user, "get", "", kind) {
+                return forbidden(user, "get", "", kind, None, Some(name), Some(ns));
+            }
+            let k = (ns.to_string(), name.to_string());
+            let found = match *kind {
+                "serviceaccounts" => world.sa_uid(ns, name).map(|uid| {
+                    json!({"kind": "ServiceAccount", "apiVersion": "v1", "metadata": {
+                        "name": name, "namespace": ns, "uid": uid,
+                        "resourceVersion": "1001", "creationTimestamp": super::world::CREATED}})
+                }),
+                "secrets" => world.secrets.get(&k).cloned(),
+                _ => world.configmaps.get(&k).cloned(),
+            };
+            match found {
+                Some(v) => json_response(StatusCode::OK, &v),
+                None => not_found("", kind, name),
+            }
+        }
+        (
+            "POST",
+            [
+                "api",
+                "v1",
+                "namespaces",
+                ns,
+                "serviceaccounts",
+                name,
+                "token",
+            ],
+        ) => token_request(&shared, user, ns, name, &body),
+        ("POST", ["apis", "authentication.k8s.io", "v1", "tokenreviews"]) => {
+            if !shared
+                .world()
+                .allowed(user, "create", "authentication.k8s.io", "tokenreviews")
+            {
+                return forbidden(
+                    user,
+                    "create",
+                    "authentication.k8s.io",
+                    "tokenreviews",
+                    None,
+                    None,
+                    None,
+                );
+            }
+            token_review(&shared, &body)
+        }
+        ("POST", ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"]) => {
+            if let Err(r) = parse_body(&body) {
+                return r;
+            }
+            json_response(
+                StatusCode::CREATED,
+                &json!({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+                    "metadata": {"creationTimestamp": null},
+                    "status": {"userInfo": {"username": caller.username, "uid": caller.uid, "groups": caller.groups}}}),
+            )
+        }
+        (
+            "POST",
+            [
+                "apis",
+                "authorization.k8s.io",
+                "v1",
+                "selfsubjectaccessreviews",
+            ],
+        ) => {
+            let req = match parse_body(&body) {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            let attrs = &req["spec"]["resourceAttributes"];
+            let s = |k: &str| attrs[k].as_str().unwrap_or("").to_string();
+            let mut resource = s("resource");
+            if !s("subresource").is_empty() {
+                resource = format!("{resource}/{}", s("subresource"));
+            }
+            let allowed = shared
+                .world()
+                .allowed(user, &s("verb"), &s("group"), &resource);
+            let mut status = json!({"allowed": allowed});
+            if allowed {
+                status["reason"] = json!("RBAC: allowed by ClusterRoleBinding");
+            }
+            json_response(
+                StatusCode::CREATED,
+                &json!({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                    "metadata": {"creationTimestamp": null}, "spec": req.get("spec").cloned().unwrap_or(json!({})),
+                    "status": status}),
+            )
+        }
+        ("GET", ["apis", "apps", "v1", "deployments"]) => {
+            if !shared.world().allowed(user, "list", "apps", "deployments") {
+                return forbidden(user, "list", "apps", "deployments", None, None, None);
+            }
+            deployments_list_or_watch(&shared, None, &params)
+        }
+        ("GET", ["apis", "apps", "v1", "namespaces", ns, "deployments"]) => {
+            if !shared.world().allowed(user, "list", "apps", "deployments") {
+                return forbidden(user, "list", "apps", "deployments", None, None, Some(ns));
+            }
+            deployments_list_or_watch(&shared, Some(ns), &params)
+        }
+        ("GET", ["apis", "apps", "v1", "namespaces", ns, "deployments", name]) => {
+            let world = shared.world();
+            if !world.allowed(user, "get", "apps", "deployments") {
+                return forbidden(
+                    user,
+                    "get",
+                    "apps",
+                    "deployments",
+                    None,
+                    Some(name),
+                    Some(ns),
+                );
+            }
+            match world.deployments.get(&(ns.to_string(), name.to_string())) {
+                Some(d) => json_response(StatusCode::OK, d),
+                None => not_found("apps", "deployments", name),
+            }
+        }
+        ("PATCH", ["apis", "apps", "v1", "namespaces", ns, "deployments", name]) => {
+            if !shared.world().allowed(user, "patch", "apps", "deployments") {
+                return forbidden(
+                    user,
+                    "patch",
+                    "apps",
+                    "deployments",
+                    None,
+                    Some(name),
+                    Some(ns),
+                );
+            }
+            let ct = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if ct != "application/strategic-merge-patch+json"
+                && ct != "application/merge-patch+json"
+            {
+                return status_response(
+                    415,
+                    "UnsupportedMediaType",
+                    &format!(
+                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json; got {ct:?}"
+                    ),
+                    None,
+                );
+            }
+            let patch = match serde_json::from_slice::<Value>(&body) {
+                Ok(v) if v.is_object() => v,
+                Ok(_) | Err(_) => {
+                    return bad_request("error decoding patch: invalid JSON object");
+                }
+            };
+            rollout::patch_deployment(&shared, ns, name, &patch)
+        }
+        _ => no_route(),
+    }
+}
+
+fn version() -> Value {
+    json!({
+        "major": "1", "minor": "37", "emulationMajor": "1", "emulationMinor": "37",
+        "minCompatibilityMajor": "1", "minCompatibilityMinor": "36",
+        "gitVersion": "v1.37.0", "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean", "buildDate": "2026-08-26T00:00:00Z",
+        "goVersion": "go1.26.1", "compiler": "gc", "platform": "linux/amd64"
+    })
+}
+
+fn namespace_json(ns: &str) -> Value {
+    json!({"kind": "Namespace", "apiVersion": "v1",
+        "metadata": {"name": ns, "uid": super::world::stable_uid("Namespace", "", ns),
+            "resourceVersion": "1001", "creationTimestamp": super::world::CREATED,
+            "labels": {"kubernetes.io/metadata.name": ns}},
+        "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+}
+
+fn token_request(shared: &Shared, user: &str, ns: &str, name: &str, body: &[u8]) -> Response {
+    if !shared
+        .world()
+        .allowed(user, "create", "", "serviceaccounts/token")
+    {
+        return forbidden(
+            user,
+            "create",
+            "",
+            "serviceaccounts",
+            Some("token"),
+            Some(name),
+            Some(ns),
+        );
+    }
+    let req = match parse_body(body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(uid) = shared.world().sa_uid(ns, name) else {
+        return not_found("", "serviceaccounts", name);
+    };
+    let spec = req.get("spec").cloned().unwrap_or(json!({}));
+    let secs = spec["expirationSeconds"].as_i64().unwrap_or(3600);
+    let invalid = |msg: &str| {
+        status_response(
+            422,
+            "Invalid",
+            &format!(
+                "TokenRequest.authentication.k8s.io {} is invalid: spec.expirationSeconds: Invalid value: {secs}: {msg}",
+                q(name)
+            ),
+            Some(
+                json!({"name": name, "group": "authentication.k8s.io", "kind": "TokenRequest",
+                "causes": [{"reason": "FieldValueInvalid", "message": format!("Invalid value: {secs}: {msg}"), "field": "spec.expirationSeconds"}]}),
+            ),
+        )
+    };
+    if secs < 600 {
+        return invalid("may not specify a duration less than 10 minutes");
+    }
+    if secs > (1i64 << 32) {
+        return invalid("may not specify a duration larger than 2^32 seconds");
+    }
+    let audiences: Vec<String> = spec["audiences"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .filter(|a: &Vec<String>| !a.is_empty())
+        .unwrap_or_else(|| vec![API_AUDIENCE.to_string()]);
+    let now = chrono::Utc::now();
+    let token = match shared
+        .tokens
+        .issue(ns, name, &uid, audiences.clone(), now.timestamp(), secs)
+    {
+        Ok(t) => t,
+        Err(e) => {
+            return status_response(
+                500,
+                "InternalError",
+                &format!("Internal error occurred: {e}"),
+                None,
+            );
+        }
+    };
+    let exp = (now + chrono::Duration::seconds(secs))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": name, "namespace": ns, "creationTimestamp": null},
+            "spec": {"audiences": audiences, "expirationSeconds": secs,
+                "boundObjectRef": spec.get("boundObjectRef").cloned().unwrap_or(Value::Null)},
+            "status": {"token": token, "expirationTimestamp": exp}}),
+    )
+}
+
+fn token_review(shared: &Shared, body: &[u8]) -> Response {
+    let req = match parse_body(body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let spec = req.get("spec").cloned().unwrap_or(json!({}));
+    let token = spec["token"].as_str().unwrap_or("").to_string();
+    if token.is_empty() {
+        return bad_request("token is required for TokenReview in authentication");
+    }
+    let wanted: Vec<String> = spec["audiences"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    let result = {
+        let world = shared.world();
+        shared.tokens.validate(&token, &wanted, now, |ns, n| {
+            world
+                .invalidated_sas
+                .contains(&(ns.to_string(), n.to_string()))
+        })
+    };
+    let status = match result {
+        Ok((rec, audiences)) => json!({
+            "authenticated": true,
+            "user": {"username": rec.username(), "uid": rec.uid, "groups": sa_groups(&rec.namespace)},
+            "audiences": audiences
+        }),
+        Err(problem) => json!({"user": {}, "error": problem.review_error()}),
+    };
+    json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": null}, "spec": spec, "status": status}),
+    )
+}
+
+fn get_param<'a>(params: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(pk, _)| pk == k)
+        .map(|(_, v)| v.as_str())
+}
+
+fn deployments_list_or_watch(
+    shared: &Arc<Shared>,
+    ns: Option<&str>,
+    params: &[(String, String)],
+) -> Response {
+    let param = |k: &str| get_param(params, k);
+    let field_selector = param("fieldSelector");
+    let name = match field_selector.map(parse_field_selector) {
+        Some(Ok(n)) => n,
+        Some(Err(msg)) => return bad_request(&msg),
+        None => None,
+    };
+    let watch = matches!(param("watch"), Some("true" | "1"));
+    if watch {
+        let since = param("resourceVersion").and_then(|v| v.parse::<u64>().ok());
+        let timeout = param("timeoutSeconds")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1800);
+        return rollout::watch_response(shared.clone(), ns, name.as_deref(), since, timeout);
+    }
+    let world = shared.world();
+    let items: Vec<Value> = world
+        .deployments
+        .iter()
+        .filter(|((dns, dname), _)| {
+            ns.is_none_or(|n| n == dns) && name.as_deref().is_none_or(|n| n == dname)
+        })
+        .map(|(_, d)| {
+            let mut d = d.clone();
+            if let Some(o) = d.as_object_mut() {
+                o.remove("kind");
+                o.remove("apiVersion");
+            }
+            d
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({"kind": "DeploymentList", "apiVersion": "apps/v1",
+            "metadata": {"resourceVersion": world.current_rv().to_string()}, "items": items}),
+    )
+}
+
+/// Supports `metadata.name=X` (and `metadata.name==X`); other fields are rejected like the
+/// API server does.
+fn parse_field_selector(sel: &str) -> Result<Option<String>, String> {
+    let sel = sel.trim();
+    if sel.is_empty() {
+        return Ok(None);
+    }
+    let (field, value) = sel
+        .split_once("==")
+        .or_else(|| sel.split_once('='))
+        .ok_or_else(|| format!("invalid selector: '{sel}'; can't understand '{sel}'"))?;
+    if field.trim() == "metadata.name" {
+        Ok(Some(value.trim().to_string()))
+    } else if field.trim() == "metadata.namespace" {
+        Ok(None)
+    } else {
+        Err(format!("field label not supported: {}", field.trim()))
+    }
+}
