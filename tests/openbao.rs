@@ -55,6 +55,13 @@ async fn openbao_and_the_lab_give_the_same_verdicts() {
                 simulated.verdict.evidence, real.verdict.evidence
             ));
         }
+        if scenario == Scenario::ReviewerJwtExpired {
+            // The plugin's DEBUG reason must come through sys/monitor on the real server too.
+            let lines = real.evidence.vault_log.value().cloned().unwrap_or_default();
+            if !lines.iter().any(|l| l.contains("service account unauthorized")) {
+                failures.push(format!("{scenario}: no DEBUG reason captured from OpenBao: {lines:?}"));
+            }
+        }
         drop(bao);
         lab.shutdown().await;
     }
