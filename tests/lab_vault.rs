@@ -166,7 +166,7 @@ async fn tokenreview_failures_are_permission_denied_with_the_debug_reason() {
             Scenario::ReviewerRbacMissing,
             &[
                 "err=\"{\\\"kind\\\":\\\"Status\\\"",
-                "tokenreviews.authentication.k8s.io is forbidden: User \\\\\\\"system:serviceaccount:vault:vault-auth\\\\\\\" cannot create resource \\\\\\\"tokenreviews\\\\\\\" in API group \\\\\\\"authentication.k8s.io\\\\\\\" at the cluster scope",
+                "tokenreviews.authentication.k8s.io is forbidden: User \\\\\"system:serviceaccount:vault:vault-auth\\\\\" cannot create resource \\\\\"tokenreviews\\\\\" in API group \\\\\"authentication.k8s.io\\\\\" at the cluster scope",
             ],
         ),
         (
