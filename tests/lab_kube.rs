@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec, TokenReview, TokenReviewSpec};
+use k8s_openapi::api::authentication::v1::{
+    TokenRequest, TokenRequestSpec, TokenReview, TokenReviewSpec,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -16,7 +18,9 @@ use vault_triage::lab::{Lab, LabOptions, Scenario};
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn start(s: Scenario) -> Lab {
-    Lab::start(s, LabOptions::default()).await.expect("lab starts")
+    Lab::start(s, LabOptions::default())
+        .await
+        .expect("lab starts")
 }
 
 async fn bot_client(lab: &Lab) -> Client {
@@ -98,7 +102,10 @@ async fn typed_client_lists_deployments_and_reads_objects() {
     let ca = cms.get("kube-root-ca.crt").await.expect("configmap");
     assert!(ca.data.expect("data")["ca.crt"].contains("BEGIN CERTIFICATE"));
     let missing = prod.get("nope").await.expect_err("404");
-    assert!(matches!(missing, kube::Error::Api(ref s) if s.code == 404), "{missing:?}");
+    assert!(
+        matches!(missing, kube::Error::Api(ref s) if s.code == 404),
+        "{missing:?}"
+    );
     lab.shutdown().await;
 }
 
@@ -108,7 +115,10 @@ async fn token_request_and_review() {
     let client = bot_client(&lab).await;
     let token = canary_token(&client).await;
     let reviews: Api<TokenReview> = Api::all(client.clone());
-    let out = reviews.create(&PostParams::default(), &review(&token)).await.expect("review");
+    let out = reviews
+        .create(&PostParams::default(), &review(&token))
+        .await
+        .expect("review");
     let status = out.status.expect("status");
     assert_eq!(status.authenticated, Some(true));
     assert_eq!(
@@ -136,7 +146,10 @@ async fn token_request_and_review() {
         .create_token_request("ghost", &PostParams::default(), &TokenRequest::default())
         .await
         .expect_err("404");
-    assert!(matches!(unknown, kube::Error::Api(ref s) if s.code == 404), "{unknown:?}");
+    assert!(
+        matches!(unknown, kube::Error::Api(ref s) if s.code == 404),
+        "{unknown:?}"
+    );
     lab.shutdown().await;
 }
 
@@ -152,9 +165,13 @@ async fn expired_reviewer_gets_401_and_rbac_missing_gets_403() {
         .create(&PostParams::default(), &review(&canary))
         .await
         .expect_err("401");
-    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 401 && s.message == "Unauthorized"), "{err:?}");
-    assert!(lab.kube_requests().iter().any(|r| r.identity == "invalid"
-        && r.path == "/apis/authentication.k8s.io/v1/tokenreviews"));
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 401 && s.message == "Unauthorized"),
+        "{err:?}"
+    );
+    assert!(lab.kube_requests().iter().any(
+        |r| r.identity == "invalid" && r.path == "/apis/authentication.k8s.io/v1/tokenreviews"
+    ));
     lab.shutdown().await;
 
     let lab = start(Scenario::ReviewerRbacMissing).await;
@@ -191,14 +208,18 @@ async fn legacy_reviewer_and_invalidated_canary() {
     let client = bot_client(&lab).await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "vault");
     let s = secrets.get("vault-auth-token").await.expect("secret");
-    assert!(s
-        .metadata
-        .labels
-        .as_ref()
-        .is_some_and(|l| l.contains_key("kubernetes.io/legacy-token-invalid-since")));
+    assert!(
+        s.metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key("kubernetes.io/legacy-token-invalid-since"))
+    );
     let reviewer = reviewer_secret_token(&s);
     let ssr = reqwest::Client::new()
-        .post(format!("{}/apis/authentication.k8s.io/v1/selfsubjectreviews", lab.kube_url()))
+        .post(format!(
+            "{}/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            lab.kube_url()
+        ))
         .bearer_auth(&reviewer)
         .json(&json!({}))
         .send()
@@ -211,7 +232,10 @@ async fn legacy_reviewer_and_invalidated_canary() {
     let client = bot_client(&lab).await;
     let canary = canary_token(&client).await;
     let reviews: Api<TokenReview> = Api::all(client.clone());
-    let out = reviews.create(&PostParams::default(), &review(&canary)).await.expect("review");
+    let out = reviews
+        .create(&PostParams::default(), &review(&canary))
+        .await
+        .expect("review");
     let status = out.status.expect("status");
     assert_ne!(status.authenticated, Some(true));
     assert_eq!(
@@ -229,7 +253,9 @@ async fn restart(client: &Client, name: &str) {
         field_manager: Some("kubectl-rollout".into()),
         ..Default::default()
     };
-    api.patch(name, &pp, &Patch::Strategic(patch)).await.expect("patch");
+    api.patch(name, &pp, &Patch::Strategic(patch))
+        .await
+        .expect("patch");
 }
 
 fn rolled_out(d: &Deployment) -> bool {
@@ -246,7 +272,10 @@ fn deadline_exceeded(d: &Deployment) -> bool {
     d.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded")))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
+        })
 }
 
 #[tokio::test]
@@ -257,8 +286,15 @@ async fn restart_patch_rolls_out_and_is_watchable() {
     let stream = kube::runtime::watcher::watch_object(api.clone(), "payments-api");
     let mut stream = Box::pin(stream);
     // The initial object is already rolled out.
-    let first = tokio::time::timeout(TIMEOUT, stream.next()).await.expect("first event");
-    assert!(first.and_then(|r| r.ok()).flatten().is_some_and(|d| rolled_out(&d)));
+    let first = tokio::time::timeout(TIMEOUT, stream.next())
+        .await
+        .expect("first event");
+    assert!(
+        first
+            .and_then(|r| r.ok())
+            .flatten()
+            .is_some_and(|d| rolled_out(&d))
+    );
     restart(&client, "payments-api").await;
     let mut seen = Vec::new();
     let done = tokio::time::timeout(TIMEOUT, async {
@@ -279,12 +315,17 @@ async fn restart_patch_rolls_out_and_is_watchable() {
     .await
     .expect("rollout completes");
     assert!(
-        seen.iter().any(|(g, o, _, _)| *g == Some(2) && *o == Some(1)),
+        seen.iter()
+            .any(|(g, o, _, _)| *g == Some(2) && *o == Some(1)),
         "spec update not observed first: {seen:?}"
     );
     assert!(seen.iter().any(|(_, _, u, _)| *u == Some(1)), "{seen:?}");
     assert_eq!(
-        done.spec.template.metadata.and_then(|m| m.annotations).map(|a| a.contains_key("kubectl.kubernetes.io/restartedAt")),
+        done.spec
+            .template
+            .metadata
+            .and_then(|m| m.annotations)
+            .map(|a| a.contains_key("kubectl.kubernetes.io/restartedAt")),
         Some(true)
     );
     let rec = lab
@@ -292,11 +333,22 @@ async fn restart_patch_rolls_out_and_is_watchable() {
         .into_iter()
         .find(|r| r.method == "PATCH")
         .expect("patch recorded");
-    assert_eq!(rec.content_type.as_deref(), Some("application/strategic-merge-patch+json"));
-    assert!(rec.query.unwrap_or_default().contains("fieldManager=kubectl-rollout"));
-    assert_eq!(rec.identity, "system:serviceaccount:vault-triage:vault-triage");
     assert_eq!(
-        lab.deployment("production", "payments-api").expect("deployment")["metadata"]["generation"],
+        rec.content_type.as_deref(),
+        Some("application/strategic-merge-patch+json")
+    );
+    assert!(
+        rec.query
+            .unwrap_or_default()
+            .contains("fieldManager=kubectl-rollout")
+    );
+    assert_eq!(
+        rec.identity,
+        "system:serviceaccount:vault-triage:vault-triage"
+    );
+    assert_eq!(
+        lab.deployment("production", "payments-api")
+            .expect("deployment")["metadata"]["generation"],
         2
     );
     lab.shutdown().await;
@@ -320,7 +372,10 @@ async fn failed_rollout_exceeds_its_deadline() {
     assert!(!rolled_out(&d));
     // JSON patch is not accepted.
     let resp = reqwest::Client::new()
-        .patch(format!("{}/apis/apps/v1/namespaces/production/deployments/orders-api", lab.kube_url()))
+        .patch(format!(
+            "{}/apis/apps/v1/namespaces/production/deployments/orders-api",
+            lab.kube_url()
+        ))
         .bearer_auth(lab.bot_kube_token())
         .header("Content-Type", "application/json")
         .body("{}")
@@ -337,14 +392,23 @@ async fn files_and_exports() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = lab.write_files(dir.path()).expect("files");
     assert!(files.state_dir.is_dir());
-    let cfg: toml::Value = toml::from_str(&std::fs::read_to_string(&files.config).expect("read")).expect("toml");
+    let cfg: toml::Value =
+        toml::from_str(&std::fs::read_to_string(&files.config).expect("read")).expect("toml");
     assert_eq!(cfg["reviewer"]["namespace"].as_str(), Some("vault"));
     assert_eq!(cfg["state"]["dir"].as_str(), files.state_dir.to_str());
     let kc = Kubeconfig::read_from(&files.kubeconfig).expect("kubeconfig file");
     assert_eq!(kc.current_context.as_deref(), Some("vault-triage-lab"));
     let exports = lab.exports(&files);
     let names: Vec<&str> = exports.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(names, ["VAULT_ADDR", "VAULT_TOKEN", "KUBECONFIG", "VAULT_TRIAGE_CONFIG"]);
+    assert_eq!(
+        names,
+        [
+            "VAULT_ADDR",
+            "VAULT_TOKEN",
+            "KUBECONFIG",
+            "VAULT_TRIAGE_CONFIG"
+        ]
+    );
     assert_eq!(exports[1].1, "root");
     lab.shutdown().await;
 }

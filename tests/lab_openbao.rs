@@ -94,7 +94,11 @@ async fn canary_jwt(lab: &Lab) -> String {
 }
 
 /// Login with `sys/monitor` held open; returns status, body and the debug `err=` text.
-async fn login_with_reason(addr: &str, jwt: &str, expect_reason: bool) -> (u16, String, Option<String>) {
+async fn login_with_reason(
+    addr: &str,
+    jwt: &str,
+    expect_reason: bool,
+) -> (u16, String, Option<String>) {
     let http = reqwest::Client::new();
     let mut mon = http
         .get(format!("{addr}/v1/sys/monitor?log_level=debug"))
@@ -117,7 +121,9 @@ async fn login_with_reason(addr: &str, jwt: &str, expect_reason: bool) -> (u16, 
         reason = tokio::time::timeout(TIMEOUT, async {
             loop {
                 if let Some(l) = buf.lines().find(|l| l.contains("login unauthorized")) {
-                    return l.split_once("login unauthorized: ").map(|(_, r)| r.to_string());
+                    return l
+                        .split_once("login unauthorized: ")
+                        .map(|(_, r)| r.to_string());
                 }
                 match mon.chunk().await {
                     Ok(Some(c)) => buf.push_str(&String::from_utf8_lossy(&c)),
@@ -173,12 +179,18 @@ async fn simulated_vault_answers_like_openbao() {
     ];
     let mut mismatches = Vec::new();
     for scenario in scenarios {
-        let lab = Lab::start(scenario, LabOptions::default()).await.expect("lab");
+        let lab = Lab::start(scenario, LabOptions::default())
+            .await
+            .expect("lab");
         let bao = Bao::start(&bin).await;
         let bot_token = apply_setup(&bao.addr, "root", &lab.vault_setup())
             .await
             .expect("apply_setup");
-        assert_eq!(bot_token == "root", lab.vault_token() == "root", "{scenario}");
+        assert_eq!(
+            bot_token == "root",
+            lab.vault_token() == "root",
+            "{scenario}"
+        );
         let jwt = canary_jwt(&lab).await;
         // Without a mount there is no plugin, hence no debug line.
         let expect_reason = scenario != Scenario::K8sAuthMountMissing;
@@ -187,11 +199,20 @@ async fn simulated_vault_answers_like_openbao() {
         if sim.0 != real.0 || shape(&sim.1) != shape(&real.1) || sim.2 != real.2 {
             mismatches.push(format!(
                 "{scenario}:\n  lab:     {} {} {:?}\n  openbao: {} {} {:?}",
-                sim.0, sim.1.trim(), sim.2, real.0, real.1.trim(), real.2
+                sim.0,
+                sim.1.trim(),
+                sim.2,
+                real.0,
+                real.1.trim(),
+                real.2
             ));
         }
         // The bot's token: what it may read must be the same on both.
-        for path in ["sys/auth", "sys/monitor?log_level=debug", "auth/kubernetes/config"] {
+        for path in [
+            "sys/auth",
+            "sys/monitor?log_level=debug",
+            "auth/kubernetes/config",
+        ] {
             let get = |addr: String, token: String| async move {
                 let r = reqwest::Client::new()
                     .get(format!("{addr}/v1/{path}"))
@@ -204,11 +225,17 @@ async fn simulated_vault_answers_like_openbao() {
             let a = get(lab.vault_addr(), lab.vault_token()).await;
             let b = get(bao.addr.clone(), bot_token.clone()).await;
             if a != b {
-                mismatches.push(format!("{scenario}: GET {path} as the bot: lab {a}, openbao {b}"));
+                mismatches.push(format!(
+                    "{scenario}: GET {path} as the bot: lab {a}, openbao {b}"
+                ));
             }
         }
         bao.stop().await;
         lab.shutdown().await;
     }
-    assert!(mismatches.is_empty(), "lab and OpenBao differ:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "lab and OpenBao differ:\n{}",
+        mismatches.join("\n")
+    );
 }

@@ -9,7 +9,9 @@ use vault_triage::lab::{Lab, LabOptions, Scenario};
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn start(s: Scenario) -> Lab {
-    Lab::start(s, LabOptions::default()).await.expect("lab starts")
+    Lab::start(s, LabOptions::default())
+        .await
+        .expect("lab starts")
 }
 
 /// Mints a canary token through the lab's Kubernetes API with the bot's identity.
@@ -20,8 +22,10 @@ async fn canary_jwt(lab: &Lab) -> String {
             lab.kube_url()
         ))
         .bearer_auth(lab.bot_kube_token())
-        .json(&json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-            "spec": {"expirationSeconds": 600}}))
+        .json(
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 600}}),
+        )
         .send()
         .await
         .expect("token request");
@@ -48,7 +52,10 @@ async fn debug_line_during<F: std::future::Future<Output = (u16, String)>>(
     during: F,
 ) -> ((u16, String), String) {
     let mut mon = reqwest::Client::new()
-        .get(format!("{}/v1/sys/monitor?log_level=debug", lab.vault_addr()))
+        .get(format!(
+            "{}/v1/sys/monitor?log_level=debug",
+            lab.vault_addr()
+        ))
         .header("X-Vault-Token", token)
         .send()
         .await
@@ -83,12 +90,21 @@ async fn healthy_canary_logs_in_and_reads_its_secret() {
     let v: Value = serde_json::from_str(&body).expect("json");
     let token = v["auth"]["client_token"].as_str().expect("client token");
     assert!(token.starts_with("hvs."));
-    assert_eq!(v["auth"]["policies"], json!(["default", "vault-triage-canary"]));
-    assert_eq!(v["auth"]["metadata"]["service_account_name"], "vault-triage-canary");
+    assert_eq!(
+        v["auth"]["policies"],
+        json!(["default", "vault-triage-canary"])
+    );
+    assert_eq!(
+        v["auth"]["metadata"]["service_account_name"],
+        "vault-triage-canary"
+    );
     assert_eq!(v["auth"]["lease_duration"], 60);
     let http = reqwest::Client::new();
     let secret: Value = http
-        .get(format!("{}/v1/secret/data/vault-triage/canary", lab.vault_addr()))
+        .get(format!(
+            "{}/v1/secret/data/vault-triage/canary",
+            lab.vault_addr()
+        ))
         .header("X-Vault-Token", token)
         .send()
         .await
@@ -129,15 +145,27 @@ async fn healthy_canary_logs_in_and_reads_its_secret() {
 #[tokio::test]
 async fn descriptive_login_failures_have_the_plugin_messages() {
     let cases = [
-        (Scenario::RoleBindingMismatch, 403, "service account name not authorized"),
+        (
+            Scenario::RoleBindingMismatch,
+            403,
+            "service account name not authorized",
+        ),
         (
             Scenario::AudienceMismatch,
             403,
             "invalid audience (aud) claim: audience claim does not match any expected audience",
         ),
         (Scenario::IssuerMismatch, 403, "invalid issuer (iss) claim"),
-        (Scenario::RoleNotFound, 400, "invalid role name \"vault-triage-canary\""),
-        (Scenario::K8sAuthUnconfigured, 500, "could not load backend configuration"),
+        (
+            Scenario::RoleNotFound,
+            400,
+            "invalid role name \"vault-triage-canary\"",
+        ),
+        (
+            Scenario::K8sAuthUnconfigured,
+            500,
+            "could not load backend configuration",
+        ),
         (Scenario::K8sAuthMountMissing, 403, "permission denied"),
         (Scenario::VaultSealed, 503, "Vault is sealed"),
     ];
@@ -146,7 +174,11 @@ async fn descriptive_login_failures_have_the_plugin_messages() {
         let jwt = canary_jwt(&lab).await;
         let (status, body) = login(&lab.vault_addr(), "vault-triage-canary", &jwt).await;
         assert_eq!(status, code, "{scenario}: {body}");
-        assert_eq!(body, format!("{}\n", json!({"errors": [msg]})), "{scenario}");
+        assert_eq!(
+            body,
+            format!("{}\n", json!({"errors": [msg]})),
+            "{scenario}"
+        );
         lab.shutdown().await;
     }
 }
@@ -156,7 +188,9 @@ async fn tokenreview_failures_are_permission_denied_with_the_debug_reason() {
     let cases: [(Scenario, &[&str]); 6] = [
         (
             Scenario::ReviewerJwtExpired,
-            &["err=\"lookup failed: service account unauthorized; this could mean it has been deleted or recreated with a new token\""],
+            &[
+                "err=\"lookup failed: service account unauthorized; this could mean it has been deleted or recreated with a new token\"",
+            ],
         ),
         (
             Scenario::ReviewerJwtRejected,
@@ -171,7 +205,11 @@ async fn tokenreview_failures_are_permission_denied_with_the_debug_reason() {
         ),
         (
             Scenario::KubeApiUnreachable,
-            &["err=\"Post \\\"http://127.0.0.1:", "/apis/authentication.k8s.io/v1/tokenreviews\\\": dial tcp 127.0.0.1:", ": connect: connection refused\""],
+            &[
+                "err=\"Post \\\"http://127.0.0.1:",
+                "/apis/authentication.k8s.io/v1/tokenreviews\\\": dial tcp 127.0.0.1:",
+                ": connect: connection refused\"",
+            ],
         ),
         (
             Scenario::KubeCaMismatch,
@@ -179,7 +217,9 @@ async fn tokenreview_failures_are_permission_denied_with_the_debug_reason() {
         ),
         (
             Scenario::ClientJwtRejected,
-            &["err=\"lookup failed: [invalid bearer token, service account token has been invalidated]\""],
+            &[
+                "err=\"lookup failed: [invalid bearer token, service account token has been invalidated]\"",
+            ],
         ),
     ];
     for (scenario, needles) in cases {
@@ -190,8 +230,14 @@ async fn tokenreview_failures_are_permission_denied_with_the_debug_reason() {
             debug_line_during(&lab, "root", login(&addr, "vault-triage-canary", &jwt)).await;
         assert_eq!(status, 403, "{scenario}");
         assert_eq!(body, PERMISSION_DENIED, "{scenario}");
-        assert!(line.contains(" [DEBUG] auth.kubernetes.auth_kubernetes_"), "{scenario}: {line}");
-        assert!(line.contains(": login unauthorized: err=\""), "{scenario}: {line}");
+        assert!(
+            line.contains(" [DEBUG] auth.kubernetes.auth_kubernetes_"),
+            "{scenario}: {line}"
+        );
+        assert!(
+            line.contains(": login unauthorized: err=\""),
+            "{scenario}: {line}"
+        );
         for n in needles {
             assert!(line.contains(n), "{scenario}: {line}\n missing {n}");
         }
@@ -207,13 +253,24 @@ async fn policy_denied_logs_in_but_cannot_read() {
     assert_eq!(status, 200);
     let v: Value = serde_json::from_str(&body).expect("json");
     let resp = reqwest::Client::new()
-        .get(format!("{}/v1/secret/data/vault-triage/canary", lab.vault_addr()))
-        .header("X-Vault-Token", v["auth"]["client_token"].as_str().expect("token"))
+        .get(format!(
+            "{}/v1/secret/data/vault-triage/canary",
+            lab.vault_addr()
+        ))
+        .header(
+            "X-Vault-Token",
+            v["auth"]["client_token"].as_str().expect("token"),
+        )
         .send()
         .await
         .expect("read");
     assert_eq!(resp.status(), 403);
-    assert!(resp.text().await.expect("body").contains("1 error occurred"));
+    assert!(
+        resp.text()
+            .await
+            .expect("body")
+            .contains("1 error occurred")
+    );
     lab.shutdown().await;
 }
 
@@ -223,7 +280,10 @@ async fn inconclusive_bot_token_cannot_monitor_and_config_has_no_reviewer() {
     assert_ne!(lab.vault_token(), "root");
     let http = reqwest::Client::new();
     let mon = http
-        .get(format!("{}/v1/sys/monitor?log_level=debug", lab.vault_addr()))
+        .get(format!(
+            "{}/v1/sys/monitor?log_level=debug",
+            lab.vault_addr()
+        ))
         .header("X-Vault-Token", lab.vault_token())
         .send()
         .await
@@ -256,10 +316,17 @@ async fn health_sys_auth_and_config_shapes() {
     let lab = start(Scenario::Healthy).await;
     let http = reqwest::Client::new();
     let addr = lab.vault_addr();
-    let health = http.get(format!("{addr}/v1/sys/health")).send().await.expect("health");
+    let health = http
+        .get(format!("{addr}/v1/sys/health"))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(health.status(), 200);
     let h: Value = health.json().await.expect("json");
-    assert_eq!((h["sealed"].clone(), h["standby"].clone()), (json!(false), json!(false)));
+    assert_eq!(
+        (h["sealed"].clone(), h["standby"].clone()),
+        (json!(false), json!(false))
+    );
 
     let auth: Value = http
         .get(format!("{addr}/v1/sys/auth"))
@@ -270,11 +337,20 @@ async fn health_sys_auth_and_config_shapes() {
         .json()
         .await
         .expect("json");
-    let acc = auth["data"]["kubernetes/"]["accessor"].as_str().expect("accessor");
-    assert!(acc.starts_with("auth_kubernetes_") && acc.len() == 24, "{acc}");
+    let acc = auth["data"]["kubernetes/"]["accessor"]
+        .as_str()
+        .expect("accessor");
+    assert!(
+        acc.starts_with("auth_kubernetes_") && acc.len() == 24,
+        "{acc}"
+    );
     assert_eq!(auth["kubernetes/"], auth["data"]["kubernetes/"]);
 
-    let no_token = http.get(format!("{addr}/v1/sys/auth")).send().await.expect("req");
+    let no_token = http
+        .get(format!("{addr}/v1/sys/auth"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(no_token.status(), 403);
     assert_eq!(no_token.text().await.expect("body"), PERMISSION_DENIED);
 
@@ -300,7 +376,10 @@ async fn health_sys_auth_and_config_shapes() {
         .await
         .expect("write");
     assert_eq!(partial.status(), 400);
-    assert_eq!(partial.text().await.expect("body"), "{\"errors\":[\"no host provided\"]}\n");
+    assert_eq!(
+        partial.text().await.expect("body"),
+        "{\"errors\":[\"no host provided\"]}\n"
+    );
     let patch = http
         .patch(format!("{addr}/v1/auth/kubernetes/config"))
         .header("X-Vault-Token", "root")
@@ -318,7 +397,12 @@ async fn health_sys_auth_and_config_shapes() {
         .await
         .expect("bad json");
     assert_eq!(bad.status(), 400);
-    assert!(bad.text().await.expect("body").contains("failed to decode JSON input"));
+    assert!(
+        bad.text()
+            .await
+            .expect("body")
+            .contains("failed to decode JSON input")
+    );
     let missing = http
         .get(format!("{addr}/v1/auth/kubernetes/role/nope"))
         .header("X-Vault-Token", "root")
