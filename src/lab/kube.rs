@@ -137,18 +137,16 @@ fn bad_request(message: &str) -> Response {
     status_response(400, "BadRequest", message, None)
 }
 
-fn parse_body(body: &[u8]) -> Result<Value, Response> {
+fn parse_body(body: &[u8]) -> Result<Value, String> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(json!({}));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(v) if v.is_object() => Ok(v),
-        Ok(_) => Err(bad_request(
-            "couldn't get version/kind; json parse error: cannot unmarshal into Object",
-        )),
-        Err(e) => Err(bad_request(&format!(
-            "couldn't get version/kind; json parse error: {e}"
-        ))),
+        Ok(_) => {
+            Err("couldn't get version/kind; json parse error: cannot unmarshal into Object".into())
+        }
+        Err(e) => Err(format!("couldn't get version/kind; json parse error: {e}")),
     }
 }
 
@@ -298,8 +296,8 @@ pub(crate) async fn handle(
             token_review(&shared, &body)
         }
         ("POST", ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"]) => {
-            if let Err(r) = parse_body(&body) {
-                return r;
+            if let Err(m) = parse_body(&body) {
+                return bad_request(&m);
             }
             json_response(
                 StatusCode::CREATED,
@@ -319,7 +317,7 @@ pub(crate) async fn handle(
         ) => {
             let req = match parse_body(&body) {
                 Ok(v) => v,
-                Err(r) => return r,
+                Err(m) => return bad_request(&m),
             };
             let attrs = &req["spec"]["resourceAttributes"];
             let s = |k: &str| attrs[k].as_str().unwrap_or("").to_string();
@@ -451,7 +449,7 @@ fn token_request(shared: &Shared, user: &str, ns: &str, name: &str, body: &[u8])
     }
     let req = match parse_body(body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(m) => return bad_request(&m),
     };
     let Some(uid) = shared.world().sa_uid(ns, name) else {
         return not_found("", "serviceaccounts", name);
@@ -518,7 +516,7 @@ fn token_request(shared: &Shared, user: &str, ns: &str, name: &str, body: &[u8])
 fn token_review(shared: &Shared, body: &[u8]) -> Response {
     let req = match parse_body(body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(m) => return bad_request(&m),
     };
     let spec = req.get("spec").cloned().unwrap_or(json!({}));
     let token = spec["token"].as_str().unwrap_or("").to_string();

@@ -351,7 +351,7 @@ impl Lab {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.server).await;
+        let _ = tokio::time::timeout(Duration::from_millis(500), &mut self.server).await;
         self.server.abort();
     }
 }

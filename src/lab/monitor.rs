@@ -56,14 +56,14 @@ pub(crate) struct Monitor {
     tx: broadcast::Sender<Event>,
 }
 
-/// Quotes a value like Go's `strconv.Quote` (as hclog does for values with spaces or quotes).
+/// Renders a value the way hclog does: wrapped in quotes, `"` escaped, non-printable
+/// characters Go-escaped (`\n`, `\t`, ...), everything else (backslashes included) verbatim.
 pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
@@ -142,7 +142,8 @@ mod tests {
 
     #[test]
     fn quotes_like_go() {
-        assert_eq!(go_quote(r#"a "b" \c"#), r#""a \"b\" \\c""#);
+        assert_eq!(go_quote(r#"a "b" \c"#), r#""a \"b\" \c""#);
+        assert_eq!(go_quote(r#"{"m":"x \"y\""}"#), r#""{\"m\":\"x \\"y\\"\"}""#);
         assert_eq!(go_quote("x\ny"), "\"x\\ny\"");
     }
 }

@@ -21,6 +21,9 @@ pub(crate) struct WatchEvent {
     pub object: Value,
 }
 
+/// One status transition of a rollout.
+type Step = Box<dyn Fn(&mut Value, i64, &str) + Send>;
+
 /// Duration of one controller tick (plus the lab's latency option).
 const TICK: Duration = Duration::from_millis(100);
 
@@ -123,7 +126,7 @@ async fn run_rollout(shared: Arc<Shared>, ns: String, name: String, generation: 
     let key = (ns.clone(), name.clone());
     let failing = shared.world().failing_rollouts.contains(&key);
     let tick = TICK + shared.latency;
-    let steps: Vec<Box<dyn Fn(&mut Value, i64, &str) + Send>> = if failing {
+    let steps: Vec<Step> = if failing {
         vec![
             Box::new(|s, g, at| stage(s, g, 3, 1, 2, "ReplicaSetUpdated", "True", at)),
             Box::new(|s, g, at| stage(s, g, 3, 1, 2, "ProgressDeadlineExceeded", "False", at)),

@@ -5,13 +5,15 @@ use std::str::FromStr;
 
 /// One simulated world. Each scenario is built so that a correct triage yields the verdict
 /// code of the same name (dashes replaced by underscores).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Scenario {
     Healthy,
     VaultUnreachable,
     VaultSealed,
     K8sAuthMountMissing,
     K8sAuthUnconfigured,
+    /// The default: the classic incident.
+    #[default]
     ReviewerJwtExpired,
     ReviewerJwtRejected,
     ReviewerRbacMissing,
@@ -135,12 +137,6 @@ impl Scenario {
                 "the reviewer is rejected, but the bot can see neither the debug log nor the reviewer"
             }
         }
-    }
-}
-
-impl Default for Scenario {
-    fn default() -> Self {
-        Scenario::ReviewerJwtExpired
     }
 }
 

@@ -100,7 +100,8 @@ fn no_handler(path: &str) -> Response {
 }
 
 /// Parses a request body like Vault: JSON object, form data, or nothing.
-fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Response> {
+/// `Err` is the text after `failed to decode JSON input: `.
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -121,12 +122,7 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Response> {
     if trimmed.is_empty() {
         return Ok(json!({}));
     }
-    let fail = |m: String| {
-        Err(vault_error(
-            StatusCode::BAD_REQUEST,
-            &[&format!("failed to decode JSON input: {m}")],
-        ))
-    };
+    let fail = |m: String| Err(m);
     match serde_json::from_slice::<Value>(&trimmed) {
         Ok(Value::Object(o)) => Ok(Value::Object(o)),
         Ok(Value::Null) => Ok(json!({})),
@@ -349,7 +345,12 @@ pub(crate) async fn handle(
     let data = if matches!(method, "POST" | "PUT" | "PATCH") {
         match parse_body(headers, body) {
             Ok(d) => d,
-            Err(r) => return r,
+            Err(m) => {
+                return vault_error(
+                    StatusCode::BAD_REQUEST,
+                    &[&format!("failed to decode JSON input: {m}")],
+                );
+            }
         }
     } else {
         json!({})
