@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::config::{Cli, Command, ConnectionArgs, DemoArgs, FileConfig, LabArgs, OutputFormat, ProbeArgs, ServeArgs};
+use crate::config::{
+    Cli, Command, ConnectionArgs, DemoArgs, FileConfig, LabArgs, OutputFormat, ProbeArgs, ServeArgs,
+};
 use crate::kube::KubeClient;
 use crate::lab::{Lab, LabOptions, Scenario};
 use crate::probes::{ProbeTarget, Probes};
@@ -37,8 +39,14 @@ pub async fn run(cli: Cli) -> i32 {
 /// Builds the Vault and Kubernetes clients. Kubernetes is optional: the reason is kept.
 pub async fn build_probes(conn: &ConnectionArgs, cfg: &FileConfig) -> anyhow::Result<Probes> {
     let timeout = cfg.probes.call_timeout;
-    let vault = VaultClient::new(&conn.vault_settings()?, timeout).context("building the Vault client")?;
-    let (kube, kube_unavailable) = match KubeClient::from_kubeconfig(conn.kubeconfig.as_deref(), timeout).await {
+    let vault =
+        VaultClient::new(&conn.vault_settings()?, timeout).context("building the Vault client")?;
+    let (kube, kube_unavailable) = match KubeClient::from_kubeconfig(
+        conn.kubeconfig.as_deref(),
+        timeout,
+    )
+    .await
+    {
         Ok(k) => (Some(k), None),
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), "no Kubernetes access; Kubernetes probes are skipped");
@@ -74,14 +82,20 @@ fn parse_scenario(name: &str) -> anyhow::Result<Option<Scenario>> {
     if name == "help" {
         return Ok(None);
     }
-    name.parse::<Scenario>().map(Some).map_err(|e| anyhow::anyhow!("{e}"))
+    name.parse::<Scenario>()
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[allow(clippy::print_stdout)] // the command's own output
 fn print_scenarios() {
     println!("Scenarios (one per verdict code):");
     for s in Scenario::ALL {
-        let marker = if *s == Scenario::default() { " (default)" } else { "" };
+        let marker = if *s == Scenario::default() {
+            " (default)"
+        } else {
+            ""
+        };
         println!("  {:<24} {}{marker}", s.name(), s.description());
     }
 }
@@ -122,7 +136,9 @@ async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/:._-=,@".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/:._-=,@".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -167,6 +183,11 @@ async fn command_serve(config: Option<&std::path::Path>, args: ServeArgs) -> any
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "serving");
-    crate::server::serve(listener, crate::server::AppState::new(cfg, probes), shutdown_signal()).await?;
+    crate::server::serve(
+        listener,
+        crate::server::AppState::new(cfg, probes),
+        shutdown_signal(),
+    )
+    .await?;
     Ok(0)
 }

@@ -13,7 +13,9 @@ use crate::triage::{Report, triage};
 #[allow(clippy::print_stdout)] // the command's own output
 pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     let lab = Lab::start(scenario, LabOptions::default()).await?;
-    let dir = tempfile::Builder::new().prefix("vault-triage-demo-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("vault-triage-demo-")
+        .tempdir()?;
     let files = lab.write_files(dir.path())?;
     let conn = ConnectionArgs {
         vault_addr: lab.vault_addr(),
@@ -36,19 +38,37 @@ pub fn story(scenario: Scenario, report: &Report, lab_url: &str) -> String {
     let mut out = String::new();
     let t = |r: &Report| r.triaged_at.format("%H:%M:%S").to_string();
     let start = report.evidence.started_at.format("%H:%M:%S").to_string();
-    let _ = writeln!(out, "vault-triage demo · scenario {scenario} · simulated Vault + Kubernetes at {lab_url}");
+    let _ = writeln!(
+        out,
+        "vault-triage demo · scenario {scenario} · simulated Vault + Kubernetes at {lab_url}"
+    );
     let _ = writeln!(out);
-    let workloads = report.evidence.workloads.value().cloned().unwrap_or_default();
+    let workloads = report
+        .evidence
+        .workloads
+        .value()
+        .cloned()
+        .unwrap_or_default();
     let _ = writeln!(
         out,
         "{start}  🔔 Alertmanager: [FIRING:{}] VaultPermissionDenied ({})",
         workloads.len().max(1),
-        workloads.first().map(|w| w.namespace.as_str()).unwrap_or("production")
+        workloads
+            .first()
+            .map(|w| w.namespace.as_str())
+            .unwrap_or("production")
     );
     for w in &workloads {
-        let _ = writeln!(out, "          {}: vault: permission denied (role {})", w.name, w.role);
+        let _ = writeln!(
+            out,
+            "          {}: vault: permission denied (role {})",
+            w.name, w.role
+        );
     }
-    let _ = writeln!(out, "{start}  🔎 The alert mentions Vault and `permission denied`: triage starts");
+    let _ = writeln!(
+        out,
+        "{start}  🔎 The alert mentions Vault and `permission denied`: triage starts"
+    );
     let _ = writeln!(
         out,
         "{}  📋 Triage finished in {} ms: verdict {}",

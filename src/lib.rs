@@ -11,6 +11,7 @@ pub mod diagnosis;
 pub mod kube;
 pub mod lab;
 pub mod probes;
+pub mod remediation;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

@@ -31,13 +31,18 @@ const COMPARED: &[Scenario] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openbao_and_the_lab_give_the_same_verdicts() {
     common::init_crypto();
-    let Some(bin) = common::bao_binary() else { return };
+    let Some(bin) = common::bao_binary() else {
+        return;
+    };
     let mut failures = Vec::new();
     for &scenario in COMPARED {
-        let lab = Lab::start(scenario, LabOptions::default()).await.expect("lab");
+        let lab = Lab::start(scenario, LabOptions::default())
+            .await
+            .expect("lab");
         let (_dir, files) = common::lab_files(&lab);
 
-        let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
+        let (probes, target) =
+            common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
         let simulated = triage(&probes, &target).await;
 
         let bao = common::BaoServer::start(&bin).await;
@@ -58,8 +63,13 @@ async fn openbao_and_the_lab_give_the_same_verdicts() {
         if scenario == Scenario::ReviewerJwtExpired {
             // The plugin's DEBUG reason must come through sys/monitor on the real server too.
             let lines = real.evidence.vault_log.value().cloned().unwrap_or_default();
-            if !lines.iter().any(|l| l.contains("service account unauthorized")) {
-                failures.push(format!("{scenario}: no DEBUG reason captured from OpenBao: {lines:?}"));
+            if !lines
+                .iter()
+                .any(|l| l.contains("service account unauthorized"))
+            {
+                failures.push(format!(
+                    "{scenario}: no DEBUG reason captured from OpenBao: {lines:?}"
+                ));
             }
         }
         drop(bao);

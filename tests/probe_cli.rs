@@ -13,7 +13,10 @@ fn probe(lab: &Lab, files: &vault_triage::lab::LabFiles) -> (i32, serde_json::Va
     for (name, value) in lab.exports(files) {
         cmd.env(name, value);
     }
-    let out = cmd.env("VAULT_TRIAGE_LOG", "warn").output().expect("running vault-triage");
+    let out = cmd
+        .env("VAULT_TRIAGE_LOG", "warn")
+        .output()
+        .expect("running vault-triage");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(
@@ -29,10 +32,15 @@ async fn probe_json_gives_each_scenarios_verdict_code() {
     common::init_crypto();
     let mut failures = Vec::new();
     for &scenario in Scenario::ALL {
-        let lab = Lab::start(scenario, LabOptions::default()).await.expect("lab");
+        let lab = Lab::start(scenario, LabOptions::default())
+            .await
+            .expect("lab");
         let (_dir, files) = common::lab_files(&lab);
         let (status, json) = probe(&lab, &files);
-        let code = json["verdict"]["code"].as_str().unwrap_or("<none>").to_string();
+        let code = json["verdict"]["code"]
+            .as_str()
+            .unwrap_or("<none>")
+            .to_string();
         if code != scenario.verdict_code() {
             failures.push(format!(
                 "{scenario}: got {code} ({}), evidence chain: {}",
@@ -41,7 +49,9 @@ async fn probe_json_gives_each_scenarios_verdict_code() {
         }
         let expected_status = if scenario == Scenario::Healthy { 0 } else { 2 };
         if status != expected_status {
-            failures.push(format!("{scenario}: exit {status}, expected {expected_status}"));
+            failures.push(format!(
+                "{scenario}: exit {status}, expected {expected_status}"
+            ));
         }
         lab.shutdown().await;
     }
@@ -73,6 +83,10 @@ fn lab_scenario_help_lists_every_scenario() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for s in Scenario::ALL {
-        assert!(text.contains(s.name()), "{} missing from:\n{text}", s.name());
+        assert!(
+            text.contains(s.name()),
+            "{} missing from:\n{text}",
+            s.name()
+        );
     }
 }

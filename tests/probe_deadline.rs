@@ -23,7 +23,8 @@ async fn a_hanging_vault_and_kubernetes_still_give_a_verdict_within_the_deadline
     .await
     .expect("lab");
     let (_dir, files) = common::lab_files(&lab);
-    let (probes, mut target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
+    let (probes, mut target) =
+        common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
     target.deadline = Duration::from_millis(1500);
 
     let started = Instant::now();
@@ -34,7 +35,11 @@ async fn a_hanging_vault_and_kubernetes_still_give_a_verdict_within_the_deadline
     assert_eq!(report.verdict.code, VerdictCode::VaultUnreachable);
     assert!(matches!(report.evidence.canary_token, Probe::Failed { .. }));
     assert!(
-        report.verdict.unchecked.iter().any(|u| u.contains("canary token")),
+        report
+            .verdict
+            .unchecked
+            .iter()
+            .any(|u| u.contains("canary token")),
         "{:?}",
         report.verdict.unchecked
     );
@@ -56,7 +61,11 @@ async fn without_kubernetes_access_the_vault_side_still_runs_and_says_what_it_mi
     assert!(matches!(report.evidence.login, Probe::Skipped { .. }));
     assert_eq!(report.verdict.code, VerdictCode::Inconclusive);
     assert!(
-        report.verdict.unchecked.iter().any(|u| u.contains("no Kubernetes access")),
+        report
+            .verdict
+            .unchecked
+            .iter()
+            .any(|u| u.contains("no Kubernetes access")),
         "{:?}",
         report.verdict.unchecked
     );

@@ -58,6 +58,8 @@ pub struct SecretToken {
 pub struct Workload {
     pub namespace: String,
     pub name: String,
+    #[serde(default)]
+    pub uid: String,
     pub role: String,
     pub service_account: String,
     pub replicas: i32,
@@ -117,7 +119,11 @@ impl KubeClient {
         Self::from_config(config, self.timeout)
     }
 
-    async fn call<T>(
+    pub(super) fn raw(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    pub(super) async fn call<T>(
         &self,
         fut: impl Future<Output = Result<T, kube::Error>>,
     ) -> Result<T, KubeError> {
@@ -287,6 +293,7 @@ impl KubeClient {
                 Some(Workload {
                     namespace: d.metadata.namespace.unwrap_or_default(),
                     name: d.metadata.name.unwrap_or_default(),
+                    uid: d.metadata.uid.unwrap_or_default(),
                     role,
                     service_account: template
                         .spec

@@ -8,6 +8,7 @@
 pub mod claims;
 mod client;
 mod error;
+mod restart;
 
 pub use claims::TokenClaims;
 pub use client::{IssuedToken, KubeClient, ReviewResult, SecretToken, Workload};

@@ -17,7 +17,7 @@ pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
 
 pub(crate) const SIGNING_KEY_PEM: &str = include_str!("keys/sa-signing-key.pem");
-pub(crate) const SIGNING_PUB_PEM: &str = include_str!("keys/sa-signing-key.pub.pem");
+pub const SIGNING_PUB_PEM: &str = include_str!("keys/sa-signing-key.pub.pem");
 
 /// What the lab knows about one token it issued.
 #[derive(Clone, Debug)]

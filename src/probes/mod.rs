@@ -12,4 +12,4 @@ mod runner;
 
 pub use evidence::*;
 pub use kube_api::{ca_bundles_share_a_certificate, check_kube_api};
-pub use runner::{ProbeTarget, Probes, run};
+pub use runner::{CANARY_TOKEN_SECONDS, ProbeTarget, Probes, run};

@@ -193,6 +193,35 @@ impl VaultClient {
         }
     }
 
+    /// `POST auth/<mount>/config`: a full replacement (facts §1.1), so `config` must carry
+    /// every field; `reviewer_jwt` `None` writes no reviewer token.
+    pub async fn write_auth_config(
+        &self,
+        mount: &str,
+        config: &AuthConfig,
+        reviewer_jwt: Option<&Secret>,
+    ) -> Result<(), VaultError> {
+        let body = serde_json::json!({
+            "kubernetes_host": config.kubernetes_host,
+            "kubernetes_ca_cert": config.kubernetes_ca_cert,
+            "pem_keys": config.pem_keys,
+            "issuer": config.issuer,
+            "disable_iss_validation": config.disable_iss_validation,
+            "disable_local_ca_jwt": config.disable_local_ca_jwt,
+            "use_annotations_as_alias_metadata": config.use_annotations_as_alias_metadata,
+            "token_reviewer_jwt": reviewer_jwt.map(Secret::expose).unwrap_or(""),
+        });
+        let req = self
+            .request(Method::POST, &format!("auth/{mount}/config"), true)
+            .json(&body);
+        let (status, text) = self.send(req).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(VaultError::from_response(status.as_u16(), &text))
+        }
+    }
+
     /// `POST auth/<mount>/login {role, jwt}` (no Vault token is sent).
     pub async fn login(
         &self,

@@ -79,12 +79,20 @@ impl BaoServer {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = http.get(format!("{}/v1/sys/health", server.addr)).send().await {
+            if let Ok(r) = http
+                .get(format!("{}/v1/sys/health", server.addr))
+                .send()
+                .await
+            {
                 if r.status().as_u16() == 200 {
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "bao did not become healthy at {}", server.addr);
+            assert!(
+                Instant::now() < deadline,
+                "bao did not become healthy at {}",
+                server.addr
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         server
@@ -106,7 +114,11 @@ pub fn lab_files(lab: &Lab) -> (tempfile::TempDir, LabFiles) {
 }
 
 /// Probes and target for the lab's Kubernetes API and the given Vault.
-pub async fn probes_for(files: &LabFiles, vault_addr: &str, vault_token: &str) -> (Probes, ProbeTarget) {
+pub async fn probes_for(
+    files: &LabFiles,
+    vault_addr: &str,
+    vault_token: &str,
+) -> (Probes, ProbeTarget) {
     let cfg = FileConfig::load(Some(&files.config)).expect("lab config");
     let conn = ConnectionArgs {
         vault_addr: vault_addr.to_string(),
@@ -116,7 +128,9 @@ pub async fn probes_for(files: &LabFiles, vault_addr: &str, vault_token: &str) -
         vault_namespace: None,
         kubeconfig: Some(files.kubeconfig.clone()),
     };
-    let probes = vault_triage::app::build_probes(&conn, &cfg).await.expect("probes");
+    let probes = vault_triage::app::build_probes(&conn, &cfg)
+        .await
+        .expect("probes");
     (probes, ProbeTarget::from_config(&cfg, None))
 }
 

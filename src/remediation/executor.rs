@@ -1,0 +1,437 @@
+//! The executor: the only code that writes to Vault or Kubernetes.
+//!
+//! At quorum it re-probes, rebuilds the plan from the fresh evidence and refuses when the
+//! fingerprint differs from the approved one; then it runs the plan step by step, reporting
+//! each step, and verifies the result.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use serde::{Deserialize, Serialize};
+
+use super::plan::{
+    Plan, PlanError, PlanSettings, ReconfigurePlan, RestartPlan, ReviewerToken, Strategy,
+};
+use super::rollout::RolloutStatus;
+use crate::diagnosis::Action;
+use crate::probes::{ProbeTarget, Probes};
+use crate::triage::{Report, triage};
+use crate::vault::AuthConfig;
+
+/// Longest wait for one deployment to roll out.
+pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One step of an execution, as reported to people and the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub step: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionOutcome {
+    pub ok: bool,
+    pub summary: String,
+    pub steps: Vec<Step>,
+}
+
+/// Why an approved plan was not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    #[error(
+        "the world changed since the plan was approved ({reason}); nothing was changed, triage again and approve the new plan"
+    )]
+    WorldChanged {
+        approved: String,
+        current: String,
+        reason: String,
+    },
+}
+
+/// Everything the executor needs.
+#[derive(Debug, Clone)]
+pub struct Remediator {
+    pub probes: Probes,
+    pub target: ProbeTarget,
+    pub settings: PlanSettings,
+    pub rollout_timeout: Duration,
+}
+
+impl Remediator {
+    /// Builds a plan of `action` from `report`.
+    pub fn plan(
+        &self,
+        report: &Report,
+        action: Action,
+        strategy: Strategy,
+    ) -> Result<Plan, PlanError> {
+        match action {
+            Action::ReconfigureAuth => Plan::reconfigure(report, strategy, &self.settings),
+            Action::RestartDeployments => Plan::restart(report, &self.settings),
+        }
+    }
+
+    /// Re-probes, checks `approved` still matches the world, runs it and verifies.
+    /// `progress` is called with every step as it completes.
+    pub async fn execute_approved(
+        &self,
+        approved: &Plan,
+        progress: &(dyn Fn(&Step) + Send + Sync),
+    ) -> Result<ExecutionOutcome, ExecError> {
+        let fresh = triage(&self.probes, &self.target).await;
+        let current = match approved {
+            Plan::ReconfigureAuth(p) => self.plan(&fresh, Action::ReconfigureAuth, p.strategy),
+            Plan::RestartDeployments(p) => Ok(still_there(p, &fresh)),
+        };
+        let current = match current {
+            Ok(p) => p,
+            Err(e) => {
+                return Err(ExecError::WorldChanged {
+                    approved: approved.fingerprint(),
+                    current: String::new(),
+                    reason: format!("a fresh triage says {}: {e}", fresh.verdict.code),
+                });
+            }
+        };
+        if current.fingerprint() != approved.fingerprint() {
+            return Err(ExecError::WorldChanged {
+                approved: approved.fingerprint(),
+                current: current.fingerprint(),
+                reason: difference(approved, &current),
+            });
+        }
+        let steps = Mutex::new(Vec::new());
+        let record = |s: Step| {
+            progress(&s);
+            if let Ok(mut v) = steps.lock() {
+                v.push(s);
+            }
+        };
+        let (ok, summary) = match approved {
+            Plan::ReconfigureAuth(p) => self.reconfigure(p, &record).await,
+            Plan::RestartDeployments(p) => self.restart(p, &record).await,
+        };
+        Ok(ExecutionOutcome {
+            ok,
+            summary,
+            steps: steps.into_inner().unwrap_or_default(),
+        })
+    }
+
+    async fn reconfigure(
+        &self,
+        plan: &ReconfigurePlan,
+        record: &(dyn Fn(Step) + Sync),
+    ) -> (bool, String) {
+        let step = |name: &str, ok: bool, detail: String| {
+            record(Step {
+                step: name.into(),
+                ok,
+                detail,
+            })
+        };
+        let Some(kube) = &self.probes.kube else {
+            step("mint", false, "no Kubernetes access".into());
+            return (false, "not run: no Kubernetes access".into());
+        };
+        let token = match &plan.change.reviewer_token {
+            ReviewerToken::Fresh {
+                namespace,
+                service_account,
+                expiration_seconds,
+            } => match kube
+                .token_request(namespace, service_account, None, *expiration_seconds)
+                .await
+            {
+                Ok(t) => {
+                    step(
+                        "mint reviewer token",
+                        true,
+                        format!(
+                            "TokenRequest for {namespace}/{service_account}{}",
+                            t.expires_at
+                                .map(|x| format!(", expires {}", x.format("%Y-%m-%d %H:%M UTC")))
+                                .unwrap_or_default()
+                        ),
+                    );
+                    Some(t.token)
+                }
+                Err(e) => {
+                    step("mint reviewer token", false, e.to_string());
+                    return (
+                        false,
+                        format!("no change made: minting the reviewer token failed: {e}"),
+                    );
+                }
+            },
+            ReviewerToken::None => None,
+        };
+        let desired = AuthConfig {
+            kubernetes_host: plan.change.kubernetes_host.clone(),
+            kubernetes_ca_cert: plan.change.kubernetes_ca_cert.clone(),
+            pem_keys: plan.change.pem_keys.clone(),
+            issuer: plan.change.issuer.clone(),
+            disable_iss_validation: plan.change.disable_iss_validation,
+            disable_local_ca_jwt: plan.change.disable_local_ca_jwt,
+            token_reviewer_jwt_set: Some(token.is_some()),
+            use_annotations_as_alias_metadata: plan.change.use_annotations_as_alias_metadata,
+        };
+        let vault = &self.probes.vault;
+        if let Err(e) = vault
+            .write_auth_config(&plan.mount, &desired, token.as_ref())
+            .await
+        {
+            step("write config", false, e.to_string());
+            return (
+                false,
+                format!("writing auth/{}/config failed: {e}", plan.mount),
+            );
+        }
+        step(
+            "write config",
+            true,
+            format!(
+                "auth/{}/config rewritten ({}); every other field carried across",
+                plan.mount,
+                plan.strategy.as_str()
+            ),
+        );
+        match vault.auth_config(&plan.mount).await {
+            Ok(Some(back)) => {
+                let changed = changed_fields(&desired, &back);
+                if changed.is_empty() {
+                    step(
+                        "read back",
+                        true,
+                        "host, CA, PEM keys, issuer settings and flags as before".into(),
+                    );
+                } else {
+                    step(
+                        "read back",
+                        false,
+                        format!("differs from what was written: {}", changed.join(", ")),
+                    );
+                }
+            }
+            Ok(None) => step("read back", false, "the config is gone".into()),
+            Err(e) => step("read back", false, e.to_string()),
+        }
+        let verified = self.verify_login().await;
+        match &verified {
+            Ok(detail) => step("verify", true, detail.clone()),
+            Err(detail) => step("verify", false, detail.clone()),
+        }
+        match verified {
+            Ok(_) => (
+                true,
+                format!("auth/{} fixed: a canary login succeeds", plan.mount),
+            ),
+            Err(why) => (
+                false,
+                format!("config written but the canary login still fails: {why}"),
+            ),
+        }
+    }
+
+    /// A canary login with a fresh token; `Ok(detail)` when it succeeds.
+    pub async fn verify_login(&self) -> Result<String, String> {
+        let Some(kube) = &self.probes.kube else {
+            return Err("no Kubernetes access to mint a canary token".into());
+        };
+        let canary = &self.target.canary;
+        let token = kube
+            .token_request(
+                &canary.namespace,
+                &canary.service_account,
+                canary.audience.as_deref(),
+                crate::probes::CANARY_TOKEN_SECONDS,
+            )
+            .await
+            .map_err(|e| format!("canary TokenRequest failed: {e}"))?;
+        let vault = &self.probes.vault;
+        match vault
+            .login(&self.target.auth_mount, &canary.role, &token.token)
+            .await
+        {
+            Ok(ok) => {
+                let _ = vault.with_token(ok.client_token).revoke_self().await;
+                Ok(format!(
+                    "canary login through auth/{} succeeds (200)",
+                    self.target.auth_mount
+                ))
+            }
+            Err(e) => Err(format!("canary login: {e}")),
+        }
+    }
+
+    async fn restart(&self, plan: &RestartPlan, record: &(dyn Fn(Step) + Sync)) -> (bool, String) {
+        let Some(kube) = &self.probes.kube else {
+            record(Step {
+                step: "restart".into(),
+                ok: false,
+                detail: "no Kubernetes access".into(),
+            });
+            return (false, "not run: no Kubernetes access".into());
+        };
+        let results: Vec<bool> = futures::stream::iter(plan.deployments.iter())
+            .map(|d| async move {
+                let id = format!("{}/{}", d.namespace, d.name);
+                match kube.deployment(&d.namespace, &d.name).await {
+                    Ok(Some(dep)) if dep.spec.paused == Some(true) => {
+                        record(Step {
+                            step: format!("restart {id}"),
+                            ok: false,
+                            detail: "can't restart paused deployment (run rollout resume first)"
+                                .into(),
+                        });
+                        return false;
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        record(Step {
+                            step: format!("restart {id}"),
+                            ok: false,
+                            detail: "the deployment no longer exists".into(),
+                        });
+                        return false;
+                    }
+                    Err(e) => {
+                        record(Step {
+                            step: format!("restart {id}"),
+                            ok: false,
+                            detail: e.to_string(),
+                        });
+                        return false;
+                    }
+                }
+                if let Err(e) = kube.restart_deployment(&d.namespace, &d.name).await {
+                    record(Step {
+                        step: format!("restart {id}"),
+                        ok: false,
+                        detail: e.to_string(),
+                    });
+                    return false;
+                }
+                record(Step {
+                    step: format!("restart {id}"),
+                    ok: true,
+                    detail: format!("deployment.apps/{} restarted", d.name),
+                });
+                let status = kube
+                    .watch_rollout(&d.namespace, &d.name, self.rollout_timeout, |m| {
+                        tracing::debug!(deployment = %id, "{m}");
+                    })
+                    .await;
+                let (ok, detail) = match status {
+                    RolloutStatus::Complete(m) => (true, m),
+                    RolloutStatus::Failed(m) | RolloutStatus::Progressing(m) => (false, m),
+                };
+                record(Step {
+                    step: format!("rollout {id}"),
+                    ok,
+                    detail,
+                });
+                ok
+            })
+            .buffer_unordered(plan.concurrency.max(1))
+            .collect()
+            .await;
+        let done = results.iter().filter(|ok| **ok).count();
+        let ok = done == results.len();
+        (
+            ok,
+            format!("{done} of {} deployments rolled out", results.len()),
+        )
+    }
+}
+
+/// The approved restart plan as the cluster has it now: deployments that are gone are
+/// dropped and recreated ones carry their new uid, so any change alters the fingerprint.
+/// (The verdict is not part of it: restarts follow a fix, when triage says healthy.)
+fn still_there(approved: &RestartPlan, fresh: &Report) -> Plan {
+    let workloads = fresh
+        .evidence
+        .workloads
+        .value()
+        .cloned()
+        .unwrap_or_default();
+    let deployments = approved
+        .deployments
+        .iter()
+        .filter_map(|d| {
+            workloads
+                .iter()
+                .find(|w| w.namespace == d.namespace && w.name == d.name)
+                .map(|w| super::plan::DeploymentTarget {
+                    uid: w.uid.clone(),
+                    role: w.role.clone(),
+                    ..d.clone()
+                })
+        })
+        .collect();
+    Plan::RestartDeployments(RestartPlan {
+        deployments,
+        concurrency: approved.concurrency,
+    })
+}
+
+/// Fields that differ between what was written and what was read back.
+fn changed_fields(written: &AuthConfig, back: &AuthConfig) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if written.kubernetes_host != back.kubernetes_host {
+        out.push("kubernetes_host");
+    }
+    if written.kubernetes_ca_cert.trim() != back.kubernetes_ca_cert.trim() {
+        out.push("kubernetes_ca_cert");
+    }
+    if written.pem_keys != back.pem_keys {
+        out.push("pem_keys");
+    }
+    if written.issuer != back.issuer {
+        out.push("issuer");
+    }
+    if written.disable_iss_validation != back.disable_iss_validation {
+        out.push("disable_iss_validation");
+    }
+    if written.disable_local_ca_jwt != back.disable_local_ca_jwt {
+        out.push("disable_local_ca_jwt");
+    }
+    if back.token_reviewer_jwt_set.is_some()
+        && written.token_reviewer_jwt_set != back.token_reviewer_jwt_set
+    {
+        out.push("token_reviewer_jwt_set");
+    }
+    out
+}
+
+/// In words, what differs between the approved plan and the one the world gives now.
+fn difference(approved: &Plan, current: &Plan) -> String {
+    match (approved, current) {
+        (Plan::ReconfigureAuth(a), Plan::ReconfigureAuth(c)) => {
+            if a.verdict != c.verdict {
+                format!("the verdict was {} and is now {}", a.verdict, c.verdict)
+            } else if a.current != c.current {
+                "the auth config changed".into()
+            } else {
+                "the plan differs".into()
+            }
+        }
+        (Plan::RestartDeployments(a), Plan::RestartDeployments(c)) => {
+            let names = |p: &RestartPlan| {
+                p.deployments
+                    .iter()
+                    .map(|d| format!("{}/{}", d.namespace, d.name))
+                    .collect::<Vec<_>>()
+            };
+            if names(a) != names(c) {
+                format!("the deployments are now {}", names(c).join(", "))
+            } else {
+                "a deployment was recreated".into()
+            }
+        }
+        _ => "the plan differs".into(),
+    }
+}

@@ -1,0 +1,12 @@
+//! Remediation: plans, their fingerprints, and the executor — the only code that writes.
+//!
+//! `plan` computes what a fix will change from a triage report (pure); `rollout` holds
+//! kubectl's restart patch and rollout-status rules (pure); `executor` re-probes, checks the
+//! approved fingerprint, writes the Vault config or restarts deployments, and verifies.
+
+pub mod executor;
+pub mod plan;
+pub mod rollout;
+
+pub use executor::{ExecError, ExecutionOutcome, Remediator, Step};
+pub use plan::{Plan, PlanError, PlanSettings, Strategy};
