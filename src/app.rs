@@ -178,16 +178,12 @@ async fn command_demo(args: DemoArgs) -> anyhow::Result<i32> {
 
 async fn command_serve(config: Option<&std::path::Path>, args: ServeArgs) -> anyhow::Result<i32> {
     let cfg = FileConfig::load(config)?;
-    let probes = build_probes(&args.connection, &cfg).await?;
+    // Fail early on a bad Vault address or token file, as `probe` does.
+    let _probes = build_probes(&args.connection, &cfg).await?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "serving");
-    crate::server::serve(
-        listener,
-        crate::server::AppState::new(cfg, probes),
-        shutdown_signal(),
-    )
-    .await?;
+    crate::server::serve(listener, shutdown_signal()).await?;
     Ok(0)
 }

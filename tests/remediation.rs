@@ -31,12 +31,6 @@ fn remediator(
     }
 }
 
-fn collect() -> (Mutex<Vec<Step>>, impl Fn(&Mutex<Vec<Step>>, &Step)) {
-    (Mutex::new(Vec::new()), |m: &Mutex<Vec<Step>>, s: &Step| {
-        m.lock().unwrap().push(s.clone())
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotating_the_reviewer_fixes_logins_and_restarts_roll_out_like_kubectl() {
     common::init_crypto();
@@ -67,9 +61,9 @@ async fn rotating_the_reviewer_fixes_logins_and_restarts_roll_out_like_kubectl()
         )
         .unwrap();
 
-    let (steps, push) = collect();
+    let steps = Mutex::new(Vec::<Step>::new());
     let out = r
-        .execute_approved(&plan, &|s| push(&steps, s))
+        .execute_approved(&plan, &|s| steps.lock().unwrap().push(s.clone()))
         .await
         .unwrap();
     assert!(out.ok, "{out:?}");

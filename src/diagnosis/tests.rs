@@ -129,6 +129,7 @@ fn healthy() -> Evidence {
         .map(|n| Workload {
             namespace: "production".into(),
             name: n.to_string(),
+            uid: format!("uid-{n}"),
             role: n.to_string(),
             service_account: n.to_string(),
             replicas: 2,

@@ -290,7 +290,7 @@ pub fn remediations(e: &Evidence, code: VerdictCode, has_deployments: bool) -> V
         VerdictCode::AudienceMismatch => vec![manual(
             "fix-audience",
             "Align the audience",
-            format!("Set the role's audience to what the pods' tokens carry, or request that audience in the pods' projected token (vault.hashicorp.com/auth-config-audience)."),
+            "Set the role's audience to what the pods' tokens carry, or request that audience in the pods' projected token (vault.hashicorp.com/auth-config-audience).".to_string(),
         )],
         VerdictCode::IssuerMismatch => vec![manual(
             "fix-issuer",
@@ -403,14 +403,12 @@ pub fn unchecked(e: &Evidence) -> Vec<String> {
     if let Some(why) = why(&e.workloads) {
         out.push(format!("deployments: {why}"));
     }
-    if let Some(lines) = e.vault_log.value() {
-        if lines.len() > 1 {
-            out.push(format!(
-                "{} `login unauthorized` lines arrived during the canary login; other clients may be failing too (first: {})",
-                lines.len(),
-                log_reason(&lines[0])
-            ));
-        }
+    if let Some(lines) = e.vault_log.value().filter(|l| l.len() > 1) {
+        out.push(format!(
+            "{} `login unauthorized` lines arrived during the canary login; other clients may be failing too (first: {})",
+            lines.len(),
+            log_reason(&lines[0])
+        ));
     }
     out
 }

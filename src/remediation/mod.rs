@@ -7,6 +7,7 @@
 pub mod executor;
 pub mod plan;
 pub mod rollout;
+pub mod watch;
 
 pub use executor::{ExecError, ExecutionOutcome, Remediator, Step};
 pub use plan::{Plan, PlanError, PlanSettings, Strategy};

@@ -105,7 +105,7 @@ pub struct RestartPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Plan {
-    ReconfigureAuth(ReconfigurePlan),
+    ReconfigureAuth(Box<ReconfigurePlan>),
     RestartDeployments(RestartPlan),
 }
 
@@ -187,13 +187,13 @@ impl Plan {
             use_annotations_as_alias_metadata: current.use_annotations_as_alias_metadata,
             reviewer_token,
         };
-        Ok(Plan::ReconfigureAuth(ReconfigurePlan {
+        Ok(Plan::ReconfigureAuth(Box::new(ReconfigurePlan {
             mount: report.evidence.target.auth_mount.clone(),
             strategy,
             verdict,
             current,
             change,
-        }))
+        })))
     }
 
     /// `restart-deployments` for the affected deployments in `report`.

@@ -73,10 +73,8 @@ impl VaultClient {
             .http
             .request(method, self.url(path))
             .timeout(self.timeout);
-        if with_token {
-            if let Some(token) = &self.token {
-                req = req.header("X-Vault-Token", token.expose());
-            }
+        if let (true, Some(token)) = (with_token, &self.token) {
+            req = req.header("X-Vault-Token", token.expose());
         }
         if let Some(ns) = &self.namespace {
             req = req.header("X-Vault-Namespace", ns);

@@ -39,10 +39,10 @@ impl MonitorStream {
                         continue;
                     }
                     line.truncate(floor_char_boundary(&line, MAX_LINE_BYTES));
-                    if let Ok(mut v) = l.lock() {
-                        if v.len() < MAX_LINES {
-                            v.push(line);
-                        }
+                    if let Ok(mut v) = l.lock()
+                        && v.len() < MAX_LINES
+                    {
+                        v.push(line);
                     }
                     n.notify_waiters();
                 }

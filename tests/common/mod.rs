@@ -79,14 +79,13 @@ impl BaoServer {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = http
+            let answered = http
                 .get(format!("{}/v1/sys/health", server.addr))
                 .send()
                 .await
-            {
-                if r.status().as_u16() == 200 {
-                    break;
-                }
+                .is_ok_and(|r| r.status().as_u16() == 200);
+            if answered {
+                break;
             }
             assert!(
                 Instant::now() < deadline,
