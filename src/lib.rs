@@ -5,6 +5,7 @@
 //! any I/O, and `lab` simulates both systems for demos and tests.
 
 pub mod app;
+pub mod chat;
 pub mod config;
 pub mod demo;
 pub mod diagnosis;
