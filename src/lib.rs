@@ -5,9 +5,11 @@
 //! any I/O, and `lab` simulates both systems for demos and tests.
 
 pub mod app;
+pub mod approval;
 pub mod config;
 pub mod demo;
 pub mod diagnosis;
+pub mod incident;
 pub mod kube;
 pub mod lab;
 pub mod probes;
