@@ -154,15 +154,15 @@ impl ApprovalStore {
                 result: Ok(()),
             });
             match interrupted {
-                Ok(((), true)) => report.interrupted.push(id.clone()),
-                Ok(((), false)) => {}
-                Err(Refusal::NotRecorded { detail }) => return Err(journal_down(detail)),
+                Ok(done) if done.changed => report.interrupted.push(id.clone()),
+                Ok(_) => {}
+                Err(Refusal::NotRecorded { detail }) => return Err(store.journal_down(detail)),
                 Err(_) => {}
             }
             match store.expire(&id, now) {
                 Ok(Some(_)) => report.expired.push(id.clone()),
                 Ok(None) => {}
-                Err(Refusal::NotRecorded { detail }) => return Err(journal_down(detail)),
+                Err(Refusal::NotRecorded { detail }) => return Err(store.journal_down(detail)),
                 Err(_) => {}
             }
             if store
@@ -220,7 +220,7 @@ impl ApprovalStore {
         self.transition(id, Some(actor), now, |r| {
             r.decide_approve(actor, now, &self.policy)
         })
-        .map(|(approval, _)| approval)
+        .map(|done| done.answer)
     }
 
     /// A deny click: an approver's veto or the requester's withdrawal.
@@ -237,8 +237,8 @@ impl ApprovalStore {
         id: &RequestId,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, Refusal> {
-        self.transition(id, None, now, |r| r.decide_begin_execution(now))?;
-        self.get(id).ok_or(Refusal::UnknownRequest)
+        self.transition(id, None, now, |r| r.decide_begin_execution(now))
+            .map(|done| done.request)
     }
 
     /// Journals one executor step (no state change).
@@ -272,8 +272,8 @@ impl ApprovalStore {
         detail: &str,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, Refusal> {
-        self.transition(id, None, now, |r| r.decide_finish(ok, detail))?;
-        self.get(id).ok_or(Refusal::UnknownRequest)
+        self.transition(id, None, now, |r| r.decide_finish(ok, detail))
+            .map(|done| done.request)
     }
 
     /// Closes an open request without running it (e.g. the plan fingerprint changed).
@@ -283,8 +283,8 @@ impl ApprovalStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, Refusal> {
-        self.transition(id, None, now, |r| r.decide_invalidate(reason))?;
-        self.get(id).ok_or(Refusal::UnknownRequest)
+        self.transition(id, None, now, |r| r.decide_invalidate(reason))
+            .map(|done| done.request)
     }
 
     /// Expires every open request that is due; returns them as they are now.
@@ -323,11 +323,11 @@ impl ApprovalStore {
         id: &RequestId,
         now: DateTime<Utc>,
     ) -> Result<Option<ApprovalRequest>, Refusal> {
-        let ((), expired) = self.transition(id, None, now, |r| Step {
+        let done = self.transition(id, None, now, |r| Step {
             change: r.decide_expiry(now),
             result: Ok(()),
         })?;
-        Ok(if expired { self.get(id) } else { None })
+        Ok(done.changed.then_some(done.request))
     }
 
     /// Decide, journal, apply, all while holding the request's entry; the answer and whether
@@ -339,7 +339,7 @@ impl ApprovalStore {
         actor: Option<&Actor>,
         now: DateTime<Utc>,
         decide: impl FnOnce(&ApprovalRequest) -> Step<T>,
-    ) -> Result<(T, bool), Refusal> {
+    ) -> Result<Done<T>, Refusal> {
         let Some(mut entry) = self.requests.get_mut(id) else {
             return Err(Refusal::UnknownRequest);
         };
@@ -368,9 +368,22 @@ impl ApprovalStore {
                 tracing::warn!(request = %id, error = ?err, "could not journal a refused click");
             }
         }
+        let request = entry.clone();
         drop(entry);
         let changed = step.change.is_some();
-        step.result.map(|v| (v, changed))
+        step.result.map(|answer| Done {
+            answer,
+            changed,
+            request,
+        })
+    }
+
+    fn journal_down(&self, detail: String) -> JournalError {
+        JournalError::Io {
+            path: self.journal.path().to_owned(),
+            op: "recording the restore",
+            source: std::io::Error::other(detail),
+        }
     }
 
     fn record(
@@ -391,12 +404,12 @@ impl ApprovalStore {
     }
 }
 
-fn journal_down(detail: String) -> JournalError {
-    JournalError::Io {
-        path: std::path::PathBuf::new(),
-        op: "recording the restore",
-        source: std::io::Error::other(detail),
-    }
+/// A transition that went through: the answer, whether the request changed, and the request
+/// as it was when the entry was released.
+struct Done<T> {
+    answer: T,
+    changed: bool,
+    request: ApprovalRequest,
 }
 
 fn event_for(id: &RequestId, change: &Change) -> Event {
