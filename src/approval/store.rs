@@ -85,7 +85,9 @@ impl ApprovalStore {
         for entry in entries {
             let change = match &entry.event {
                 Event::ApprovalProposed { request } => {
-                    store.requests.insert(request.id.clone(), request.clone());
+                    store
+                        .requests
+                        .insert(request.id.clone(), ApprovalRequest::clone(request));
                     continue;
                 }
                 Event::ApprovalGranted { id, person, actor } => (
@@ -201,7 +203,7 @@ impl ApprovalStore {
         self.record(
             now,
             Event::ApprovalProposed {
-                request: request.clone(),
+                request: Box::new(request.clone()),
             },
             &request,
             Some(request.requester.person.as_str()),

@@ -202,7 +202,7 @@ mod tests {
     fn proposed(id: &RequestId, action: Action, incident: &str) -> Event {
         let at = Utc.with_ymd_and_hms(2030, 1, 1, 9, 0, 0).unwrap();
         Event::ApprovalProposed {
-            request: ApprovalRequest {
+            request: Box::new(ApprovalRequest {
                 id: id.clone(),
                 action,
                 fingerprint: "fp".into(),
@@ -219,7 +219,7 @@ mod tests {
                 denial: None,
                 state: ApprovalState::Proposed,
                 outcome: None,
-            },
+            }),
         }
     }
 

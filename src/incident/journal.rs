@@ -38,7 +38,7 @@ pub enum Event {
         summary: String,
     },
     ApprovalProposed {
-        request: ApprovalRequest,
+        request: Box<ApprovalRequest>,
     },
     ApprovalGranted {
         id: RequestId,
