@@ -193,7 +193,7 @@ impl Rule {
 
     /// Who could still approve, for the "still needed" line: named approvers not in `exclude`,
     /// then one entry per Discord role.
-    pub fn candidates<'a>(&'a self, exclude: &'a [PersonKey]) -> Vec<String> {
+    pub fn candidates(&self, exclude: &[PersonKey]) -> Vec<String> {
         self.people
             .iter()
             .filter(|p| !exclude.contains(p))
