@@ -2,13 +2,17 @@
 //!
 //! The crate is split along the design's layers: `vault` and `kube` do I/O against the two
 //! systems, `probes` runs them into evidence, `diagnosis` turns evidence into a verdict without
-//! any I/O, and `lab` simulates both systems for demos and tests.
+//! any I/O, `remediation` plans and runs fixes, `approval` decides who may let them run,
+//! `incident` keeps the audit journal, `chat` speaks to people, and `lab` simulates Vault and
+//! Kubernetes for demos and tests.
 
 pub mod app;
+pub mod approval;
 pub mod chat;
 pub mod config;
 pub mod demo;
 pub mod diagnosis;
+pub mod incident;
 pub mod kube;
 pub mod lab;
 pub mod probes;

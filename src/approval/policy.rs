@@ -1,0 +1,536 @@
+//! Who may approve which action: the `[[approvals]]` rules and `[[people]]` identities of
+//! design §4, parsed once into a [`Policy`].
+//!
+//! The policy owns identity too: a person listed in `[[people]]` with a Slack and a Discord id
+//! is one [`PersonKey`] whichever platform they click from, so they count once towards a quorum
+//! and cannot approve their own request from their other account. An action without a rule may
+//! not be approved by anyone (default deny).
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ApprovalRule, Person};
+use crate::diagnosis::Action;
+
+/// The chat platform (or terminal) a click came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Slack,
+    Discord,
+    Cli,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+            Platform::Cli => "cli",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Someone acting through a platform, as the platform (verified by the edge) reported them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub platform: Platform,
+    /// The platform's user id (Slack `U…`, Discord snowflake, terminal user name).
+    pub user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Discord role ids the member holds in the guild where they clicked; empty elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+impl Actor {
+    pub fn new(platform: Platform, user_id: impl Into<String>) -> Self {
+        Self {
+            platform,
+            user_id: user_id.into(),
+            display_name: None,
+            roles: Vec::new(),
+        }
+    }
+
+    pub fn slack(user_id: impl Into<String>) -> Self {
+        Self::new(Platform::Slack, user_id)
+    }
+
+    pub fn discord(user_id: impl Into<String>) -> Self {
+        Self::new(Platform::Discord, user_id)
+    }
+
+    pub fn cli(user: impl Into<String>) -> Self {
+        Self::new(Platform::Cli, user)
+    }
+
+    pub fn with_roles(mut self, roles: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn with_display_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = Some(name.into());
+        self
+    }
+
+    /// `platform:user_id`, e.g. `slack:U012ABC`.
+    pub fn platform_key(&self) -> String {
+        format!("{}:{}", self.platform, self.user_id)
+    }
+}
+
+/// One human: a `[[people]]` name, or `platform:user_id` for someone not listed there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PersonKey(String);
+
+impl PersonKey {
+    fn person(name: &str) -> Self {
+        Self(name.to_owned())
+    }
+
+    fn platform(platform: Platform, user_id: &str) -> Self {
+        Self(format!("{platform}:{user_id}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PersonKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A configuration error in `[[approvals]]` or `[[people]]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("[[approvals]] action \"{action}\" is not an action the bot can run (known: {known})")]
+    UnknownAction { action: String, known: String },
+    #[error("[[approvals]] has two rules for \"{action}\"; keep one")]
+    DuplicateRule { action: String },
+    #[error("[[approvals]] rule for \"{action}\": required must be at least 1")]
+    ZeroRequired { action: String },
+    #[error(
+        "[[approvals]] rule for \"{action}\": required = {required} but only {available} distinct people are listed as approvers"
+    )]
+    NotEnoughApprovers {
+        action: String,
+        required: u32,
+        available: usize,
+    },
+    #[error("[[approvals]] rule for \"{action}\": approver \"{entry}\" {reason}")]
+    BadApprover {
+        action: String,
+        entry: String,
+        reason: String,
+    },
+    #[error("[[approvals]] rule for \"{action}\": expires_after {reason}")]
+    BadExpiry { action: String, reason: String },
+    #[error("[[people]] entry \"{name}\": {reason}")]
+    BadPerson { name: String, reason: String },
+}
+
+/// One parsed `approvers` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ApproverEntry {
+    Person(String),
+    Slack(String),
+    Discord(String),
+    DiscordRole(String),
+    Cli(String),
+}
+
+/// The rule for one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    action: Action,
+    /// Approvers named individually, resolved to people.
+    people: BTreeSet<PersonKey>,
+    /// Discord role ids whose holders may approve.
+    discord_roles: BTreeSet<String>,
+    required: u32,
+    expires_after: chrono::TimeDelta,
+}
+
+impl Rule {
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// Distinct people needed, the requester excluded.
+    pub fn required(&self) -> u32 {
+        self.required
+    }
+
+    pub fn expires_after(&self) -> chrono::TimeDelta {
+        self.expires_after
+    }
+
+    /// May this actor, known as `person`, approve under this rule?
+    pub fn admits(&self, actor: &Actor, person: &PersonKey) -> bool {
+        if self.people.contains(person) {
+            return true;
+        }
+        match actor.platform {
+            Platform::Discord => actor.roles.iter().any(|r| self.discord_roles.contains(r)),
+            Platform::Slack | Platform::Cli => false,
+        }
+    }
+
+    /// Who could still approve, for the "still needed" line: named approvers not in `exclude`,
+    /// then one entry per Discord role.
+    pub fn candidates(&self, exclude: &[PersonKey]) -> Vec<String> {
+        self.people
+            .iter()
+            .filter(|p| !exclude.contains(p))
+            .map(|p| p.to_string())
+            .chain(
+                self.discord_roles
+                    .iter()
+                    .map(|r| format!("a holder of Discord role {r}")),
+            )
+            .collect()
+    }
+}
+
+/// The approval policy: rules per action plus the identity map.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    rules: HashMap<Action, Rule>,
+    /// (platform, user id) → person name.
+    identities: HashMap<(Platform, String), String>,
+}
+
+impl Policy {
+    /// Parses the config. Every problem is an error with a sentence naming the entry.
+    pub fn from_config(rules: &[ApprovalRule], people: &[Person]) -> Result<Policy, PolicyError> {
+        let mut policy = Policy::default();
+        let mut names = BTreeSet::new();
+        for person in people {
+            let bad = |reason: &str| PolicyError::BadPerson {
+                name: person.name.clone(),
+                reason: reason.to_owned(),
+            };
+            if person.name.trim().is_empty() || person.name.contains(':') {
+                return Err(bad("a name must be non-empty and contain no ':'"));
+            }
+            if !names.insert(person.name.clone()) {
+                return Err(bad("this name is listed twice"));
+            }
+            let ids = [
+                (Platform::Slack, person.slack.as_deref()),
+                (Platform::Discord, person.discord.as_deref()),
+            ];
+            for (platform, id) in ids {
+                let Some(id) = id else { continue };
+                if id.trim().is_empty() {
+                    return Err(bad(&format!("the {platform} id is empty")));
+                }
+                let previous = policy
+                    .identities
+                    .insert((platform, id.to_owned()), person.name.clone());
+                if let Some(other) = previous {
+                    return Err(bad(&format!(
+                        "{platform} id {id} also belongs to \"{other}\"; one account is one person"
+                    )));
+                }
+            }
+        }
+
+        for rule in rules {
+            let action = parse_action(&rule.action)?;
+            if policy.rules.contains_key(&action) {
+                return Err(PolicyError::DuplicateRule {
+                    action: rule.action.clone(),
+                });
+            }
+            if rule.required == 0 {
+                return Err(PolicyError::ZeroRequired {
+                    action: rule.action.clone(),
+                });
+            }
+            let expires_after = match chrono::TimeDelta::from_std(rule.expires_after) {
+                Ok(d) if d > chrono::TimeDelta::zero() => d,
+                Ok(_) => {
+                    return Err(PolicyError::BadExpiry {
+                        action: rule.action.clone(),
+                        reason: "must be longer than zero".to_owned(),
+                    });
+                }
+                Err(_) => {
+                    return Err(PolicyError::BadExpiry {
+                        action: rule.action.clone(),
+                        reason: "is too long".to_owned(),
+                    });
+                }
+            };
+            let mut parsed = Rule {
+                action,
+                people: BTreeSet::new(),
+                discord_roles: BTreeSet::new(),
+                required: rule.required,
+                expires_after,
+            };
+            for entry in &rule.approvers {
+                let approver =
+                    parse_approver(entry, &names).map_err(|reason| PolicyError::BadApprover {
+                        action: rule.action.clone(),
+                        entry: entry.clone(),
+                        reason,
+                    })?;
+                match approver {
+                    ApproverEntry::Person(name) => {
+                        parsed.people.insert(PersonKey::person(&name));
+                    }
+                    ApproverEntry::Slack(id) => {
+                        parsed.people.insert(policy.key_for(Platform::Slack, &id));
+                    }
+                    ApproverEntry::Discord(id) => {
+                        parsed.people.insert(policy.key_for(Platform::Discord, &id));
+                    }
+                    ApproverEntry::Cli(user) => {
+                        parsed.people.insert(policy.key_for(Platform::Cli, &user));
+                    }
+                    ApproverEntry::DiscordRole(role) => {
+                        parsed.discord_roles.insert(role);
+                    }
+                }
+            }
+            // A role can be held by any number of people, so only named approvers are countable.
+            let available = parsed.people.len();
+            if parsed.discord_roles.is_empty() && (rule.required as usize) > available {
+                return Err(PolicyError::NotEnoughApprovers {
+                    action: rule.action.clone(),
+                    required: rule.required,
+                    available,
+                });
+            }
+            policy.rules.insert(action, parsed);
+        }
+        Ok(policy)
+    }
+
+    /// The person behind an actor: their `[[people]]` name, else `platform:user_id`.
+    pub fn identity(&self, actor: &Actor) -> PersonKey {
+        self.key_for(actor.platform, &actor.user_id)
+    }
+
+    fn key_for(&self, platform: Platform, user_id: &str) -> PersonKey {
+        match self.identities.get(&(platform, user_id.to_owned())) {
+            Some(name) => PersonKey::person(name),
+            None => PersonKey::platform(platform, user_id),
+        }
+    }
+
+    /// The rule for an action; `None` means nobody may approve it.
+    pub fn rule(&self, action: Action) -> Option<&Rule> {
+        self.rules.get(&action)
+    }
+}
+
+/// Action names come from the serde names, so a new `Action` variant is parsable at once.
+fn parse_action(name: &str) -> Result<Action, PolicyError> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).map_err(|_| {
+        PolicyError::UnknownAction {
+            action: name.to_owned(),
+            known: [Action::ReconfigureAuth, Action::RestartDeployments]
+                .map(Action::as_str)
+                .join(", "),
+        }
+    })
+}
+
+fn parse_approver(entry: &str, people: &BTreeSet<String>) -> Result<ApproverEntry, String> {
+    let entry = entry.trim();
+    if let Some((prefix, id)) = entry.split_once(':') {
+        if id.is_empty() {
+            return Err("has nothing after the ':'".to_owned());
+        }
+        return match prefix {
+            "slack" => Ok(ApproverEntry::Slack(id.to_owned())),
+            "discord" => Ok(ApproverEntry::Discord(id.to_owned())),
+            "discord-role" => Ok(ApproverEntry::DiscordRole(id.to_owned())),
+            "cli" => Ok(ApproverEntry::Cli(id.to_owned())),
+            other => Err(format!(
+                "has an unknown prefix \"{other}\" (use slack:, discord:, discord-role: or cli:)"
+            )),
+        };
+    }
+    if people.contains(entry) {
+        return Ok(ApproverEntry::Person(entry.to_owned()));
+    }
+    if looks_like_slack_user_id(entry) {
+        return Ok(ApproverEntry::Slack(entry.to_owned()));
+    }
+    Err("is neither a [[people]] name nor a Slack user id (U… or W…)".to_owned())
+}
+
+/// Slack user ids: `U` or `W` followed by upper-case letters and digits.
+fn looks_like_slack_user_id(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('U' | 'W'))
+        && s.len() >= 3
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn rule(action: &str, approvers: &[&str], required: u32) -> ApprovalRule {
+        ApprovalRule {
+            action: action.to_owned(),
+            approvers: approvers.iter().map(|s| s.to_string()).collect(),
+            required,
+            expires_after: Duration::from_secs(900),
+        }
+    }
+
+    fn alice() -> Person {
+        Person {
+            name: "alice".to_owned(),
+            slack: Some("UALICE".to_owned()),
+            discord: Some("111".to_owned()),
+        }
+    }
+
+    #[test]
+    fn the_design_example_parses() {
+        let p = Policy::from_config(
+            &[rule(
+                "reconfigure-auth",
+                &["U012ABC", "discord:123456789"],
+                2,
+            )],
+            &[],
+        )
+        .unwrap();
+        let r = p.rule(Action::ReconfigureAuth).unwrap();
+        assert_eq!(r.required(), 2);
+        assert_eq!(r.expires_after(), chrono::TimeDelta::minutes(15));
+        assert!(r.admits(
+            &Actor::slack("U012ABC"),
+            &p.identity(&Actor::slack("U012ABC"))
+        ));
+        let d = Actor::discord("123456789");
+        assert!(r.admits(&d, &p.identity(&d)));
+        assert!(p.rule(Action::RestartDeployments).is_none());
+    }
+
+    #[test]
+    fn a_person_is_one_identity_on_every_platform() {
+        let p = Policy::from_config(&[], &[alice()]).unwrap();
+        assert_eq!(p.identity(&Actor::slack("UALICE")).as_str(), "alice");
+        assert_eq!(p.identity(&Actor::discord("111")).as_str(), "alice");
+        assert_eq!(p.identity(&Actor::slack("UBOB")).as_str(), "slack:UBOB");
+        assert_eq!(
+            p.identity(&Actor::discord("UALICE")).as_str(),
+            "discord:UALICE"
+        );
+    }
+
+    #[test]
+    fn an_approver_named_by_one_platform_id_may_approve_from_the_other() {
+        let p = Policy::from_config(
+            &[rule("restart-deployments", &["slack:UALICE"], 1)],
+            &[alice()],
+        )
+        .unwrap();
+        let r = p.rule(Action::RestartDeployments).unwrap();
+        let d = Actor::discord("111");
+        assert!(r.admits(&d, &p.identity(&d)));
+    }
+
+    #[test]
+    fn discord_role_holders_may_approve_but_only_on_discord() {
+        let p =
+            Policy::from_config(&[rule("reconfigure-auth", &["discord-role:42"], 3)], &[]).unwrap();
+        let r = p.rule(Action::ReconfigureAuth).unwrap();
+        let holder = Actor::discord("7").with_roles(["1", "42"]);
+        assert!(r.admits(&holder, &p.identity(&holder)));
+        let other = Actor::discord("8").with_roles(["1"]);
+        assert!(!r.admits(&other, &p.identity(&other)));
+        let slack = Actor::slack("U7").with_roles(["42"]);
+        assert!(!r.admits(&slack, &p.identity(&slack)));
+    }
+
+    #[test]
+    fn an_unknown_action_is_a_config_error() {
+        let err = Policy::from_config(&[rule("delete-vault", &["U1X"], 1)], &[]).unwrap_err();
+        assert!(matches!(err, PolicyError::UnknownAction { .. }));
+        assert!(
+            err.to_string()
+                .contains("reconfigure-auth, restart-deployments")
+        );
+    }
+
+    #[test]
+    fn required_zero_is_a_config_error() {
+        let err = Policy::from_config(&[rule("reconfigure-auth", &["U1X"], 0)], &[]).unwrap_err();
+        assert!(matches!(err, PolicyError::ZeroRequired { .. }));
+    }
+
+    #[test]
+    fn required_beyond_the_distinct_approvers_is_a_config_error() {
+        // alice by name, by Slack id and by Discord id is still one person.
+        let err = Policy::from_config(
+            &[rule(
+                "reconfigure-auth",
+                &["alice", "UALICE", "discord:111"],
+                2,
+            )],
+            &[alice()],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            PolicyError::NotEnoughApprovers {
+                action: "reconfigure-auth".to_owned(),
+                required: 2,
+                available: 1
+            }
+        );
+    }
+
+    #[test]
+    fn unparsable_approver_entries_are_config_errors() {
+        for entry in ["alcie", "teams:U1", "slack:", "u123"] {
+            let err = Policy::from_config(&[rule("reconfigure-auth", &[entry], 1)], &[alice()])
+                .unwrap_err();
+            assert!(
+                matches!(err, PolicyError::BadApprover { .. }),
+                "{entry}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_rules_for_one_action_are_a_config_error() {
+        let r = rule("reconfigure-auth", &["U1X"], 1);
+        let err = Policy::from_config(&[r.clone(), r], &[]).unwrap_err();
+        assert!(matches!(err, PolicyError::DuplicateRule { .. }));
+    }
+
+    #[test]
+    fn one_account_shared_by_two_people_is_a_config_error() {
+        let mut bob = alice();
+        bob.name = "bob".to_owned();
+        let err = Policy::from_config(&[], &[alice(), bob]).unwrap_err();
+        assert!(matches!(err, PolicyError::BadPerson { .. }));
+    }
+}
