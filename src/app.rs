@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::config::{
-    Cli, Command, ConnectionArgs, DemoArgs, FileConfig, LabArgs, OutputFormat, ProbeArgs, ServeArgs,
+    AuditArgs, Cli, Command, ConnectionArgs, DemoArgs, FileConfig, LabArgs, OutputFormat,
+    ProbeArgs, ServeArgs,
 };
 use crate::kube::KubeClient;
 use crate::lab::{Lab, LabOptions, Scenario};
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Lab(args) => command_lab(args).await,
         Command::Demo(args) => command_demo(args).await,
         Command::Serve(args) => command_serve(cli.config.as_deref(), args).await,
+        Command::Audit(args) => command_audit(cli.config.as_deref(), args),
     };
     match result {
         Ok(code) => code,
@@ -185,5 +187,33 @@ async fn command_serve(config: Option<&std::path::Path>, args: ServeArgs) -> any
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "serving");
     crate::server::serve(listener, shutdown_signal()).await?;
+    Ok(0)
+}
+
+#[allow(clippy::print_stdout)] // the command's own output
+fn command_audit(config: Option<&std::path::Path>, args: AuditArgs) -> anyhow::Result<i32> {
+    let dir = match args.state_dir {
+        Some(d) => d,
+        None => FileConfig::load(config)?.state.dir,
+    };
+    let replay = crate::incident::journal::Journal::read(&dir)
+        .with_context(|| format!("reading the journal in {}", dir.display()))?;
+    for torn in &replay.torn {
+        eprintln!("journal line {} skipped: {}", torn.line, torn.reason);
+    }
+    let filter = crate::incident::audit::AuditFilter {
+        incident: args.incident,
+        actor: args.actor,
+        action: args.action,
+    };
+    let entries = crate::incident::audit::filter(&replay.entries, &filter);
+    match args.format {
+        OutputFormat::Json => {
+            for e in entries {
+                println!("{}", serde_json::to_string(e)?);
+            }
+        }
+        OutputFormat::Text => print!("{}", crate::incident::audit::render_text(&entries)),
+    }
     Ok(0)
 }

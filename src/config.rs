@@ -63,6 +63,27 @@ pub enum Command {
     Lab(LabArgs),
     /// Tell the whole incident story offline, against the built-in lab.
     Demo(DemoArgs),
+    /// Print the audit journal (`state.dir`), filtered by incident, actor or action.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only entries of this incident.
+    #[arg(long)]
+    pub incident: Option<String>,
+    /// Only entries by this actor (person name, `slack:U…`, `discord:…` or user id).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only entries of this action (`reconfigure-auth`, `restart-deployments`).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// State directory (default: `state.dir` of the config file).
+    #[arg(long, env = "VAULT_TRIAGE_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

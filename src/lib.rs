@@ -12,6 +12,7 @@ pub mod chat;
 pub mod config;
 pub mod demo;
 pub mod diagnosis;
+pub mod fixes;
 pub mod incident;
 pub mod kube;
 pub mod lab;

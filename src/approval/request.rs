@@ -461,18 +461,20 @@ impl ApprovalRequest {
     }
 
     /// Decides closing an open request without running it (e.g. the plan fingerprint changed).
+    /// Invalidation: the world changed since the plan was shown. Also from `Executing`, where
+    /// the executor, having claimed the run, re-probes and refuses before changing anything.
     pub fn decide_invalidate(&self, reason: &str) -> Step<()> {
         match self.state {
             ApprovalState::Proposed
             | ApprovalState::PartiallyApproved
-            | ApprovalState::Approved => Step {
+            | ApprovalState::Approved
+            | ApprovalState::Executing => Step {
                 change: Some(Change::Invalidated {
                     reason: reason.to_owned(),
                 }),
                 result: Ok(()),
             },
-            ApprovalState::Executing
-            | ApprovalState::Succeeded
+            ApprovalState::Succeeded
             | ApprovalState::Failed
             | ApprovalState::Denied
             | ApprovalState::Expired

@@ -122,10 +122,12 @@ impl ApprovalStore {
                     },
                 ),
                 Event::ApprovalRefused { .. }
+                | Event::PlanRecorded { .. }
                 | Event::ExecutionStep { .. }
                 | Event::IncidentOpened { .. }
                 | Event::IncidentUpdated { .. }
-                | Event::TriageCompleted { .. } => continue,
+                | Event::TriageCompleted { .. }
+                | Event::ReviewerRotated { .. } => continue,
             };
             let (id, change) = change;
             match store.requests.get_mut(id) {

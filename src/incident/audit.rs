@@ -69,7 +69,8 @@ fn request_actions<'a>(
         .into_iter()
         .filter_map(|e| match &e.event {
             Event::ApprovalProposed { request } => Some((&request.id, request.action)),
-            Event::ApprovalGranted { .. }
+            Event::PlanRecorded { .. }
+            | Event::ApprovalGranted { .. }
             | Event::ApprovalRefused { .. }
             | Event::ApprovalDenied { .. }
             | Event::ExecutionStarted { .. }
@@ -79,7 +80,8 @@ fn request_actions<'a>(
             | Event::RequestInvalidated { .. }
             | Event::IncidentOpened { .. }
             | Event::IncidentUpdated { .. }
-            | Event::TriageCompleted { .. } => None,
+            | Event::TriageCompleted { .. }
+            | Event::ReviewerRotated { .. } => None,
         })
         .collect()
 }
@@ -91,14 +93,16 @@ fn incident_of(e: &JournalEntry) -> Option<&str> {
         }
         Event::TriageCompleted { incident, .. } => incident.as_deref(),
         Event::ApprovalProposed { request } => request.incident.as_deref(),
-        Event::ApprovalGranted { .. }
+        Event::PlanRecorded { .. }
+        | Event::ApprovalGranted { .. }
         | Event::ApprovalRefused { .. }
         | Event::ApprovalDenied { .. }
         | Event::ExecutionStarted { .. }
         | Event::ExecutionStep { .. }
         | Event::ExecutionFinished { .. }
         | Event::RequestExpired { .. }
-        | Event::RequestInvalidated { .. } => None,
+        | Event::RequestInvalidated { .. }
+        | Event::ReviewerRotated { .. } => None,
     })
 }
 
@@ -108,14 +112,16 @@ fn event_actor(event: &Event) -> Option<&Actor> {
         Event::ApprovalGranted { actor, .. }
         | Event::ApprovalRefused { actor, .. }
         | Event::ApprovalDenied { actor, .. } => Some(actor),
-        Event::ExecutionStarted { .. }
+        Event::PlanRecorded { .. }
+        | Event::ExecutionStarted { .. }
         | Event::ExecutionStep { .. }
         | Event::ExecutionFinished { .. }
         | Event::RequestExpired { .. }
         | Event::RequestInvalidated { .. }
         | Event::IncidentOpened { .. }
         | Event::IncidentUpdated { .. }
-        | Event::TriageCompleted { .. } => None,
+        | Event::TriageCompleted { .. }
+        | Event::ReviewerRotated { .. } => None,
     }
 }
 
@@ -137,6 +143,16 @@ fn describe(event: &Event, action: Option<&str>) -> String {
         Event::IncidentOpened { incident, .. } => format!("incident {incident} opened"),
         Event::IncidentUpdated { incident, .. } => format!("incident {incident} updated"),
         Event::TriageCompleted { code, summary, .. } => format!("triage: {code}: {summary}"),
+        Event::PlanRecorded { id, .. } => format!("{} plan recorded", of(id)),
+        Event::ReviewerRotated {
+            service_account,
+            expires_at,
+        } => format!(
+            "reviewer token of {service_account} rotated{}",
+            expires_at
+                .map(|t| format!(", expires {}", t.format("%Y-%m-%d %H:%MZ")))
+                .unwrap_or_default()
+        ),
         Event::ApprovalProposed { request } => format!(
             "{} proposed by {} (needs {}, expires {}): {}",
             of(&request.id),

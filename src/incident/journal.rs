@@ -40,6 +40,16 @@ pub enum Event {
     ApprovalProposed {
         request: Box<ApprovalRequest>,
     },
+    /// The plan a request approves (what the executor will run), recorded with the proposal.
+    PlanRecorded {
+        id: RequestId,
+        plan: serde_json::Value,
+    },
+    /// The bot wrote a fresh reviewer token into Vault; when it expires (never the token).
+    ReviewerRotated {
+        service_account: String,
+        expires_at: Option<DateTime<Utc>>,
+    },
     ApprovalGranted {
         id: RequestId,
         person: PersonKey,
@@ -84,7 +94,8 @@ impl Event {
     pub fn request_id(&self) -> Option<&RequestId> {
         match self {
             Event::ApprovalProposed { request } => Some(&request.id),
-            Event::ApprovalGranted { id, .. }
+            Event::PlanRecorded { id, .. }
+            | Event::ApprovalGranted { id, .. }
             | Event::ApprovalRefused { id, .. }
             | Event::ApprovalDenied { id, .. }
             | Event::ExecutionStarted { id }
@@ -94,7 +105,8 @@ impl Event {
             | Event::RequestInvalidated { id, .. } => Some(id),
             Event::IncidentOpened { .. }
             | Event::IncidentUpdated { .. }
-            | Event::TriageCompleted { .. } => None,
+            | Event::TriageCompleted { .. }
+            | Event::ReviewerRotated { .. } => None,
         }
     }
 }
@@ -213,6 +225,21 @@ impl Journal {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Reads the journal without opening it for writing (for `vault-triage audit`, which may
+    /// run beside the bot). A missing file reads as empty.
+    pub fn read(dir: &Path) -> Result<Replay, JournalError> {
+        let path = dir.join(JOURNAL_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(scan(&bytes).replay),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Replay::default()),
+            Err(source) => Err(JournalError::Io {
+                path,
+                op: "reading",
+                source,
+            }),
+        }
     }
 
     /// Appends an event stamped with the current time; durable when it returns.

@@ -36,6 +36,8 @@ pub struct ExecutionOutcome {
     pub ok: bool,
     pub summary: String,
     pub steps: Vec<Step>,
+    /// A reviewer token was written: its ServiceAccount and expiry (never the token).
+    pub rotated_reviewer: Option<(String, Option<chrono::DateTime<chrono::Utc>>)>,
 }
 
 /// Why an approved plan was not run.
@@ -110,21 +112,25 @@ impl Remediator {
                 v.push(s);
             }
         };
+        let rotated = Mutex::new(None);
         let (ok, summary) = match approved {
-            Plan::ReconfigureAuth(p) => self.reconfigure(p, &record).await,
+            Plan::ReconfigureAuth(p) => self.reconfigure(p, &record, &rotated).await,
             Plan::RestartDeployments(p) => self.restart(p, &record).await,
         };
         Ok(ExecutionOutcome {
             ok,
             summary,
             steps: steps.into_inner().unwrap_or_default(),
+            rotated_reviewer: rotated.into_inner().unwrap_or_default(),
         })
     }
 
+    #[allow(clippy::type_complexity)]
     async fn reconfigure(
         &self,
         plan: &ReconfigurePlan,
         record: &(dyn Fn(Step) + Sync),
+        rotated: &Mutex<Option<(String, Option<chrono::DateTime<chrono::Utc>>)>>,
     ) -> (bool, String) {
         let step = |name: &str, ok: bool, detail: String| {
             record(Step {
@@ -157,6 +163,9 @@ impl Remediator {
                                 .unwrap_or_default()
                         ),
                     );
+                    if let Ok(mut r) = rotated.lock() {
+                        *r = Some((format!("{namespace}/{service_account}"), t.expires_at));
+                    }
                     Some(t.token)
                 }
                 Err(e) => {
@@ -276,7 +285,7 @@ impl Remediator {
             });
             return (false, "not run: no Kubernetes access".into());
         };
-        let results: Vec<bool> = futures::stream::iter(plan.deployments.iter())
+        let results: Vec<bool> = futures::stream::iter(plan.deployments.clone())
             .map(|d| async move {
                 let id = format!("{}/{}", d.namespace, d.name);
                 match kube.deployment(&d.namespace, &d.name).await {
