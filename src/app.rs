@@ -11,9 +11,15 @@ use crate::config::{
     AuditArgs, Cli, Command, ConnectionArgs, DemoArgs, FileConfig, LabArgs, OutputFormat,
     ProbeArgs, ServeArgs,
 };
+use std::sync::Arc;
+
+use crate::approval::Policy;
+use crate::fixes::Fixes;
+use crate::incident::journal::Journal;
 use crate::kube::KubeClient;
 use crate::lab::{Lab, LabOptions, Scenario};
 use crate::probes::{ProbeTarget, Probes};
+use crate::remediation::{PlanSettings, Remediator};
 use crate::triage::{Report, triage};
 use crate::vault::VaultClient;
 
@@ -178,16 +184,108 @@ async fn command_demo(args: DemoArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Interval of the approval-expiry sweep.
+pub const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// Everything a running bot shares.
+pub struct Context {
+    pub config: FileConfig,
+    pub fixes: Arc<Fixes>,
+}
+
+/// Builds the remediator from configuration.
+pub fn build_remediator(probes: Probes, cfg: &FileConfig) -> Remediator {
+    let reviewer = cfg.reviewer.as_ref();
+    Remediator {
+        probes,
+        target: ProbeTarget::from_config(cfg, None),
+        settings: PlanSettings {
+            reviewer: reviewer.map(|r| (r.namespace.clone(), r.service_account.clone())),
+            reviewer_token_seconds: reviewer
+                .map(|r| r.token_duration.as_secs() as i64)
+                .unwrap_or(crate::remediation::plan::DEFAULT_REVIEWER_TOKEN_SECONDS),
+            restart_concurrency: cfg.probes.restart_concurrency,
+        },
+        rollout_timeout: cfg.probes.rollout_timeout,
+    }
+}
+
+/// Opens the journal in `state.dir`, replays it and builds the shared context.
+pub async fn build_context(conn: &ConnectionArgs, cfg: FileConfig) -> anyhow::Result<Context> {
+    let probes = build_probes(conn, &cfg).await?;
+    let policy = Policy::from_config(&cfg.approvals, &cfg.people)
+        .context("in [[approvals]] / [[people]]")?;
+    let (journal, replay) = Journal::open(&cfg.state.dir)
+        .with_context(|| format!("opening the journal in {}", cfg.state.dir.display()))?;
+    for torn in &replay.torn {
+        tracing::warn!(line = torn.line, reason = %torn.reason, "journal line skipped");
+    }
+    let (fixes, restored) = Fixes::restore(
+        build_remediator(probes, &cfg),
+        policy,
+        Arc::new(journal),
+        &replay.entries,
+        chrono::Utc::now(),
+    )?;
+    tracing::info!(
+        entries = replay.entries.len(),
+        interrupted = restored.interrupted.len(),
+        expired = restored.expired.len(),
+        awaiting_execution = restored.awaiting_execution.len(),
+        "journal replayed"
+    );
+    Ok(Context {
+        config: cfg,
+        fixes: Arc::new(fixes),
+    })
+}
+
 async fn command_serve(config: Option<&std::path::Path>, args: ServeArgs) -> anyhow::Result<i32> {
     let cfg = FileConfig::load(config)?;
-    // Fail early on a bad Vault address or token file, as `probe` does.
-    let _probes = build_probes(&args.connection, &cfg).await?;
+    let ctx = Arc::new(build_context(&args.connection, cfg).await?);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "serving");
-    crate::server::serve(listener, shutdown_signal()).await?;
+    let background = spawn_background(ctx.clone());
+    let served = crate::server::serve(listener, shutdown_signal()).await;
+    background.abort();
+    served?;
     Ok(0)
+}
+
+/// The periodic work of a running bot: expiring approvals and the reviewer watch.
+pub fn spawn_background(ctx: Arc<Context>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut sweep = tokio::time::interval(EXPIRY_SWEEP_EVERY);
+        let watch_every = ctx
+            .config
+            .reviewer
+            .as_ref()
+            .map(|r| r.check_every)
+            .unwrap_or(crate::remediation::watch::DEFAULT_CHECK_EVERY);
+        let mut watch = tokio::time::interval(watch_every);
+        loop {
+            tokio::select! {
+                _ = sweep.tick() => {
+                    for r in ctx.fixes.expire_due(chrono::Utc::now()) {
+                        tracing::info!(request = %r.id, action = r.action.as_str(), "approval request expired");
+                    }
+                }
+                _ = watch.tick() => {
+                    let Some(reviewer) = &ctx.config.reviewer else { continue };
+                    let (health, request) = crate::remediation::watch::check_once(&ctx.fixes, reviewer.warn_before, chrono::Utc::now()).await;
+                    let who = format!("{}/{}", reviewer.namespace, reviewer.service_account);
+                    let text = health.describe(&who, chrono::Utc::now());
+                    if health.needs_attention() {
+                        tracing::warn!(request = request.as_ref().map(|r| r.id.to_string()), "{text}");
+                    } else {
+                        tracing::info!("{text}");
+                    }
+                }
+            }
+        }
+    })
 }
 
 #[allow(clippy::print_stdout)] // the command's own output

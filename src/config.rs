@@ -303,6 +303,27 @@ pub struct ReviewerSection {
     pub service_account: String,
     /// Secret holding the reviewer JWT (key `token`), when it comes from one.
     pub token_secret: Option<String>,
+    /// Lifetime asked for a rotated reviewer token (the API server may cap it).
+    #[serde(default = "default_token_duration", with = "humantime_serde_compat")]
+    pub token_duration: Duration,
+    /// The reviewer watch warns this long before the token expires.
+    #[serde(default = "default_warn_before", with = "humantime_serde_compat")]
+    pub warn_before: Duration,
+    /// How often the reviewer watch checks (`serve`).
+    #[serde(default = "default_check_every", with = "humantime_serde_compat")]
+    pub check_every: Duration,
+}
+
+fn default_token_duration() -> Duration {
+    Duration::from_secs(365 * 24 * 3600)
+}
+
+fn default_warn_before() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+
+fn default_check_every() -> Duration {
+    Duration::from_secs(3600)
 }
 
 /// Probe timing.
@@ -318,6 +339,20 @@ pub struct ProbesSection {
     /// Pod-template annotation that names a workload's Vault role.
     #[serde(default = "default_role_annotation")]
     pub role_annotation: String,
+    /// Deployments restarted at once by `restart-deployments`.
+    #[serde(default = "default_restart_concurrency")]
+    pub restart_concurrency: usize,
+    /// Longest wait for one deployment to roll out, e.g. "5m".
+    #[serde(default = "default_rollout_timeout", with = "humantime_serde_compat")]
+    pub rollout_timeout: Duration,
+}
+
+fn default_restart_concurrency() -> usize {
+    3
+}
+
+fn default_rollout_timeout() -> Duration {
+    Duration::from_secs(300)
 }
 
 impl Default for ProbesSection {
@@ -326,6 +361,8 @@ impl Default for ProbesSection {
             call_timeout: default_call_timeout(),
             deadline: default_deadline(),
             role_annotation: default_role_annotation(),
+            restart_concurrency: default_restart_concurrency(),
+            rollout_timeout: default_rollout_timeout(),
         }
     }
 }

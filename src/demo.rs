@@ -1,15 +1,57 @@
-//! `demo`: the incident told as a story, offline, against the built-in lab.
+//! `demo`: the whole incident told as a story, offline, against the built-in lab: alert →
+//! triage → plan → a refused self-approval → two approvals → fix → verified login →
+//! restarts rolling out → resolved → the audit trail.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::config::{ConnectionArgs, FileConfig};
+use crate::approval::{Actor, Approval, Policy};
+use crate::config::{ApprovalRule, ConnectionArgs, FileConfig, Person};
+use crate::diagnosis::Action;
+use crate::fixes::Fixes;
+use crate::incident::journal::Journal;
 use crate::lab::{Lab, LabOptions, Scenario};
-use crate::probes::ProbeTarget;
-use crate::triage::{Report, triage};
+use crate::remediation::{Plan, Step, Strategy};
+use crate::triage::triage;
 
-/// Starts the lab with `scenario`, triages it, and prints the story.
+/// The demo's people: alice is on call (Slack and Discord), bob and carol approve.
+fn people() -> Vec<Person> {
+    vec![
+        Person {
+            name: "alice".into(),
+            slack: Some("U0ALICE".into()),
+            discord: Some("100000000000000001".into()),
+        },
+        Person {
+            name: "bob".into(),
+            slack: Some("U0BOB".into()),
+            discord: None,
+        },
+        Person {
+            name: "carol".into(),
+            slack: None,
+            discord: Some("100000000000000003".into()),
+        },
+    ]
+}
+
+fn policy() -> anyhow::Result<Policy> {
+    let rule = |action: &str| ApprovalRule {
+        action: action.into(),
+        approvers: vec!["alice".into(), "bob".into(), "carol".into()],
+        required: 2,
+        expires_after: Duration::from_secs(15 * 60),
+    };
+    Ok(Policy::from_config(
+        &[rule("reconfigure-auth"), rule("restart-deployments")],
+        &people(),
+    )?)
+}
+
+/// Starts the lab with `scenario` and prints the story.
 #[allow(clippy::print_stdout)] // the command's own output
 pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     let lab = Lab::start(scenario, LabOptions::default()).await?;
@@ -27,75 +69,245 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     };
     let cfg = FileConfig::load(Some(&files.config))?;
     let probes = crate::app::build_probes(&conn, &cfg).await?;
-    let report = triage(&probes, &ProbeTarget::from_config(&cfg, None)).await;
-    print!("{}", story(scenario, &report, &lab.base_url()));
+    let remediator = crate::app::build_remediator(probes, &cfg);
+    let (journal, _) = Journal::open(&files.state_dir)?;
+    let (fixes, _) = Fixes::restore(remediator, policy()?, Arc::new(journal), &[], Utc::now())?;
+    let mut out = Story::new();
+    out.line(&format!(
+        "vault-triage demo · scenario {scenario} · simulated Vault + Kubernetes at {}",
+        lab.base_url()
+    ));
+    print!("{}", out.take());
+    tell(&fixes, &mut out).await?;
     lab.shutdown().await;
     Ok(())
 }
 
-/// The story as text.
-pub fn story(scenario: Scenario, report: &Report, lab_url: &str) -> String {
-    let mut out = String::new();
-    let t = |r: &Report| r.triaged_at.format("%H:%M:%S").to_string();
-    let start = report.evidence.started_at.format("%H:%M:%S").to_string();
-    let _ = writeln!(
-        out,
-        "vault-triage demo · scenario {scenario} · simulated Vault + Kubernetes at {lab_url}"
-    );
-    let _ = writeln!(out);
+/// Accumulates the story and prints it as it goes.
+struct Story {
+    buf: String,
+}
+
+impl Story {
+    fn new() -> Self {
+        Self { buf: String::new() }
+    }
+
+    fn line(&mut self, s: &str) {
+        let _ = writeln!(self.buf, "{s}");
+    }
+
+    fn at(&mut self, emoji: &str, s: &str) {
+        let _ = writeln!(self.buf, "{}  {emoji} {s}", Utc::now().format("%H:%M:%S"));
+    }
+
+    fn indent(&mut self, text: &str) {
+        for l in text.lines() {
+            let _ = writeln!(self.buf, "            {l}");
+        }
+    }
+
+    #[allow(clippy::print_stdout)] // the command's own output
+    fn flush(&mut self) {
+        print!("{}", self.take());
+    }
+
+    fn take(&mut self) -> String {
+        std::mem::take(&mut self.buf)
+    }
+}
+
+async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let r = fixes.remediator();
+    let incident = "INC-4711";
+    let report = triage(&r.probes, &r.target).await;
     let workloads = report
         .evidence
         .workloads
         .value()
         .cloned()
         .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "{start}  🔔 Alertmanager: [FIRING:{}] VaultPermissionDenied ({})",
-        workloads.len().max(1),
-        workloads
-            .first()
-            .map(|w| w.namespace.as_str())
-            .unwrap_or("production")
+    out.line("");
+    out.at(
+        "🔔",
+        &format!(
+            "Alertmanager → #incidents: [FIRING:{}] VaultPermissionDenied ({incident})",
+            workloads.len().max(1)
+        ),
     );
     for w in &workloads {
-        let _ = writeln!(
-            out,
-            "          {}: vault: permission denied (role {})",
-            w.name, w.role
+        out.indent(&format!(
+            "{}/{}: vault: permission denied (role {})",
+            w.namespace, w.name, w.role
+        ));
+    }
+    out.at(
+        "🔎",
+        "The alert mentions Vault and `permission denied`: triage starts in the alert's thread",
+    );
+    fixes.record_triage(&report, Some(incident))?;
+    out.at(
+        "📋",
+        &format!(
+            "Triage finished in {} ms: {}",
+            report.duration_ms, report.verdict.code
+        ),
+    );
+    out.line("");
+    out.indent(&crate::terminal::render(&report));
+    out.flush();
+
+    let fits = report
+        .verdict
+        .remediations
+        .iter()
+        .any(|m| m.action == Some(Action::ReconfigureAuth));
+    if !fits {
+        out.at(
+            "⏹",
+            "No automated fix fits this verdict: the manual steps above are the way out.",
         );
+        out.flush();
+        return Ok(());
     }
-    let _ = writeln!(
-        out,
-        "{start}  🔎 The alert mentions Vault and `permission denied`: triage starts"
+
+    // The fix: proposed by alice, refused when she approves herself, approved by bob and carol.
+    let alice_slack = Actor::slack("U0ALICE").with_display_name("alice");
+    let alice_discord = Actor::discord("100000000000000001").with_display_name("alice");
+    let bob = Actor::slack("U0BOB").with_display_name("bob");
+    let carol = Actor::discord("100000000000000003").with_display_name("carol");
+    let (request, plan) = fixes.propose(
+        &report,
+        Action::ReconfigureAuth,
+        Strategy::RotateReviewer,
+        alice_slack.clone(),
+        Some(incident),
+        Utc::now(),
+    )?;
+    out.at(
+        "🖱",
+        "alice (Slack) clicks [Rotate reviewer token]: an approval request, not a command",
     );
-    let _ = writeln!(
-        out,
-        "{}  📋 Triage finished in {} ms: verdict {}",
-        t(report),
-        report.duration_ms,
-        report.verdict.code
+    out.indent(&plan.preview());
+    out.indent(&format!(
+        "Needs {} approvals (not the requester) · expires {}",
+        request.required,
+        request.expires_at.format("%H:%M UTC")
+    ));
+    approve_and_run(fixes, out, &request.id, &alice_discord, &bob, &carol).await?;
+
+    // Then the restarts.
+    let after = triage(&r.probes, &r.target).await;
+    out.at(
+        "🔁",
+        &format!(
+            "Re-triage: {} ({})",
+            after.verdict.code, after.verdict.headline
+        ),
     );
-    let _ = writeln!(out);
-    for line in crate::terminal::render(report).lines() {
-        let _ = writeln!(out, "    {line}");
+    let (restart, plan) = fixes.propose(
+        &report,
+        Action::RestartDeployments,
+        Strategy::RotateReviewer,
+        alice_slack,
+        Some(incident),
+        Utc::now(),
+    )?;
+    out.at("🖱", "alice clicks [Restart deployments]");
+    if let Plan::RestartDeployments(_) = &plan {
+        out.indent(&plan.preview());
     }
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{}  ⏭  Next: the fitting fixes wait for approval in the incident thread ({}).",
-        Utc::now().format("%H:%M:%S"),
-        if report.verdict.remediations.is_empty() {
-            "none fits this verdict".to_string()
-        } else {
-            report
-                .verdict
-                .remediations
-                .iter()
-                .map(|r| r.title.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
+    approve_and_run(fixes, out, &restart.id, &alice_discord, &bob, &carol).await?;
+
+    let last = triage(&r.probes, &r.target).await;
+    out.at(
+        "✅",
+        &format!(
+            "Resolved: {} · {} from alert to recovery",
+            last.verdict.headline,
+            humantime::format_duration(Duration::from_millis(started.elapsed().as_millis() as u64))
+        ),
+    );
+    out.line("");
+    out.line("Audit trail (vault-triage audit):");
+    let replay = Journal::read(
+        fixes
+            .journal()
+            .path()
+            .parent()
+            .unwrap_or(std::path::Path::new(".")),
+    )?;
+    let entries: Vec<_> = replay.entries.iter().collect();
+    out.indent(&crate::incident::audit::render_text(&entries));
+    out.flush();
+    Ok(())
+}
+
+async fn approve_and_run(
+    fixes: &Fixes,
+    out: &mut Story,
+    id: &crate::approval::RequestId,
+    requester_elsewhere: &Actor,
+    first: &Actor,
+    second: &Actor,
+) -> anyhow::Result<()> {
+    match fixes.approve(id, requester_elsewhere, Utc::now()) {
+        Err(refusal) => out.at(
+            "🚫",
+            &format!("alice approves from Discord → refused, only she sees: \"{refusal}\""),
+        ),
+        Ok(_) => out.at("⚠️", "alice's self-approval was accepted (policy error)"),
+    }
+    for actor in [first, second] {
+        let who = actor.display_name.clone().unwrap_or_default();
+        match fixes.approve(id, actor, Utc::now()) {
+            Ok(Approval::Recorded { have, need, .. }) => out.at(
+                "👍",
+                &format!(
+                    "{who} ({}) approves: {have} of {need}",
+                    actor.platform.as_str()
+                ),
+            ),
+            Ok(Approval::QuorumReached { .. }) => out.at(
+                "👍",
+                &format!(
+                    "{who} ({}) approves: quorum reached, the bot re-probes and runs it",
+                    actor.platform.as_str()
+                ),
+            ),
+            Err(e) => out.at("🚫", &format!("{who}: {e}")),
         }
+    }
+    out.flush();
+    let lines = std::sync::Mutex::new(Vec::new());
+    let done = fixes
+        .execute(id, &|s: &Step| {
+            if let Ok(mut l) = lines.lock() {
+                l.push(format!(
+                    "{} {}: {}",
+                    if s.ok { "✅" } else { "❌" },
+                    s.step,
+                    s.detail
+                ));
+            }
+        })
+        .await?;
+    for l in lines.into_inner().unwrap_or_default() {
+        out.indent(&l);
+    }
+    out.at(
+        if done.state == crate::approval::ApprovalState::Succeeded {
+            "🟢"
+        } else {
+            "🔴"
+        },
+        &format!(
+            "{}: {}",
+            done.state.as_str(),
+            done.outcome.clone().unwrap_or_default()
+        ),
     );
-    out
+    out.flush();
+    Ok(())
 }

@@ -87,6 +87,15 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// `46 ms` or `1.3 s`.
+pub fn took(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
 /// Wraps a paragraph at `width` columns.
 pub fn wrap(text: &str, width: usize) -> String {
     let mut out = String::new();

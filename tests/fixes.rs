@@ -329,3 +329,41 @@ async fn a_restart_in_the_middle_of_a_flow_loses_nothing() {
     assert!(text.contains("INC-7"), "{text}");
     w.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reviewer_watch_prepares_a_rotation_before_the_token_expires() {
+    use vault_triage::remediation::watch::{ReviewerHealth, check_once};
+    let w = world(Scenario::Healthy).await;
+    let state = tempfile::tempdir().unwrap();
+    let (fixes, _) = fixes(&w, state.path(), 3).await;
+
+    // A year left and a week's warning: nothing to do.
+    let (health, request) = check_once(&fixes, Duration::from_secs(7 * 86_400), Utc::now()).await;
+    assert!(matches!(health, ReviewerHealth::Fine { .. }), "{health:?}");
+    assert!(request.is_none());
+
+    // Warn 400 days ahead: the watch opens a rotate request, ready for people to approve.
+    let (health, request) = check_once(&fixes, Duration::from_secs(400 * 86_400), Utc::now()).await;
+    assert!(
+        matches!(health, ReviewerHealth::ExpiresSoon { .. }),
+        "{health:?}"
+    );
+    let request = request.expect("a rotate request waits for approval");
+    assert_eq!(request.action, Action::ReconfigureAuth);
+    assert_eq!(request.state, ApprovalState::Proposed);
+    assert!(
+        request.summary.contains("rotate-reviewer"),
+        "{}",
+        request.summary
+    );
+    // Any listed approver may approve: the bot is the requester.
+    assert!(
+        fixes
+            .approve(&request.id, &Actor::slack(approver(0)), Utc::now())
+            .is_ok()
+    );
+    // A second round finds the open request instead of opening another.
+    let (_, again) = check_once(&fixes, Duration::from_secs(400 * 86_400), Utc::now()).await;
+    assert_eq!(again.unwrap().id, request.id);
+    w.lab.shutdown().await;
+}

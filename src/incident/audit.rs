@@ -159,7 +159,7 @@ fn describe(event: &Event, action: Option<&str>) -> String {
             request.requester.person,
             request.required,
             request.expires_at.format("%H:%M:%SZ"),
-            request.summary
+            request.summary.lines().next().unwrap_or_default()
         ),
         Event::ApprovalGranted { id, person, actor } => {
             format!("{} approved by {person} via {}", of(id), actor.platform)

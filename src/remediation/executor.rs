@@ -331,7 +331,13 @@ impl Remediator {
                 });
                 let status = kube
                     .watch_rollout(&d.namespace, &d.name, self.rollout_timeout, |m| {
-                        tracing::debug!(deployment = %id, "{m}");
+                        if m.starts_with("Waiting") {
+                            record(Step {
+                                step: format!("progress {id}"),
+                                ok: true,
+                                detail: m.to_string(),
+                            });
+                        }
                     })
                     .await;
                 let (ok, detail) = match status {

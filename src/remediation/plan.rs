@@ -148,9 +148,13 @@ impl Plan {
         settings: &PlanSettings,
     ) -> Result<Plan, PlanError> {
         let verdict = report.verdict.code;
+        // Healthy fits too: rotating before expiry (the reviewer watch) or moving to Vault's
+        // own token is prevention.
         let fits = matches!(
             verdict,
-            VerdictCode::ReviewerJwtExpired | VerdictCode::ReviewerJwtRejected
+            VerdictCode::ReviewerJwtExpired
+                | VerdictCode::ReviewerJwtRejected
+                | VerdictCode::Healthy
         );
         if !fits {
             return Err(PlanError::DoesNotFit(verdict, "reconfigure-auth"));
@@ -316,7 +320,7 @@ impl Plan {
                         expiration_seconds,
                     } => format!(
                         "*** (fresh token for {namespace}/{service_account}, valid {})",
-                        humantime::format_duration(std::time::Duration::from_secs(*expiration_seconds as u64))
+                        lifetime(*expiration_seconds)
                     ),
                     ReviewerToken::None => "(none: Vault uses its own pod token; needs Vault in the cluster with system:auth-delegator)".into(),
                 };
@@ -337,6 +341,17 @@ impl Plan {
         }
         let _ = writeln!(out, "Fingerprint {}", self.fingerprint());
         out
+    }
+}
+
+/// `365 days`, `12 h`, `45 min`.
+fn lifetime(secs: i64) -> String {
+    if secs >= 2 * 86_400 {
+        format!("{} days", secs / 86_400)
+    } else if secs >= 2 * 3600 {
+        format!("{} h", secs / 3600)
+    } else {
+        format!("{} min", secs / 60)
     }
 }
 

