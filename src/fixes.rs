@@ -222,7 +222,7 @@ impl Fixes {
                 .record_step(id, &s.step, s.ok, &s.detail, Utc::now());
             progress(s);
         };
-        match self.remediator.execute_approved(&plan, &record).await {
+        match Box::pin(self.remediator.execute_approved(&plan, &record)).await {
             Ok(outcome) => {
                 if let Some((service_account, expires_at)) = outcome.rotated_reviewer.clone() {
                     let _ = self.journal.append(

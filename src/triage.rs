@@ -18,7 +18,8 @@ pub struct Report {
 
 /// Runs the probes and diagnoses what they saw.
 pub async fn triage(probes: &Probes, target: &ProbeTarget) -> Report {
-    let evidence = run(probes, target).await;
+    // Boxed: the probe future is large, and callers nest it in their own.
+    let evidence = Box::pin(run(probes, target)).await;
     let now = Utc::now();
     Report {
         verdict: diagnose(&evidence, now),

@@ -83,7 +83,7 @@ impl Remediator {
         approved: &Plan,
         progress: &(dyn Fn(&Step) + Send + Sync),
     ) -> Result<ExecutionOutcome, ExecError> {
-        let fresh = triage(&self.probes, &self.target).await;
+        let fresh = Box::pin(triage(&self.probes, &self.target)).await;
         let current = match approved {
             Plan::ReconfigureAuth(p) => self.plan(&fresh, Action::ReconfigureAuth, p.strategy),
             Plan::RestartDeployments(p) => Ok(still_there(p, &fresh)),
@@ -114,8 +114,8 @@ impl Remediator {
         };
         let rotated = Mutex::new(None);
         let (ok, summary) = match approved {
-            Plan::ReconfigureAuth(p) => self.reconfigure(p, &record, &rotated).await,
-            Plan::RestartDeployments(p) => self.restart(p, &record).await,
+            Plan::ReconfigureAuth(p) => Box::pin(self.reconfigure(p, &record, &rotated)).await,
+            Plan::RestartDeployments(p) => Box::pin(self.restart(p, &record)).await,
         };
         Ok(ExecutionOutcome {
             ok,
