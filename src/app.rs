@@ -14,6 +14,9 @@ use crate::config::{
 use std::sync::Arc;
 
 use crate::approval::Policy;
+use crate::chat::bot::ChatBot;
+use crate::chat::discord::DiscordRuntime;
+use crate::chat::slack::SlackRuntime;
 use crate::fixes::Fixes;
 use crate::incident::journal::Journal;
 use crate::kube::KubeClient;
@@ -34,6 +37,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Demo(args) => command_demo(args).await,
         Command::Serve(args) => command_serve(cli.config.as_deref(), args).await,
         Command::Audit(args) => command_audit(cli.config.as_deref(), args),
+        Command::Commands(args) => command_commands(args).await,
     };
     match result {
         Ok(code) => code,
@@ -243,12 +247,26 @@ pub async fn build_context(conn: &ConnectionArgs, cfg: FileConfig) -> anyhow::Re
 async fn command_serve(config: Option<&std::path::Path>, args: ServeArgs) -> anyhow::Result<i32> {
     let cfg = FileConfig::load(config)?;
     let ctx = Arc::new(build_context(&args.connection, cfg).await?);
+    let bot = Arc::new(ChatBot::new(ctx.clone()));
+    let mut routes = Vec::new();
+    if let Some(slack) = args.chat.slack() {
+        let rt = SlackRuntime::start(bot.clone(), slack)
+            .await
+            .context("starting Slack")?;
+        routes.extend(rt.router());
+    }
+    if let Some(discord) = args.chat.discord() {
+        let rt = DiscordRuntime::start(bot.clone(), discord)
+            .await
+            .context("starting Discord")?;
+        routes.extend(rt.router());
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "serving");
     let background = spawn_background(ctx.clone());
-    let served = crate::server::serve(listener, shutdown_signal()).await;
+    let served = crate::server::serve(listener, routes, shutdown_signal()).await;
     background.abort();
     served?;
     Ok(0)
@@ -314,4 +332,43 @@ fn command_audit(config: Option<&std::path::Path>, args: AuditArgs) -> anyhow::R
         OutputFormat::Text => print!("{}", crate::incident::audit::render_text(&entries)),
     }
     Ok(0)
+}
+
+/// The command definitions in `commands/`, embedded.
+pub const SLACK_MANIFEST: &str = include_str!("../commands/slack-app-manifest.json");
+/// The Discord command definition in `commands/`, embedded.
+pub const DISCORD_COMMANDS: &str = include_str!("../commands/discord-commands.json");
+
+#[allow(clippy::print_stdout)] // the command's own output
+async fn command_commands(args: crate::config::CommandsArgs) -> anyhow::Result<i32> {
+    use crate::config::{CommandsOp, Platform};
+    match args.op {
+        CommandsOp::Export { platform } => {
+            if matches!(platform, Platform::Slack | Platform::All) {
+                println!("{}", SLACK_MANIFEST.trim_end());
+            }
+            if matches!(platform, Platform::Discord | Platform::All) {
+                println!("{}", DISCORD_COMMANDS.trim_end());
+            }
+            Ok(0)
+        }
+        CommandsOp::Register {
+            discord,
+            guild,
+            chat,
+        } => {
+            anyhow::ensure!(
+                discord,
+                "only Discord commands are registered by API: pass --discord (Slack's come with the app manifest)"
+            );
+            let settings = chat.discord().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "DISCORD_BOT_TOKEN and DISCORD_APPLICATION_ID are needed to register"
+                )
+            })?;
+            let what = crate::chat::discord::register_commands(&settings, guild.as_deref()).await?;
+            println!("{what}");
+            Ok(0)
+        }
+    }
 }

@@ -65,6 +65,42 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print the audit journal (`state.dir`), filtered by incident, actor or action.
     Audit(AuditArgs),
+    /// Print or register the slash-command definitions from `commands/`.
+    Commands(CommandsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CommandsArgs {
+    #[command(subcommand)]
+    pub op: CommandsOp,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CommandsOp {
+    /// Print the definitions: the Slack app manifest and the Discord command JSON.
+    Export {
+        /// Which platform's definitions.
+        #[arg(long, value_enum, default_value_t = Platform::All)]
+        platform: Platform,
+    },
+    /// Register the Discord command (global, or in one guild) through the Discord API.
+    Register {
+        /// Register on Discord (the only platform whose commands are registered by API).
+        #[arg(long)]
+        discord: bool,
+        /// Register in this guild only (immediate) instead of globally.
+        #[arg(long, env = "DISCORD_GUILD_ID")]
+        guild: Option<String>,
+        #[command(flatten)]
+        chat: ChatArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Platform {
+    Slack,
+    Discord,
+    All,
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +130,114 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub chat: ChatArgs,
+}
+
+/// Default Slack Web API base.
+pub const SLACK_API_URL: &str = "https://slack.com/api/";
+
+/// Slack and Discord credentials and endpoints. What is set decides the transports.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ChatArgs {
+    /// Slack bot token (`xoxb-…`): posts and updates messages.
+    #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true)]
+    pub slack_bot_token: Option<String>,
+    /// Slack signing secret: serves the HTTP endpoints `/slack/*` (v0 signatures).
+    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
+    pub slack_signing_secret: Option<String>,
+    /// Slack app-level token (`xapp-…`): runs Socket Mode.
+    #[arg(long, env = "SLACK_APP_TOKEN", hide_env_values = true)]
+    pub slack_app_token: Option<String>,
+    /// Slack Web API base (tests and proxies).
+    #[arg(long, env = "SLACK_API_URL", default_value = SLACK_API_URL)]
+    pub slack_api_url: String,
+    /// Discord bot token: posts messages and starts threads; runs the gateway.
+    #[arg(long, env = "DISCORD_BOT_TOKEN", hide_env_values = true)]
+    pub discord_bot_token: Option<String>,
+    /// Discord application public key (hex): serves `/discord/interactions` (Ed25519).
+    #[arg(long, env = "DISCORD_PUBLIC_KEY")]
+    pub discord_public_key: Option<String>,
+    /// Discord application id.
+    #[arg(long, env = "DISCORD_APPLICATION_ID")]
+    pub discord_application_id: Option<String>,
+    /// Discord REST base (tests and proxies); Discord's own when unset.
+    #[arg(long, env = "DISCORD_API_URL")]
+    pub discord_api_url: Option<String>,
+    /// Force the Discord gateway on or off (default: on when there is a bot token and no public key).
+    #[arg(long, env = "DISCORD_GATEWAY", value_enum)]
+    pub discord_gateway: Option<OnOff>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+/// Resolved Slack settings.
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    pub bot_token: Option<Secret>,
+    pub signing_secret: Option<Secret>,
+    pub app_token: Option<Secret>,
+    /// Ends with `/`.
+    pub api_url: String,
+}
+
+/// Resolved Discord settings.
+#[derive(Debug, Clone)]
+pub struct DiscordSettings {
+    pub bot_token: Option<Secret>,
+    pub public_key: Option<String>,
+    pub application_id: Option<String>,
+    pub api_url: Option<String>,
+    pub gateway: bool,
+}
+
+impl ChatArgs {
+    fn secret(v: &Option<String>) -> Option<Secret> {
+        v.as_ref()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(Secret::new)
+    }
+
+    /// Slack, when any Slack credential is set.
+    pub fn slack(&self) -> Option<SlackSettings> {
+        let s = SlackSettings {
+            bot_token: Self::secret(&self.slack_bot_token),
+            signing_secret: Self::secret(&self.slack_signing_secret),
+            app_token: Self::secret(&self.slack_app_token),
+            api_url: format!("{}/", self.slack_api_url.trim_end_matches('/')),
+        };
+        (s.bot_token.is_some() || s.signing_secret.is_some() || s.app_token.is_some()).then_some(s)
+    }
+
+    /// Discord, when any Discord credential is set.
+    pub fn discord(&self) -> Option<DiscordSettings> {
+        let bot_token = Self::secret(&self.discord_bot_token);
+        let public_key = self
+            .discord_public_key
+            .clone()
+            .filter(|k| !k.trim().is_empty());
+        let gateway = match self.discord_gateway {
+            Some(OnOff::On) => true,
+            Some(OnOff::Off) => false,
+            None => bot_token.is_some() && public_key.is_none(),
+        };
+        (bot_token.is_some() || public_key.is_some()).then(|| DiscordSettings {
+            bot_token,
+            public_key,
+            application_id: self
+                .discord_application_id
+                .clone()
+                .filter(|a| !a.is_empty()),
+            api_url: self.discord_api_url.clone().filter(|u| !u.is_empty()),
+            gateway,
+        })
+    }
 }
 
 #[derive(Debug, Args)]

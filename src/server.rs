@@ -10,11 +10,14 @@ use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-/// The router of every endpoint.
-pub fn router() -> Router {
-    Router::new()
-        .route("/healthz", get(handle_healthz))
-        .route("/readyz", get(handle_readyz))
+/// The router of every endpoint: liveness, readiness, and the platforms' routes.
+pub fn router(platforms: Vec<Router>) -> Router {
+    platforms.into_iter().fold(
+        Router::new()
+            .route("/healthz", get(handle_healthz))
+            .route("/readyz", get(handle_readyz)),
+        Router::merge,
+    )
 }
 
 async fn handle_healthz() -> &'static str {
@@ -28,9 +31,10 @@ async fn handle_readyz() -> &'static str {
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
+    platforms: Vec<Router>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router())
+    axum::serve(listener, router(platforms))
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

@@ -7,5 +7,7 @@
 
 pub mod bot;
 pub mod command;
+pub mod discord;
 pub mod message;
 pub mod render;
+pub mod slack;
