@@ -6,6 +6,7 @@
 //! `incident` keeps the audit journal, `chat` speaks to people, and `lab` simulates Vault and
 //! Kubernetes for demos and tests.
 
+pub mod alerts;
 pub mod app;
 pub mod approval;
 pub mod chat;
