@@ -13,9 +13,11 @@ use crate::config::{
 };
 use std::sync::Arc;
 
+use crate::alerts::service::AlertService;
 use crate::approval::Policy;
 use crate::chat::bot::ChatBot;
 use crate::chat::discord::DiscordRuntime;
+use crate::chat::poster::ChannelPoster;
 use crate::chat::slack::SlackRuntime;
 use crate::fixes::Fixes;
 use crate::incident::journal::Journal;
@@ -216,6 +218,15 @@ pub fn build_remediator(probes: Probes, cfg: &FileConfig) -> Remediator {
 
 /// Opens the journal in `state.dir`, replays it and builds the shared context.
 pub async fn build_context(conn: &ConnectionArgs, cfg: FileConfig) -> anyhow::Result<Context> {
+    Ok(build_context_with_replay(conn, cfg).await?.0)
+}
+
+/// As [`build_context`], also returning the replayed entries (the alert intake restores its
+/// incidents from them).
+pub async fn build_context_with_replay(
+    conn: &ConnectionArgs,
+    cfg: FileConfig,
+) -> anyhow::Result<(Context, Vec<crate::incident::journal::JournalEntry>)> {
     let probes = build_probes(conn, &cfg).await?;
     let policy = Policy::from_config(&cfg.approvals, &cfg.people)
         .context("in [[approvals]] / [[people]]")?;
@@ -238,29 +249,45 @@ pub async fn build_context(conn: &ConnectionArgs, cfg: FileConfig) -> anyhow::Re
         awaiting_execution = restored.awaiting_execution.len(),
         "journal replayed"
     );
-    Ok(Context {
-        config: cfg,
-        fixes: Arc::new(fixes),
-    })
+    Ok((
+        Context {
+            config: cfg,
+            fixes: Arc::new(fixes),
+        },
+        replay.entries,
+    ))
 }
 
 async fn command_serve(config: Option<&std::path::Path>, args: ServeArgs) -> anyhow::Result<i32> {
     let cfg = FileConfig::load(config)?;
-    let ctx = Arc::new(build_context(&args.connection, cfg).await?);
+    let (ctx, replayed) = build_context_with_replay(&args.connection, cfg).await?;
+    let ctx = Arc::new(ctx);
     let bot = Arc::new(ChatBot::new(ctx.clone()));
     let mut routes = Vec::new();
+    let mut posters: Vec<Arc<dyn ChannelPoster>> = Vec::new();
     if let Some(slack) = args.chat.slack() {
         let rt = SlackRuntime::start(bot.clone(), slack)
             .await
             .context("starting Slack")?;
         routes.extend(rt.router());
+        posters.extend(rt.poster());
     }
     if let Some(discord) = args.chat.discord() {
         let rt = DiscordRuntime::start(bot.clone(), discord)
             .await
             .context("starting Discord")?;
         routes.extend(rt.router());
+        posters.extend(rt.poster());
     }
+    let alerts = AlertService::new(
+        bot.clone(),
+        ctx.config.alerts.clone(),
+        ctx.config.chat.clone(),
+        posters,
+        &replayed,
+    );
+    drop(replayed);
+    routes.push(alerts.router());
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

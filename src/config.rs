@@ -523,13 +523,64 @@ fn default_role_annotation() -> String {
     "vault.hashicorp.com/role".into()
 }
 
-/// Alert intake credentials.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Alert intake: credentials, routing, trigger rules.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsSection {
     /// Accepted bearer tokens (several, for rotation).
     #[serde(default)]
     pub tokens: Vec<Secret>,
+    /// Accepted basic credentials, as `user:password`.
+    #[serde(default)]
+    pub basic: Vec<Secret>,
+    /// Grafana's HMAC signing secret (`X-Grafana-Alerting-Signature`).
+    pub grafana_hmac_secret: Option<Secret>,
+    /// Grafana's timestamp header, when its signature covers `timestamp:body`.
+    pub grafana_timestamp_header: Option<String>,
+    /// Largest accepted body, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// A triage is reused for incidents that trigger within this window ("one triage per cause").
+    #[serde(default = "default_triage_reuse", with = "humantime_serde_compat")]
+    pub triage_reuse: Duration,
+    /// Routing by labels; the first matching route wins, `[chat]` is the default.
+    #[serde(default)]
+    pub routes: Vec<AlertRoute>,
+    #[serde(default)]
+    pub trigger: crate::alerts::trigger::TriggerRules,
+}
+
+impl Default for AlertsSection {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            basic: Vec::new(),
+            grafana_hmac_secret: None,
+            grafana_timestamp_header: None,
+            max_body_bytes: default_max_body(),
+            triage_reuse: default_triage_reuse(),
+            routes: Vec::new(),
+            trigger: crate::alerts::trigger::TriggerRules::default(),
+        }
+    }
+}
+
+fn default_max_body() -> usize {
+    4 * 1024 * 1024
+}
+
+fn default_triage_reuse() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// `[[alerts.routes]]`: where incidents whose alerts carry these labels go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRoute {
+    /// All must match the group's common labels (or its group labels).
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub slack_channel: Option<String>,
+    pub discord_channel: Option<String>,
 }
 
 /// Default incident channels.

@@ -8,4 +8,6 @@
 pub mod auth;
 pub mod incident;
 pub mod payload;
+pub mod render;
+pub mod service;
 pub mod trigger;

@@ -137,6 +137,19 @@ impl ChatBot {
         (id, report)
     }
 
+    /// Runs a triage for an incident, records it and keeps it so its summary's buttons work;
+    /// returns the triage id and the report (the alert intake posts it in incident threads).
+    pub async fn triage_for_incident(&self, incident: Option<String>) -> (String, Arc<Report>) {
+        let report = self.run_triage(None).await;
+        let _ = self.ctx.fixes.record_triage(&report, incident.as_deref());
+        self.remember(report, incident)
+    }
+
+    /// The summary message of a kept triage.
+    pub fn summary_message(&self, triage: &str, report: &Report) -> Message {
+        render::summary(report, triage, self.ctx.fixes.policy())
+    }
+
     /// Triages and delivers the summary through `deliver`; returns the triage id and where
     /// the summary lives. Also used by the alert intake.
     pub async fn triage_and_post<S: Sink>(
@@ -279,7 +292,7 @@ impl ChatBot {
         triage: &str,
         remediation: &str,
     ) {
-        let Some((report, summary, incident)) = self.stored(triage) else {
+        let Some((report, _, incident)) = self.stored(triage) else {
             return self.stale(sink, origin).await;
         };
         let (action, strategy) = match remediation {
@@ -315,7 +328,8 @@ impl ChatBot {
                         .await;
                     return;
                 }
-                let root = summary.unwrap_or_else(|| message.clone());
+                // The clicked summary is the root: a triage can be posted in several threads.
+                let root = message.clone();
                 match sink
                     .reply_in_thread(
                         &root,
@@ -387,10 +401,7 @@ impl ChatBot {
         let report = self.run_triage(None).await;
         let _ = self.ctx.fixes.record_triage(&report, incident.as_deref());
         let (id, report) = self.remember(report, incident);
-        let root = self
-            .stored(triage)
-            .and_then(|t| t.1)
-            .unwrap_or_else(|| message.clone());
+        let root = message.clone();
         match sink
             .reply_in_thread(
                 &root,

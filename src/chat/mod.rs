@@ -9,5 +9,6 @@ pub mod bot;
 pub mod command;
 pub mod discord;
 pub mod message;
+pub mod poster;
 pub mod render;
 pub mod slack;

@@ -1,6 +1,8 @@
 //! Shared test harness: a real OpenBao dev server, and probes pointed at the lab.
 #![allow(dead_code)]
 
+pub mod chat;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -27,6 +27,11 @@ impl DiscordRuntime {
     pub fn router(&self) -> Option<Router> {
         self.router.clone()
     }
+
+    /// Posting into channels (alert incidents), when a bot token is set.
+    pub fn poster(&self) -> Option<Arc<dyn crate::chat::poster::ChannelPoster>> {
+        None
+    }
 }
 
 /// `vault-triage commands register --discord`.

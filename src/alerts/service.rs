@@ -1,0 +1,374 @@
+//! The intake service: the webhook endpoints, the journaled incident store, and the worker
+//! that keeps each incident's root message and thread up to date and triggers one triage per
+//! cause.
+//!
+//! An endpoint verifies, parses and records the snapshot in the journal (fsynced), answers,
+//! and hands the incident to the worker. The worker runs one task per incident at a time and
+//! coalesces whatever arrived meanwhile into one edit and one thread note.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+
+use super::auth::{AlertAuth, AuthError, GRAFANA_SIGNATURE_HEADER};
+use super::incident::{Delta, Incident, incident_id};
+use super::payload::{AlertGroup, PayloadError, Source, parse};
+use super::render;
+use crate::chat::bot::ChatBot;
+use crate::chat::message::MessageRef;
+use crate::chat::poster::ChannelPoster;
+use crate::config::{AlertsSection, ChatSection};
+use crate::incident::journal::{Event, Journal, JournalEntry};
+use crate::triage::Report;
+
+struct SharedTriage {
+    at: Instant,
+    id: String,
+    report: Arc<Report>,
+}
+
+/// Incidents, their messages and their triage.
+pub struct AlertService {
+    bot: Arc<ChatBot>,
+    auth: AlertAuth,
+    settings: AlertsSection,
+    defaults: ChatSection,
+    journal: Arc<Journal>,
+    incidents: DashMap<String, Incident>,
+    pending: DashMap<String, Delta>,
+    locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    posters: Vec<Arc<dyn ChannelPoster>>,
+    triage: tokio::sync::Mutex<Option<SharedTriage>>,
+}
+
+impl AlertService {
+    /// Builds the service and restores incidents (with their root messages) from the journal.
+    pub fn new(
+        bot: Arc<ChatBot>,
+        settings: AlertsSection,
+        defaults: ChatSection,
+        posters: Vec<Arc<dyn ChannelPoster>>,
+        entries: &[JournalEntry],
+    ) -> Arc<Self> {
+        let journal = bot.context().fixes.journal().clone();
+        let auth = AlertAuth {
+            tokens: settings.tokens.clone(),
+            basic: settings.basic.clone(),
+            grafana_hmac: settings.grafana_hmac_secret.clone(),
+            grafana_timestamp_header: settings.grafana_timestamp_header.clone(),
+        };
+        let incidents = DashMap::new();
+        for e in entries {
+            if let Event::IncidentUpdated { incident, payload }
+            | Event::IncidentOpened { incident, payload } = &e.event
+            {
+                match serde_json::from_value::<Incident>(payload.clone()) {
+                    Ok(i) => {
+                        incidents.insert(incident.clone(), i);
+                    }
+                    Err(err) => {
+                        tracing::warn!(seq = e.seq, error = %err, "unreadable incident in the journal; skipped")
+                    }
+                }
+            }
+        }
+        Arc::new(Self {
+            bot,
+            auth,
+            settings,
+            defaults,
+            journal,
+            incidents,
+            pending: DashMap::new(),
+            locks: DashMap::new(),
+            posters,
+            triage: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The `/alerts/*` routes.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/alerts/alertmanager", post(handle_alertmanager))
+            .route("/alerts/grafana", post(handle_grafana))
+            .layer(DefaultBodyLimit::max(self.settings.max_body_bytes))
+            .with_state(self.clone())
+    }
+
+    /// A copy of an incident.
+    pub fn incident(&self, id: &str) -> Option<Incident> {
+        self.incidents.get(id).map(|i| i.clone())
+    }
+
+    pub fn incidents(&self) -> Vec<Incident> {
+        self.incidents.iter().map(|i| i.clone()).collect()
+    }
+
+    /// Records a snapshot. `Some(id)` when it changed the incident (then it is journaled and
+    /// the worker has something to tell), `None` for a repeat.
+    pub fn ingest(&self, group: &AlertGroup, now: DateTime<Utc>) -> Result<Option<String>, String> {
+        let id = incident_id(&group.receiver, &group.group_key);
+        let mut entry = self
+            .incidents
+            .entry(id.clone())
+            .or_insert_with(|| Incident::open(group, now));
+        let mut next = entry.clone();
+        let delta = next.apply(group, now);
+        if delta.is_empty() && !delta.incident_resolved {
+            return Ok(None);
+        }
+        let payload = serde_json::to_value(&next).map_err(|e| e.to_string())?;
+        self.journal
+            .append_at(
+                now,
+                Event::IncidentUpdated {
+                    incident: id.clone(),
+                    payload,
+                },
+                Some(&id),
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+        *entry = next;
+        drop(entry);
+        let merged = match self.pending.remove(&id) {
+            Some((_, before)) => render::merge(before, delta),
+            None => delta,
+        };
+        self.pending.insert(id.clone(), merged);
+        Ok(Some(id))
+    }
+
+    fn persist(&self, id: &str, change: impl FnOnce(&mut Incident)) {
+        let Some(mut entry) = self.incidents.get_mut(id) else {
+            return;
+        };
+        let mut next = entry.clone();
+        change(&mut next);
+        let Ok(payload) = serde_json::to_value(&next) else {
+            return;
+        };
+        match self.journal.append(
+            Event::IncidentUpdated {
+                incident: id.to_string(),
+                payload,
+            },
+            Some(id),
+            None,
+        ) {
+            Ok(_) => *entry = next,
+            Err(e) => {
+                tracing::error!(incident = id, error = %e, "the journal could not record an incident change")
+            }
+        }
+    }
+
+    /// The channel of `platform` for an incident: the first matching route, else `[chat]`.
+    fn channel(&self, i: &Incident, platform: &str) -> Option<String> {
+        let matches = |labels: &BTreeMap<String, String>| {
+            labels
+                .iter()
+                .all(|(k, v)| i.common_labels.get(k) == Some(v) || i.group_labels.get(k) == Some(v))
+        };
+        let pick = |slack: &Option<String>, discord: &Option<String>| match platform {
+            "slack" => slack.clone(),
+            _ => discord.clone(),
+        };
+        for r in &self.settings.routes {
+            if matches(&r.labels) {
+                return pick(&r.slack_channel, &r.discord_channel);
+            }
+        }
+        pick(&self.defaults.slack_channel, &self.defaults.discord_channel)
+    }
+
+    /// Brings an incident's messages up to date; one task per incident at a time.
+    pub async fn process(self: Arc<Self>, id: String) {
+        let lock = self.locks.entry(id.clone()).or_default().clone();
+        let _one_at_a_time = lock.lock().await;
+        let Some((_, delta)) = self.pending.remove(&id) else {
+            return; // an earlier task already told everything
+        };
+        let Some(incident) = self.incident(&id) else {
+            return;
+        };
+        for poster in &self.posters {
+            let platform = poster.platform();
+            let Some(channel) = self.channel(&incident, platform) else {
+                continue;
+            };
+            match incident.roots.get(platform) {
+                None => match poster.post(&channel, &render::root(&incident)).await {
+                    Ok(at) => self.persist(&id, |i| {
+                        i.roots.insert(platform.to_string(), at);
+                    }),
+                    Err(e) => {
+                        tracing::warn!(incident = %id, platform, error = %e, "the incident's root message could not be posted")
+                    }
+                },
+                Some(root) => {
+                    if let Err(e) = poster.update(root, &render::root(&incident)).await {
+                        tracing::warn!(incident = %id, platform, error = %e, "the incident's root message could not be updated");
+                    }
+                    if let Some(note) = render::note(&incident, &delta) {
+                        if let Err(e) = poster.reply_in_thread(root, &note).await {
+                            tracing::warn!(incident = %id, platform, error = %e, "a thread note could not be posted");
+                        }
+                    }
+                }
+            }
+        }
+        let incident = self.incident(&id).unwrap_or(incident);
+        let wants_triage = incident.triage.is_none()
+            && !incident.is_resolved()
+            && self.settings.trigger.matches(&incident);
+        if wants_triage {
+            self.triage_into_thread(&id).await;
+        }
+    }
+
+    /// One triage per cause: a triage that finished within `triage_reuse` is posted again
+    /// instead of running a new one; concurrent incidents wait for the one running.
+    async fn shared_triage(&self, incident: &str) -> (String, Arc<Report>) {
+        let mut current = self.triage.lock().await;
+        if let Some(t) = current.as_ref() {
+            if t.at.elapsed() < self.settings.triage_reuse {
+                return (t.id.clone(), t.report.clone());
+            }
+        }
+        let (id, report) = self
+            .bot
+            .triage_for_incident(Some(incident.to_string()))
+            .await;
+        *current = Some(SharedTriage {
+            at: Instant::now(),
+            id: id.clone(),
+            report: report.clone(),
+        });
+        (id, report)
+    }
+
+    async fn triage_into_thread(&self, id: &str) {
+        let (triage, report) = self.shared_triage(id).await;
+        let msg = self.bot.summary_message(&triage, &report);
+        let Some(incident) = self.incident(id) else {
+            return;
+        };
+        for poster in &self.posters {
+            let Some(root) = incident.roots.get(poster.platform()) else {
+                continue;
+            };
+            if let Err(e) = poster.reply_in_thread(root, &msg).await {
+                tracing::warn!(incident = id, error = %e, "the triage summary could not be posted in the thread");
+            }
+        }
+        self.persist(id, |i| {
+            i.triage = Some(report.verdict.code.as_str().to_string())
+        });
+        if let Some(updated) = self.incident(id) {
+            for poster in &self.posters {
+                if let Some(root) = updated.roots.get(poster.platform()) {
+                    let _ = poster.update(root, &render::root(&updated)).await;
+                }
+            }
+        }
+    }
+
+    /// Root messages of an incident, by platform.
+    pub fn roots(&self, id: &str) -> BTreeMap<String, MessageRef> {
+        self.incident(id).map(|i| i.roots).unwrap_or_default()
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": message.into() })),
+    )
+        .into_response()
+}
+
+async fn handle_alertmanager(
+    State(svc): State<Arc<AlertService>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(svc, Source::Alertmanager, headers, body).await
+}
+
+async fn handle_grafana(
+    State(svc): State<Arc<AlertService>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(svc, Source::Grafana, headers, body).await
+}
+
+async fn handle(
+    svc: Arc<AlertService>,
+    source: Source,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signature = match source {
+        Source::Grafana => header(GRAFANA_SIGNATURE_HEADER),
+        Source::Alertmanager => None,
+    };
+    let timestamp = svc
+        .auth
+        .grafana_timestamp_header
+        .as_deref()
+        .and_then(|h| header(h));
+    if let Err(e) = svc
+        .auth
+        .check(header("authorization"), signature, timestamp, &body)
+    {
+        tracing::info!(source = ?source, reason = %e, "alert webhook refused");
+        return match e {
+            AuthError::NotConfigured => error(StatusCode::UNAUTHORIZED, e.to_string()),
+            AuthError::Missing | AuthError::Wrong => error(StatusCode::UNAUTHORIZED, e.to_string()),
+        };
+    }
+    let group = match parse(source, &body) {
+        Ok(g) => g,
+        Err(e @ (PayloadError::Json(_) | PayloadError::Shape(_))) => {
+            return error(StatusCode::BAD_REQUEST, e.to_string());
+        }
+    };
+    match svc.ingest(&group, Utc::now()) {
+        Ok(Some(id)) => {
+            tokio::spawn(svc.clone().process(id.clone()));
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({ "incident": id, "changed": true })),
+            )
+                .into_response()
+        }
+        Ok(None) => {
+            let id = incident_id(&group.receiver, &group.group_key);
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({ "incident": id, "changed": false })),
+            )
+                .into_response()
+        }
+        // A retry helps: Alertmanager retries 5xx.
+        Err(e) => {
+            tracing::error!(error = %e, "an alert snapshot could not be journaled");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the snapshot could not be recorded; retry",
+            )
+        }
+    }
+}
