@@ -242,6 +242,7 @@ impl Fixes {
                     .finish(id, outcome.ok, &outcome.summary, Utc::now())?)
             }
             Err(e) => {
+                crate::metrics::remediation(plan.action().as_str(), "invalidated");
                 let request = self.store.invalidate(id, &e.to_string(), Utc::now())?;
                 tracing::warn!(request = %id, reason = %e, "approved plan refused at execution");
                 Ok(request)

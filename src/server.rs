@@ -1,5 +1,5 @@
-//! The bot's HTTP server (`serve`): liveness and readiness today; the chat and alert
-//! endpoints of design §5 mount here.
+//! The bot's HTTP server (`serve`): liveness, readiness and `/metrics`, plus the routes of
+//! the chat platforms and the alert intake (design §5).
 //!
 //! Readiness does not depend on Vault or Kubernetes: when they are down the bot must still
 //! answer chat and say so.
@@ -15,7 +15,8 @@ pub fn router(platforms: Vec<Router>) -> Router {
     platforms.into_iter().fold(
         Router::new()
             .route("/healthz", get(handle_healthz))
-            .route("/readyz", get(handle_readyz)),
+            .route("/readyz", get(handle_readyz))
+            .route("/metrics", get(handle_metrics)),
         Router::merge,
     )
 }
@@ -26,6 +27,16 @@ async fn handle_healthz() -> &'static str {
 
 async fn handle_readyz() -> &'static str {
     "ready\n"
+}
+
+async fn handle_metrics() -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
 }
 
 /// Serves until `shutdown` resolves.

@@ -21,11 +21,19 @@ pub async fn triage(probes: &Probes, target: &ProbeTarget) -> Report {
     // Boxed: the probe future is large, and callers nest it in their own.
     let evidence = Box::pin(run(probes, target)).await;
     let now = Utc::now();
-    Report {
+    let report = Report {
         verdict: diagnose(&evidence, now),
         duration_ms: evidence.duration_ms,
         evidence,
         triaged_at: now,
         version: env!("CARGO_PKG_VERSION").to_string(),
-    }
+    };
+    crate::metrics::triage(&report);
+    tracing::info!(
+        verdict = report.verdict.code.as_str(),
+        confidence = report.verdict.confidence.as_str(),
+        duration_ms = report.duration_ms,
+        "triage finished"
+    );
+    report
 }

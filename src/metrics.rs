@@ -1,0 +1,301 @@
+//! Prometheus metrics: a small process-wide registry of counters and histograms, rendered in
+//! the text exposition format at `/metrics`.
+//!
+//! Metric and label names are fixed strings chosen here; label values come from code (verdict
+//! codes, probe names, statuses), never from user input, so cardinality stays bounded.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// Histogram buckets in seconds.
+pub const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+struct Registry {
+    counters: BTreeMap<(&'static str, Labels), u64>,
+    histograms: BTreeMap<(&'static str, Labels), Histogram>,
+    help: BTreeMap<&'static str, (&'static str, &'static str)>,
+}
+
+fn registry() -> &'static Mutex<Registry> {
+    static R: OnceLock<Mutex<Registry>> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(Registry::default()))
+}
+
+fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
+    let mut r = registry().lock().unwrap_or_else(|p| p.into_inner());
+    f(&mut r)
+}
+
+fn labels(pairs: &[(&'static str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (*k, v.chars().take(64).collect()))
+        .collect()
+}
+
+/// Adds one to a counter.
+pub fn inc(name: &'static str, help: &'static str, pairs: &[(&'static str, &str)]) {
+    with(|r| {
+        r.help.entry(name).or_insert((help, "counter"));
+        *r.counters.entry((name, labels(pairs))).or_default() += 1;
+    });
+}
+
+/// Records a duration in a histogram.
+pub fn observe(
+    name: &'static str,
+    help: &'static str,
+    pairs: &[(&'static str, &str)],
+    d: Duration,
+) {
+    let v = d.as_secs_f64();
+    with(|r| {
+        r.help.entry(name).or_insert((help, "histogram"));
+        let h = r.histograms.entry((name, labels(pairs))).or_default();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if v <= *b {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += v;
+        h.count += 1;
+    });
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn label_text(l: &Labels, extra: Option<(&str, String)>) -> String {
+    let mut parts: Vec<String> = l
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    if let Some((k, v)) = extra {
+        parts.push(format!("{k}=\"{v}\""));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
+}
+
+/// The text exposition format.
+pub fn render() -> String {
+    with(|r| {
+        let mut out = String::new();
+        for (name, (help, kind)) in &r.help {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for ((n, l), v) in r.counters.iter().filter(|((n, _), _)| n == name) {
+                let _ = writeln!(out, "{n}{} {v}", label_text(l, None));
+            }
+            for ((n, l), h) in r.histograms.iter().filter(|((n, _), _)| n == name) {
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "{n}_bucket{} {}",
+                        label_text(l, Some(("le", b.to_string()))),
+                        h.counts[i]
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "{n}_bucket{} {}",
+                    label_text(l, Some(("le", "+Inf".into()))),
+                    h.count
+                );
+                let _ = writeln!(out, "{n}_sum{} {}", label_text(l, None), h.sum);
+                let _ = writeln!(out, "{n}_count{} {}", label_text(l, None), h.count);
+            }
+        }
+        out
+    })
+}
+
+/// The value of a counter (tests).
+pub fn counter_value(name: &'static str, pairs: &[(&'static str, &str)]) -> u64 {
+    with(|r| r.counters.get(&(name, labels(pairs))).copied().unwrap_or(0))
+}
+
+// The bot's metrics, one function each so names and help stay in one place.
+
+/// A finished triage.
+pub fn triage(report: &crate::triage::Report) {
+    let code = report.verdict.code.as_str();
+    inc(
+        "vault_triage_triages_total",
+        "Triages by verdict code.",
+        &[("verdict", code)],
+    );
+    observe(
+        "vault_triage_triage_duration_seconds",
+        "Wall time of a triage.",
+        &[],
+        Duration::from_millis(report.duration_ms),
+    );
+    let e = &report.evidence;
+    let probes: [(&str, Option<u64>, bool); 12] = [
+        ("vault_health", e.health.ms(), e.health.error().is_some()),
+        (
+            "auth_mount",
+            e.auth_mount.ms(),
+            e.auth_mount.error().is_some(),
+        ),
+        (
+            "auth_config",
+            e.auth_config.ms(),
+            e.auth_config.error().is_some(),
+        ),
+        (
+            "canary_role",
+            e.canary_role.ms(),
+            e.canary_role.error().is_some(),
+        ),
+        (
+            "canary_token",
+            e.canary_token.ms(),
+            e.canary_token.error().is_some(),
+        ),
+        (
+            "canary_review",
+            e.canary_review.ms(),
+            e.canary_review.error().is_some(),
+        ),
+        ("canary_login", e.login.ms(), e.login.error().is_some()),
+        (
+            "vault_debug_log",
+            e.vault_log.ms(),
+            e.vault_log.error().is_some(),
+        ),
+        (
+            "secret_read",
+            e.secret_read.ms(),
+            e.secret_read.error().is_some(),
+        ),
+        ("reviewer", e.reviewer.ms(), e.reviewer.error().is_some()),
+        ("kube_api", e.kube_api.ms(), e.kube_api.error().is_some()),
+        ("workloads", e.workloads.ms(), e.workloads.error().is_some()),
+    ];
+    for (probe, ms, failed) in probes {
+        if let Some(ms) = ms {
+            observe(
+                "vault_triage_probe_duration_seconds",
+                "Duration of each probe.",
+                &[("probe", probe)],
+                Duration::from_millis(ms),
+            );
+        }
+        if failed {
+            inc(
+                "vault_triage_probe_failures_total",
+                "Probes that got no usable answer.",
+                &[("probe", probe)],
+            );
+        }
+    }
+}
+
+/// An approval click's outcome: `recorded`, `quorum`, `denied`, `refused`.
+pub fn approval(outcome: &str) {
+    inc(
+        "vault_triage_approvals_total",
+        "Approval clicks by outcome.",
+        &[("outcome", outcome)],
+    );
+}
+
+/// A remediation's end: `succeeded`, `failed`, `invalidated`.
+pub fn remediation(action: &str, outcome: &str) {
+    inc(
+        "vault_triage_remediations_total",
+        "Remediations by action and outcome.",
+        &[("action", action), ("outcome", outcome)],
+    );
+}
+
+/// A webhook or chat request answered with `status`.
+pub fn webhook(source: &str, status: u16) {
+    inc(
+        "vault_triage_webhook_requests_total",
+        "Inbound requests by source and HTTP status.",
+        &[("source", source), ("status", &status.to_string())],
+    );
+}
+
+/// A chat API call that failed (`error` is the platform's error code or `http_<status>`).
+pub fn chat_error(platform: &str, error: &str) {
+    inc(
+        "vault_triage_chat_api_errors_total",
+        "Chat API errors by platform and error.",
+        &[("platform", platform), ("error", error)],
+    );
+}
+
+/// A chat API call retried (429 or 5xx).
+pub fn chat_retry(platform: &str, reason: &str) {
+    inc(
+        "vault_triage_chat_api_retries_total",
+        "Chat API retries by platform and reason.",
+        &[("platform", platform), ("reason", reason)],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_histograms_render_in_the_text_format() {
+        inc(
+            "vault_triage_test_total",
+            "A test counter.",
+            &[("kind", "a\"b")],
+        );
+        observe(
+            "vault_triage_test_seconds",
+            "A test histogram.",
+            &[],
+            Duration::from_millis(30),
+        );
+        let text = render();
+        assert!(
+            text.contains("# TYPE vault_triage_test_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vault_triage_test_total{kind=\"a\\\"b\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vault_triage_test_seconds_bucket{le=\"0.05\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vault_triage_test_seconds_bucket{le=\"0.025\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("vault_triage_test_seconds_count 1"), "{text}");
+        assert_eq!(
+            counter_value("vault_triage_test_total", &[("kind", "a\"b")]),
+            1
+        );
+    }
+}
