@@ -17,6 +17,7 @@ pub mod fixes;
 pub mod incident;
 pub mod kube;
 pub mod lab;
+pub mod leader;
 pub mod metrics;
 pub mod probes;
 pub mod remediation;

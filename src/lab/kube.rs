@@ -410,8 +410,129 @@ pub(crate) async fn handle(
             };
             rollout::patch_deployment(&shared, ns, name, &patch)
         }
+        (
+            "GET",
+            [
+                "apis",
+                "coordination.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "leases",
+                name,
+            ],
+        ) => {
+            let world = shared.world();
+            if !world.allowed(user, "get", "coordination.k8s.io", "leases") {
+                return forbidden(
+                    user,
+                    "get",
+                    "coordination.k8s.io",
+                    "leases",
+                    None,
+                    Some(name),
+                    Some(ns),
+                );
+            }
+            match world.leases.get(&(ns.to_string(), name.to_string())) {
+                Some(l) => json_response(StatusCode::OK, l),
+                None => not_found("coordination.k8s.io", "leases", name),
+            }
+        }
+        (
+            "POST",
+            [
+                "apis",
+                "coordination.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "leases",
+            ],
+        ) => lease_write(&shared, user, ns, None, &body),
+        (
+            "PUT",
+            [
+                "apis",
+                "coordination.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "leases",
+                name,
+            ],
+        ) => lease_write(&shared, user, ns, Some(name), &body),
         _ => no_route(),
     }
+}
+
+/// Create (`name` None) or replace a Lease, with the API server's optimistic concurrency:
+/// a replace must carry the current `resourceVersion` (409 Conflict otherwise), a create of an
+/// existing name is 409 AlreadyExists.
+fn lease_write(shared: &Shared, user: &str, ns: &str, name: Option<&str>, body: &[u8]) -> Response {
+    let verb = if name.is_some() { "update" } else { "create" };
+    let mut world = shared.world();
+    if !world.allowed(user, verb, "coordination.k8s.io", "leases") {
+        return forbidden(
+            user,
+            verb,
+            "coordination.k8s.io",
+            "leases",
+            None,
+            name,
+            Some(ns),
+        );
+    }
+    let mut lease = match parse_body(body) {
+        Ok(v) if v.is_object() => v,
+        Ok(_) => return bad_request("a Lease must be a JSON object"),
+        Err(m) => return bad_request(&m),
+    };
+    let Some(lease_name) = lease["metadata"]["name"].as_str().map(str::to_string) else {
+        return bad_request("metadata.name: Required value");
+    };
+    let key = (ns.to_string(), lease_name.clone());
+    match (name, world.leases.get(&key)) {
+        (None, Some(_)) => {
+            return status_response(
+                409,
+                "AlreadyExists",
+                &format!("leases.coordination.k8s.io \"{lease_name}\" already exists"),
+                None,
+            );
+        }
+        (Some(_), None) => return not_found("coordination.k8s.io", "leases", &lease_name),
+        (Some(_), Some(current)) => {
+            if lease["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"] {
+                return status_response(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Operation cannot be fulfilled on leases.coordination.k8s.io \"{lease_name}\": the object has been modified; please apply your changes to the latest version and try again"
+                    ),
+                    None,
+                );
+            }
+        }
+        (None, None) => {}
+    }
+    let rv = world.next_rv();
+    lease["apiVersion"] = json!("coordination.k8s.io/v1");
+    lease["kind"] = json!("Lease");
+    lease["metadata"]["namespace"] = json!(ns);
+    lease["metadata"]["resourceVersion"] = json!(rv.to_string());
+    if lease["metadata"]["uid"].is_null() {
+        lease["metadata"]["uid"] = json!(format!("lease-{rv}"));
+    }
+    world.leases.insert(key, lease.clone());
+    json_response(
+        if name.is_some() {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        &lease,
+    )
 }
 
 fn version() -> Value {

@@ -64,6 +64,8 @@ pub(crate) struct KubeWorld {
     pub invalidated_sas: HashSet<Key>,
     /// Deployments whose next rollout exceeds its progress deadline.
     pub failing_rollouts: HashSet<Key>,
+    /// `coordination.k8s.io/v1` Leases (leader election).
+    pub leases: BTreeMap<Key, Value>,
     resource_version: u64,
 }
 
@@ -84,6 +86,7 @@ impl KubeWorld {
             auth_delegators: HashSet::new(),
             invalidated_sas: HashSet::new(),
             failing_rollouts: HashSet::new(),
+            leases: BTreeMap::new(),
             resource_version: 1000,
         };
         let mut sas = vec![
