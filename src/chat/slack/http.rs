@@ -40,7 +40,8 @@ pub fn router(edge: Arc<Edge>, signing_secret: Secret) -> Router {
         })
 }
 
-fn check(state: &Http, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+/// `None` when the request is signed by Slack; else the 401 to answer.
+fn refusal(state: &Http, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let now = chrono::Utc::now().timestamp();
     verify::verify(
@@ -50,7 +51,8 @@ fn check(state: &Http, headers: &HeaderMap, body: &[u8]) -> Result<(), Response>
         body,
         now,
     )
-    .map_err(|e: SignatureError| {
+    .err()
+    .map(|e: SignatureError| {
         tracing::warn!(reason = %e, "refused a Slack request with a bad signature");
         (StatusCode::UNAUTHORIZED, format!("Unauthorized: {e}.\n")).into_response()
     })
@@ -62,7 +64,7 @@ fn bad_request(what: &str, e: impl std::fmt::Display) -> Response {
 }
 
 async fn handle_command(State(state): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = check(&state, &headers, &body) {
+    if let Some(r) = refusal(&state, &headers, &body) {
         return r;
     }
     match payload::command_form(&body) {
@@ -76,12 +78,12 @@ async fn handle_interaction(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check(&state, &headers, &body) {
+    if let Some(r) = refusal(&state, &headers, &body) {
         return r;
     }
     match payload::interaction_form(&body) {
         Ok(InteractionKind::Click(click)) => {
-            state.edge.accept_click(click);
+            state.edge.accept_click(*click);
             StatusCode::OK.into_response()
         }
         Ok(InteractionKind::Ignored(what)) => {
@@ -93,7 +95,7 @@ async fn handle_interaction(
 }
 
 async fn handle_event(State(state): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = check(&state, &headers, &body) {
+    if let Some(r) = refusal(&state, &headers, &body) {
         return r;
     }
     match payload::event_json(&body) {

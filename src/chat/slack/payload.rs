@@ -94,7 +94,7 @@ pub struct Click {
 /// What an interaction payload asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InteractionKind {
-    Click(Click),
+    Click(Box<Click>),
     /// Acknowledged and otherwise ignored: another interaction type, or a button that is not ours.
     Ignored(String),
 }
@@ -169,7 +169,7 @@ pub fn interaction_json(payload: &serde_json::Value) -> Result<InteractionKind, 
         actor = actor.with_display_name(name);
     }
     let thread = i.message.and_then(|m| m.thread_ts).filter(|t| *t != ts);
-    Ok(InteractionKind::Click(Click {
+    Ok(InteractionKind::Click(Box::new(Click {
         origin: Origin {
             channel: channel.clone(),
             thread: thread.clone(),
@@ -182,7 +182,7 @@ pub fn interaction_json(payload: &serde_json::Value) -> Result<InteractionKind, 
             thread,
         },
         action,
-    }))
+    })))
 }
 
 /// An Events API body: the URL check, or an event to acknowledge.

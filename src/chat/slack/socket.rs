@@ -45,8 +45,8 @@ pub enum Handling {
 /// The work after an ack.
 #[derive(Debug)]
 pub enum Work {
-    Command(payload::SlashCommand),
-    Click(payload::Click),
+    Command(Box<payload::SlashCommand>),
+    Click(Box<payload::Click>),
     None,
 }
 
@@ -71,7 +71,7 @@ pub fn handle_frame(text: &str) -> Handling {
                     "envelope_id": id,
                     "payload": super::command_ack(&crate::chat::command::parse(&cmd.text)),
                 }),
-                then: Work::Command(cmd),
+                then: Work::Command(Box::new(cmd)),
             },
             Err(e) => {
                 tracing::warn!(error = %e, "a Socket Mode slash command does not parse");
@@ -118,7 +118,7 @@ fn dispatch(edge: &Edge, work: Work) {
             // The answer already went out in the ack.
             let _ = edge.accept_command(&cmd);
         }
-        Work::Click(click) => edge.accept_click(click),
+        Work::Click(click) => edge.accept_click(*click),
         Work::None => {}
     }
 }
