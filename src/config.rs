@@ -76,6 +76,7 @@ pub struct CommandsArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum CommandsOp {
     /// Print the definitions: the Slack app manifest and the Discord command JSON.
     Export {

@@ -113,15 +113,14 @@ impl ChatBot {
         let now = Instant::now();
         self.triages
             .retain(|_, t| now.duration_since(t.at) < TRIAGE_TTL);
-        if self.triages.len() >= MAX_TRIAGES {
-            if let Some(oldest) = self
+        if self.triages.len() >= MAX_TRIAGES
+            && let Some(oldest) = self
                 .triages
                 .iter()
                 .min_by_key(|t| t.at)
                 .map(|t| t.key().clone())
-            {
-                self.triages.remove(&oldest);
-            }
+        {
+            self.triages.remove(&oldest);
         }
         let id = triage_id(&report);
         let report = Arc::new(report);

@@ -1,23 +1,140 @@
 //! Slack: the HTTP endpoints (v0 signatures) and Socket Mode, Block Kit rendering, and the
 //! Web API sink with rate-limit handling.
+//!
+//! - [`verify`]: request signatures, pure.
+//! - [`payload`]: slash commands, clicks and events parsed into what the bot needs, pure.
+//! - [`blocks`]: the neutral message as Block Kit and Web API bodies, pure.
+//! - [`api`]: the Web API client (429, 5xx, per-channel pacing) and the [`SlackSink`].
+//! - [`http`]: `POST /slack/commands`, `/slack/interactions`, `/slack/events`.
+//! - [`socket`]: Socket Mode.
+//!
+//! Both transports hand what they parsed to one [`Edge`], which answers at once and runs the
+//! work on a task of its own, so Slack gets its acknowledgement well inside 3 s.
+
+pub mod api;
+pub mod blocks;
+pub mod http;
+pub mod payload;
+pub mod socket;
+pub mod verify;
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use axum::Router;
+use serde_json::{Value, json};
+
+pub use api::{SlackApi, SlackSink};
+pub use blocks::{blocks, render_for_demo};
 
 use crate::chat::bot::ChatBot;
+use crate::chat::command::{self, ChatCommand};
 use crate::config::SlackSettings;
+use payload::{Click, SlashCommand};
+
+/// The acknowledgement of a command whose answer comes later.
+pub const TRIAGING: &str = "🔎 Triaging…";
+
+/// Where verified, parsed Slack input goes: the answer now, the work on its own task.
+pub struct Edge {
+    bot: Arc<ChatBot>,
+    sink: SlackSink,
+}
+
+impl Edge {
+    pub fn new(bot: Arc<ChatBot>, sink: SlackSink) -> Self {
+        Self { bot, sink }
+    }
+
+    /// Answers a slash command at once: help directly (only to the caller), anything else
+    /// "Triaging…" in the channel with the work spawned.
+    pub fn accept_command(&self, cmd: &SlashCommand) -> Value {
+        let parsed = command::parse(&cmd.text);
+        let ack = command_ack(&parsed);
+        match parsed {
+            ChatCommand::Help { .. } => {}
+            c @ (ChatCommand::Triage
+            | ChatCommand::Status
+            | ChatCommand::Role(_)
+            | ChatCommand::Reviewer) => {
+                let (bot, sink, origin) = (self.bot.clone(), self.sink.clone(), cmd.origin());
+                tracing::info!(user = %origin.actor.user_id, channel = %origin.channel, command = ?c, "Slack command");
+                tokio::spawn(async move { bot.handle_command(&sink, origin, c).await });
+            }
+        }
+        ack
+    }
+
+    /// Runs a click on its own task.
+    pub fn accept_click(&self, click: Click) {
+        let (bot, sink) = (self.bot.clone(), self.sink.clone());
+        tracing::info!(user = %click.origin.actor.user_id, channel = %click.origin.channel, action = %click.action.encode(), "Slack click");
+        tokio::spawn(async move {
+            bot.handle_click(&sink, click.origin, click.clicked, click.action)
+                .await
+        });
+    }
+}
+
+/// The immediate answer to a parsed command.
+pub fn command_ack(c: &ChatCommand) -> Value {
+    match c {
+        ChatCommand::Help { note } => json!({
+            "response_type": "ephemeral",
+            "text": command::help_text(note.as_deref()),
+        }),
+        ChatCommand::Role(role) => json!({
+            "response_type": "in_channel",
+            "text": format!("🔎 Triaging role `{role}`…"),
+        }),
+        ChatCommand::Triage | ChatCommand::Status | ChatCommand::Reviewer => json!({
+            "response_type": "in_channel",
+            "text": TRIAGING,
+        }),
+    }
+}
 
 /// The running Slack integration.
 pub struct SlackRuntime {
     router: Option<Router>,
+    socket: Option<tokio::task::JoinHandle<()>>,
+    sink: SlackSink,
 }
 
 impl SlackRuntime {
     /// Starts what `settings` enables: HTTP endpoints (signing secret) and Socket Mode (app token).
     pub async fn start(bot: Arc<ChatBot>, settings: SlackSettings) -> anyhow::Result<SlackRuntime> {
-        let _ = (bot, settings);
-        Ok(SlackRuntime { router: None })
+        let token = settings
+            .bot_token
+            .clone()
+            .context("SLACK_BOT_TOKEN is needed to post to Slack")?;
+        let api =
+            Arc::new(SlackApi::new(&settings.api_url, token).context("building the Slack client")?);
+        let sink = SlackSink::new(api.clone());
+        let edge = Arc::new(Edge::new(bot, sink.clone()));
+        let router = settings
+            .signing_secret
+            .clone()
+            .map(|secret| http::router(edge.clone(), secret));
+        let socket = settings
+            .app_token
+            .clone()
+            .map(|app_token| tokio::spawn(socket::run(edge.clone(), api.clone(), app_token)));
+        if router.is_none() && socket.is_none() {
+            tracing::warn!(
+                "Slack can post but receives nothing: set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)"
+            );
+        }
+        tracing::info!(
+            http = router.is_some(),
+            socket_mode = socket.is_some(),
+            "Slack started"
+        );
+        Ok(SlackRuntime {
+            router,
+            socket,
+            sink,
+        })
     }
 
     /// The `/slack/*` routes, when the HTTP transport is on.
@@ -25,8 +142,37 @@ impl SlackRuntime {
         self.router.clone()
     }
 
-    /// Posting into channels (alert incidents), when a bot token is set.
+    /// Posting into channels (alert incidents).
     pub fn poster(&self) -> Option<Arc<dyn crate::chat::poster::ChannelPoster>> {
-        None
+        Some(Arc::new(self.sink.clone()))
+    }
+
+    /// Stops Socket Mode (the HTTP routes stop with the server).
+    pub fn stop(&self) {
+        if let Some(s) = &self.socket {
+            s.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_acknowledged_in_channel_and_help_only_to_the_caller() {
+        assert_eq!(
+            command_ack(&ChatCommand::Triage),
+            json!({"response_type": "in_channel", "text": "🔎 Triaging…"})
+        );
+        assert_eq!(command_ack(&ChatCommand::Status)["text"], TRIAGING);
+        let help = command_ack(&command::parse("frobnicate"));
+        assert_eq!(help["response_type"], "ephemeral");
+        assert!(
+            help["text"]
+                .as_str()
+                .unwrap()
+                .contains("/vault-triage role NAME")
+        );
     }
 }

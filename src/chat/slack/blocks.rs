@@ -1,0 +1,376 @@
+//! Block Kit: the neutral [`Message`] as Slack blocks, and the Web API bodies that carry them.
+//! Pure. Slack's size limits are met by cutting with "…", never by failing.
+
+use serde_json::{Value, json};
+
+use crate::chat::message::{Button, ButtonStyle, Message, Section};
+
+/// Most blocks in one message.
+pub const MAX_BLOCKS: usize = 50;
+/// Longest text of a section, or of a context element.
+pub const MAX_TEXT: usize = 3000;
+/// Longest section field.
+pub const MAX_FIELD: usize = 2000;
+/// Most fields in one section.
+pub const MAX_FIELDS: usize = 10;
+/// Longest header (plain text).
+pub const MAX_HEADER: usize = 150;
+/// Most elements in one actions block.
+pub const MAX_ACTIONS: usize = 25;
+/// Longest button label.
+pub const MAX_BUTTON_LABEL: usize = 75;
+/// Longest confirm-dialog title, button texts and body.
+pub const MAX_CONFIRM_TITLE: usize = 100;
+pub const MAX_CONFIRM_BUTTON: usize = 30;
+pub const MAX_CONFIRM_TEXT: usize = 300;
+/// Longest fallback `text` the bot sends (Slack truncates at 40 000; notifications show far less).
+pub const MAX_FALLBACK: usize = 3000;
+/// Channel shown in [`render_for_demo`].
+pub const DEMO_CHANNEL: &str = "C0INCIDENTS";
+
+/// `s` cut to at most `max` characters, ending with "…" when cut.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn mrkdwn(text: &str, max: usize) -> Value {
+    json!({"type": "mrkdwn", "text": cut(text, max)})
+}
+
+fn plain(text: &str, max: usize) -> Value {
+    json!({"type": "plain_text", "text": cut(text, max), "emoji": true})
+}
+
+fn section(text: &str) -> Value {
+    json!({"type": "section", "text": mrkdwn(text, MAX_TEXT)})
+}
+
+/// Lines joined into sections of at most [`MAX_TEXT`] characters each.
+fn line_sections(lines: &[String]) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in lines {
+        let line = cut(line, MAX_TEXT);
+        if !cur.is_empty() && cur.chars().count() + 1 + line.chars().count() > MAX_TEXT {
+            out.push(section(&cur));
+            cur.clear();
+        }
+        if !cur.is_empty() {
+            cur.push('\n');
+        }
+        cur.push_str(&line);
+    }
+    if !cur.is_empty() {
+        out.push(section(&cur));
+    }
+    out
+}
+
+fn section_blocks(s: &Section) -> Vec<Value> {
+    match s {
+        Section::Text { text } if text.trim().is_empty() => Vec::new(),
+        Section::Text { text } => vec![section(text)],
+        Section::Code { text } => {
+            // Keep the closing fence when cutting.
+            let body = cut(text.trim_end_matches('\n'), MAX_TEXT - 8);
+            vec![section(&format!("```\n{body}\n```"))]
+        }
+        Section::Fields { fields } => fields
+            .chunks(MAX_FIELDS)
+            .map(|chunk| {
+                let fields: Vec<Value> = chunk
+                    .iter()
+                    .map(|(label, value)| mrkdwn(&format!("*{label}*\n{value}"), MAX_FIELD))
+                    .collect();
+                json!({"type": "section", "fields": fields})
+            })
+            .collect(),
+        Section::Checks { items } => {
+            let lines: Vec<String> = items
+                .iter()
+                .map(|(emoji, check, detail)| format!("{emoji} *{check}*: {detail}"))
+                .collect();
+            line_sections(&lines)
+        }
+    }
+}
+
+fn button(b: &Button) -> Value {
+    let id = b.action.encode();
+    let mut v = json!({
+        "type": "button",
+        "text": plain(&b.label, MAX_BUTTON_LABEL),
+        "action_id": id,
+        "value": id,
+    });
+    match b.style {
+        ButtonStyle::Primary => v["style"] = json!("primary"),
+        ButtonStyle::Danger => v["style"] = json!("danger"),
+        ButtonStyle::Default => {}
+    }
+    if let Some(c) = &b.confirm {
+        let mut confirm = json!({
+            "title": plain(&c.title, MAX_CONFIRM_TITLE),
+            "text": mrkdwn(&c.text, MAX_CONFIRM_TEXT),
+            "confirm": plain(&c.confirm, MAX_CONFIRM_BUTTON),
+            "deny": plain(&c.deny, MAX_CONFIRM_BUTTON),
+        });
+        if b.style == ButtonStyle::Danger {
+            confirm["style"] = json!("danger");
+        }
+        v["confirm"] = confirm;
+    }
+    v
+}
+
+/// The blocks of `msg`; empty for a plain-text message (its `text` is the whole message).
+pub fn blocks(msg: &Message) -> Value {
+    let is_card = msg.title.is_some()
+        || !msg.sections.is_empty()
+        || !msg.buttons.is_empty()
+        || msg.footer.is_some();
+    if !is_card {
+        return json!([]);
+    }
+    let mut body: Vec<Value> = Vec::new();
+    match msg.title.as_deref() {
+        Some(t) if t.chars().count() <= MAX_HEADER => {
+            body.push(json!({"type": "header", "text": plain(t, MAX_HEADER)}))
+        }
+        Some(t) => body.push(section(&format!("*{t}*"))),
+        None if msg.sections.is_empty() && !msg.text.is_empty() => body.push(section(&msg.text)),
+        None => {}
+    }
+    for s in &msg.sections {
+        body.extend(section_blocks(s));
+    }
+    let mut tail: Vec<Value> = Vec::new();
+    if let Some(f) = &msg.footer {
+        tail.push(json!({"type": "context", "elements": [mrkdwn(f, MAX_TEXT)]}));
+    }
+    // Buttons past what Slack allows are dropped: at most two actions blocks.
+    for chunk in msg.buttons.chunks(MAX_ACTIONS).take(2) {
+        tail.push(json!({
+            "type": "actions",
+            "elements": chunk.iter().map(button).collect::<Vec<_>>(),
+        }));
+    }
+    let room = MAX_BLOCKS - tail.len();
+    if body.len() > room {
+        body.truncate(room - 1);
+        body.push(json!({"type": "context", "elements": [mrkdwn("…", MAX_TEXT)]}));
+    }
+    body.extend(tail);
+    Value::Array(body)
+}
+
+/// The notification text of `msg`.
+pub fn fallback(msg: &Message) -> String {
+    let t = if msg.text.trim().is_empty() {
+        msg.title.clone().unwrap_or_default()
+    } else {
+        msg.text.clone()
+    };
+    cut(&t, MAX_FALLBACK)
+}
+
+/// The body of a `chat.postMessage` of `msg` to `channel` (in `thread_ts` when set).
+pub fn post_message(channel: &str, thread_ts: Option<&str>, msg: &Message) -> Value {
+    let mut body = json!({
+        "channel": channel,
+        "text": fallback(msg),
+        "unfurl_links": false,
+        "unfurl_media": false,
+    });
+    let b = blocks(msg);
+    if b.as_array().is_some_and(|a| !a.is_empty()) {
+        body["blocks"] = b;
+    }
+    if let Some(t) = thread_ts {
+        body["thread_ts"] = json!(t);
+    }
+    body
+}
+
+/// The body of a `chat.update` replacing message `ts` in `channel` with `msg`.
+pub fn update_message(channel: &str, ts: &str, msg: &Message) -> Value {
+    json!({
+        "channel": channel,
+        "ts": ts,
+        "text": fallback(msg),
+        // Always sent, so a card that becomes plain text loses its buttons.
+        "blocks": blocks(msg),
+    })
+}
+
+/// What the bot would post for `msg`, as pretty JSON: the `chat.postMessage` body (for `demo`).
+pub fn render_for_demo(msg: &Message) -> String {
+    serde_json::to_string_pretty(&post_message(DEMO_CHANNEL, None, msg))
+        .unwrap_or_else(|e| format!("(not renderable: {e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::approval::RequestId;
+    use crate::chat::message::{ButtonAction, Confirm, Tone};
+
+    fn card() -> Message {
+        Message {
+            text: "🔴 reviewer token expired".into(),
+            title: Some("🔴 reviewer token expired".into()),
+            tone: Some(Tone::Danger),
+            sections: vec![
+                Section::Text {
+                    text: "_authentication_".into(),
+                },
+                Section::Checks {
+                    items: vec![
+                        ("✅".into(), "Vault health".into(), "unsealed".into()),
+                        ("❌".into(), "Canary login".into(), "403".into()),
+                    ],
+                },
+                Section::Code {
+                    text: "1. write auth/kubernetes/config\n".into(),
+                },
+                Section::Fields {
+                    fields: vec![("Reviewer".into(), "vault/vault-auth".into())],
+                },
+            ],
+            buttons: vec![
+                Button {
+                    action: ButtonAction::Approve {
+                        request: RequestId::generate(),
+                    },
+                    label: "Approve".into(),
+                    style: ButtonStyle::Danger,
+                    confirm: Some(Confirm {
+                        title: "Approve?".into(),
+                        text: "This runs the fix.".into(),
+                        confirm: "Approve".into(),
+                        deny: "Cancel".into(),
+                    }),
+                },
+                Button {
+                    action: ButtonAction::Rerun {
+                        triage: "tri_1".into(),
+                    },
+                    label: "Re-run triage".into(),
+                    style: ButtonStyle::Default,
+                    confirm: None,
+                },
+            ],
+            footer: Some("needs 2 approvals".into()),
+        }
+    }
+
+    #[test]
+    fn a_card_becomes_header_sections_context_and_actions() {
+        let msg = card();
+        let b = blocks(&msg);
+        let kinds: Vec<&str> = b
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "header", "section", "section", "section", "section", "context", "actions"
+            ]
+        );
+        assert_eq!(b[0]["text"]["text"], "🔴 reviewer token expired");
+        assert_eq!(
+            b[2]["text"]["text"],
+            "✅ *Vault health*: unsealed\n❌ *Canary login*: 403"
+        );
+        assert_eq!(
+            b[3]["text"]["text"],
+            "```\n1. write auth/kubernetes/config\n```"
+        );
+        assert_eq!(b[4]["fields"][0]["text"], "*Reviewer*\nvault/vault-auth");
+        assert_eq!(b[5]["elements"][0]["text"], "needs 2 approvals");
+        let approve = &b[6]["elements"][0];
+        assert_eq!(approve["style"], "danger");
+        assert_eq!(approve["action_id"], msg.buttons[0].action.encode());
+        assert_eq!(approve["value"], msg.buttons[0].action.encode());
+        assert_eq!(approve["confirm"]["style"], "danger");
+        assert_eq!(approve["confirm"]["confirm"]["text"], "Approve");
+        let rerun = &b[6]["elements"][1];
+        assert!(rerun.get("style").is_none());
+        assert!(rerun.get("confirm").is_none());
+    }
+
+    #[test]
+    fn plain_text_has_no_blocks() {
+        let msg = Message {
+            text: "*verify*: ok".into(),
+            ..Message::default()
+        };
+        assert_eq!(blocks(&msg), json!([]));
+        let body = post_message("C1", Some("1.2"), &msg);
+        assert_eq!(
+            body,
+            json!({"channel": "C1", "text": "*verify*: ok", "thread_ts": "1.2", "unfurl_links": false, "unfurl_media": false})
+        );
+        assert_eq!(update_message("C1", "1.3", &msg)["blocks"], json!([]));
+    }
+
+    #[test]
+    fn oversized_messages_are_cut_not_refused() {
+        let long = "x".repeat(10_000);
+        let mut msg = card();
+        msg.title = Some(long.clone());
+        msg.sections = (0..80)
+            .map(|_| Section::Text { text: long.clone() })
+            .collect();
+        msg.sections.push(Section::Checks {
+            items: (0..200)
+                .map(|i| ("✅".into(), format!("check {i}"), long.clone()))
+                .collect(),
+        });
+        msg.buttons = (0..60).map(|_| card().buttons[1].clone()).collect();
+        msg.buttons[0].label = long.clone();
+        let b = blocks(&msg);
+        let arr = b.as_array().unwrap();
+        assert_eq!(arr.len(), MAX_BLOCKS);
+        for block in arr {
+            if let Some(t) = block["text"]["text"].as_str() {
+                assert!(t.chars().count() <= MAX_TEXT, "{}", t.len());
+            }
+            if let Some(e) = block["elements"].as_array() {
+                assert!(e.len() <= MAX_ACTIONS);
+            }
+        }
+        assert_eq!(arr[0]["type"], "section");
+        assert!(arr[0]["text"]["text"].as_str().unwrap().ends_with('…'));
+        assert_eq!(arr[MAX_BLOCKS - 4]["elements"][0]["text"], "…");
+        assert_eq!(arr[MAX_BLOCKS - 1]["type"], "actions");
+        assert!(
+            arr[MAX_BLOCKS - 2]["elements"][0]["text"]["text"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count()
+                <= MAX_BUTTON_LABEL
+        );
+        assert!(fallback(&msg).chars().count() <= MAX_FALLBACK);
+        let code = section_blocks(&Section::Code { text: long });
+        let t = code[0]["text"]["text"].as_str().unwrap();
+        assert!(t.ends_with("…\n```") && t.chars().count() <= MAX_TEXT);
+    }
+
+    #[test]
+    fn the_demo_shows_the_post_message_body() {
+        let out = render_for_demo(&card());
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["channel"], DEMO_CHANNEL);
+        assert_eq!(v["blocks"][0]["type"], "header");
+    }
+}
