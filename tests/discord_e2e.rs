@@ -346,6 +346,11 @@ async fn unsigned_stale_or_forged_requests_are_refused_and_change_nothing() {
         assert_eq!(status, 401, "{what}");
     }
 
+    // Too large to be an interaction: refused before anything else.
+    let huge = "x".repeat(vault_triage::chat::discord::MAX_BODY + 1);
+    let (status, _, _) = post_raw(&s.base, huge, Some(&good), Some(&ts)).await;
+    assert_eq!(status, 413);
+
     // Signed but not an interaction: 400 with a reason.
     let (status, body, _) = post_signed(&s.base, &json!({"hello": "world"})).await;
     assert_eq!(status, 400);

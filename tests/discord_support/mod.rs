@@ -181,6 +181,8 @@ struct FakeState {
     originals: Mutex<HashMap<String, String>>,
     unexpected: Mutex<Vec<String>>,
     ws_url: Mutex<Option<String>>,
+    /// Failures to answer with: (path fragment, HTTP status, Discord code, message), once each.
+    failures: Mutex<Vec<(String, u16, i64, String)>>,
     notify: Notify,
 }
 
@@ -211,6 +213,15 @@ impl FakeDiscord {
 
     pub fn set_gateway(&self, url: &str) {
         *self.state.ws_url.lock().unwrap() = Some(url.to_string());
+    }
+
+    /// The next call whose path contains `fragment` fails with Discord's error shape.
+    pub fn fail_next(&self, fragment: &str, status: u16, code: i64, message: &str) {
+        self.state
+            .failures
+            .lock()
+            .unwrap()
+            .push((fragment.into(), status, code, message.into()));
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -261,6 +272,26 @@ fn answer(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let failure = {
+        let mut failures = s.failures.lock().unwrap();
+        let at = failures.iter().position(|f| path.contains(&f.0));
+        at.map(|i| failures.remove(i))
+    };
+    if let Some((_, status, code, message)) = failure {
+        s.calls.lock().unwrap().push(Call {
+            method: method.to_string(),
+            path,
+            body,
+            auth,
+            response: json!({"code": code, "message": message}),
+        });
+        s.notify.notify_waiters();
+        return (
+            StatusCode::from_u16(status).unwrap(),
+            axum::Json(json!({"code": code, "message": message})),
+        )
+            .into_response();
+    }
     let reply = match (method.as_str(), parts.as_slice()) {
         ("PATCH", ["webhooks", app, token, "messages", "@original"]) if *app == APP => {
             let id = s

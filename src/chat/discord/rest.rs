@@ -293,6 +293,21 @@ mod tests {
     }
 
     #[test]
+    fn production_keeps_the_rate_limiter_and_a_rest_base_goes_through_the_proxy() {
+        let token = Secret::new("t");
+        let discord = http_client(&token, Some("1"), None).unwrap();
+        assert!(discord.ratelimiter.is_some());
+        assert_eq!(discord.proxy, None);
+        let fake = http_client(&token, Some("1"), Some("http://127.0.0.1:9/api/v10")).unwrap();
+        assert!(
+            fake.ratelimiter.is_none(),
+            "serenity's proxy needs the rate limiter off"
+        );
+        assert_eq!(fake.proxy.as_deref(), Some("http://127.0.0.1:9"));
+        assert!(http_client(&token, Some("app"), None).is_err());
+    }
+
+    #[test]
     fn a_thread_is_named_after_its_summary() {
         let sink = DiscordSink::new(Arc::new(Http::new("t")));
         assert_eq!(sink.thread_name("1"), "vault-triage");
