@@ -141,3 +141,38 @@ async fn registration_puts_the_file_globally_or_in_a_guild() {
     let err = register_commands(&no_app, None).await.unwrap_err();
     assert!(format!("{err:#}").contains("DISCORD_APPLICATION_ID"));
 }
+
+#[test]
+fn a_click_in_a_thread_is_located_there_and_its_actor_carries_name_and_roles() {
+    use vault_triage::chat::discord::interaction::click_origin;
+    let msg = message(
+        "1500000000000000009",
+        "1600000000000000001",
+        &serde_json::json!({}),
+    );
+    let Interaction::Component(c) =
+        serde_json::from_value(click("tok-c", BOB, "vt:rerun:tri_1", msg, 11)).unwrap()
+    else {
+        panic!("not a click")
+    };
+    let (origin, clicked) = click_origin(&c);
+    assert_eq!(origin.thread.as_deref(), Some("1600000000000000001"));
+    assert_eq!(origin.reply, "tok-c");
+    assert_eq!(clicked.id, "1500000000000000009");
+    assert_eq!(clicked.thread.as_deref(), Some("1600000000000000001"));
+    assert_eq!(origin.actor.platform_key(), format!("discord:{BOB}"));
+    assert_eq!(origin.actor.display_name.as_deref(), Some("bob"));
+    assert_eq!(origin.actor.roles, ["4200000000000000001"]);
+
+    let msg = message("1500000000000000010", CHANNEL, &serde_json::json!({}));
+    let Interaction::Component(c) =
+        serde_json::from_value(click("tok-d", BOB, "vt:rerun:tri_1", msg, 0)).unwrap()
+    else {
+        panic!("not a click")
+    };
+    assert_eq!(
+        click_origin(&c).1.thread,
+        None,
+        "a channel message is no thread"
+    );
+}
