@@ -93,12 +93,11 @@ impl AlertAuth {
         if scheme.eq_ignore_ascii_case("bearer") && any_matches(&self.tokens, rest.as_bytes()) {
             return Ok(());
         }
-        if scheme.eq_ignore_ascii_case("basic") {
-            if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest) {
-                if any_matches(&self.basic, &decoded) {
-                    return Ok(());
-                }
-            }
+        if scheme.eq_ignore_ascii_case("basic")
+            && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest)
+            && any_matches(&self.basic, &decoded)
+        {
+            return Ok(());
         }
         Err(AuthError::Wrong)
     }

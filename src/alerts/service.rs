@@ -219,10 +219,10 @@ impl AlertService {
                     if let Err(e) = poster.update(root, &render::root(&incident)).await {
                         tracing::warn!(incident = %id, platform, error = %e, "the incident's root message could not be updated");
                     }
-                    if let Some(note) = render::note(&incident, &delta) {
-                        if let Err(e) = poster.reply_in_thread(root, &note).await {
-                            tracing::warn!(incident = %id, platform, error = %e, "a thread note could not be posted");
-                        }
+                    if let Some(note) = render::note(&incident, &delta)
+                        && let Err(e) = poster.reply_in_thread(root, &note).await
+                    {
+                        tracing::warn!(incident = %id, platform, error = %e, "a thread note could not be posted");
                     }
                 }
             }
@@ -240,10 +240,10 @@ impl AlertService {
     /// instead of running a new one; concurrent incidents wait for the one running.
     async fn shared_triage(&self, incident: &str) -> (String, Arc<Report>) {
         let mut current = self.triage.lock().await;
-        if let Some(t) = current.as_ref() {
-            if t.at.elapsed() < self.settings.triage_reuse {
-                return (t.id.clone(), t.report.clone());
-            }
+        if let Some(t) = current.as_ref()
+            && t.at.elapsed() < self.settings.triage_reuse
+        {
+            return (t.id.clone(), t.report.clone());
         }
         let (id, report) = self
             .bot
@@ -328,7 +328,7 @@ async fn handle(
         .auth
         .grafana_timestamp_header
         .as_deref()
-        .and_then(|h| header(h));
+        .and_then(&header);
     if let Err(e) = svc
         .auth
         .check(header("authorization"), signature, timestamp, &body)

@@ -277,6 +277,52 @@ impl Sink for DiscordSink {
     }
 }
 
+impl crate::chat::poster::ChannelPoster for DiscordSink {
+    fn platform(&self) -> &'static str {
+        "discord"
+    }
+
+    /// `POST /channels/{channel}/messages`.
+    fn post<'a>(
+        &'a self,
+        channel: &'a str,
+        msg: &'a Message,
+    ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
+        Box::pin(async move {
+            let id = ChannelId::from(snowflake(channel)?);
+            let sent = self
+                .http
+                .send_message(id, vec![], &payload::body(msg))
+                .await
+                .map_err(|e| chat_error("post in channel", e))?;
+            if let Some(title) = &msg.title {
+                self.remember_title(&sent.id.to_string(), title);
+            }
+            Ok(MessageRef {
+                channel: channel.to_string(),
+                id: sent.id.to_string(),
+                thread: None,
+            })
+        })
+    }
+
+    fn reply_in_thread<'a>(
+        &'a self,
+        root: &'a MessageRef,
+        msg: &'a Message,
+    ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
+        Box::pin(<Self as Sink>::reply_in_thread(self, root, msg))
+    }
+
+    fn update<'a>(
+        &'a self,
+        at: &'a MessageRef,
+        msg: &'a Message,
+    ) -> futures::future::BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(<Self as Sink>::update(self, at, msg))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,51 +367,5 @@ mod tests {
         );
         sink.remember_title("2", &"x".repeat(300));
         assert_eq!(sink.thread_name("2").chars().count(), MAX_THREAD_NAME);
-    }
-}
-
-impl crate::chat::poster::ChannelPoster for DiscordSink {
-    fn platform(&self) -> &'static str {
-        "discord"
-    }
-
-    /// `POST /channels/{channel}/messages`.
-    fn post<'a>(
-        &'a self,
-        channel: &'a str,
-        msg: &'a Message,
-    ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
-        Box::pin(async move {
-            let id = ChannelId::from(snowflake(channel)?);
-            let sent = self
-                .http
-                .send_message(id, vec![], &payload::body(msg))
-                .await
-                .map_err(|e| chat_error("post in channel", e))?;
-            if let Some(title) = &msg.title {
-                self.remember_title(&sent.id.to_string(), title);
-            }
-            Ok(MessageRef {
-                channel: channel.to_string(),
-                id: sent.id.to_string(),
-                thread: None,
-            })
-        })
-    }
-
-    fn reply_in_thread<'a>(
-        &'a self,
-        root: &'a MessageRef,
-        msg: &'a Message,
-    ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
-        Box::pin(<Self as Sink>::reply_in_thread(self, root, msg))
-    }
-
-    fn update<'a>(
-        &'a self,
-        at: &'a MessageRef,
-        msg: &'a Message,
-    ) -> futures::future::BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(<Self as Sink>::update(self, at, msg))
     }
 }

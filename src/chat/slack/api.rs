@@ -298,6 +298,36 @@ impl Sink for SlackSink {
     }
 }
 
+impl crate::chat::poster::ChannelPoster for SlackSink {
+    fn platform(&self) -> &'static str {
+        "slack"
+    }
+
+    fn post<'a>(
+        &'a self,
+        channel: &'a str,
+        msg: &'a Message,
+    ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
+        Box::pin(SlackSink::post(self, channel, None, msg))
+    }
+
+    fn reply_in_thread<'a>(
+        &'a self,
+        root: &'a MessageRef,
+        msg: &'a Message,
+    ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
+        Box::pin(<Self as Sink>::reply_in_thread(self, root, msg))
+    }
+
+    fn update<'a>(
+        &'a self,
+        at: &'a MessageRef,
+        msg: &'a Message,
+    ) -> futures::future::BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(<Self as Sink>::update(self, at, msg))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,35 +361,5 @@ mod tests {
             "{:?}",
             other.elapsed()
         );
-    }
-}
-
-impl crate::chat::poster::ChannelPoster for SlackSink {
-    fn platform(&self) -> &'static str {
-        "slack"
-    }
-
-    fn post<'a>(
-        &'a self,
-        channel: &'a str,
-        msg: &'a Message,
-    ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
-        Box::pin(SlackSink::post(self, channel, None, msg))
-    }
-
-    fn reply_in_thread<'a>(
-        &'a self,
-        root: &'a MessageRef,
-        msg: &'a Message,
-    ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
-        Box::pin(<Self as Sink>::reply_in_thread(self, root, msg))
-    }
-
-    fn update<'a>(
-        &'a self,
-        at: &'a MessageRef,
-        msg: &'a Message,
-    ) -> futures::future::BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(<Self as Sink>::update(self, at, msg))
     }
 }
