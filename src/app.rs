@@ -186,7 +186,7 @@ async fn command_demo(args: DemoArgs) -> anyhow::Result<i32> {
         print_scenarios();
         return Ok(0);
     };
-    crate::demo::run(scenario).await?;
+    crate::demo::run(scenario, args.chat).await?;
     Ok(0)
 }
 

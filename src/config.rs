@@ -293,6 +293,16 @@ pub struct DemoArgs {
         default_value = "reviewer-jwt-expired"
     )]
     pub scenario: String,
+
+    /// Also print the chat messages the bot would post (Slack Block Kit or Discord JSON).
+    #[arg(long, value_enum)]
+    pub chat: Option<ChatFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChatFormat {
+    Slack,
+    Discord,
 }
 
 /// How to reach Vault and Kubernetes: the standard variables users already have.

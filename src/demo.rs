@@ -9,7 +9,8 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::approval::{Actor, Approval, Policy};
-use crate::config::{ApprovalRule, ConnectionArgs, FileConfig, Person};
+use crate::chat::message::Message;
+use crate::config::{ApprovalRule, ChatFormat, ConnectionArgs, FileConfig, Person};
 use crate::diagnosis::Action;
 use crate::fixes::Fixes;
 use crate::incident::journal::Journal;
@@ -53,7 +54,7 @@ fn policy() -> anyhow::Result<Policy> {
 
 /// Starts the lab with `scenario` and prints the story.
 #[allow(clippy::print_stdout)] // the command's own output
-pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
+pub async fn run(scenario: Scenario, chat: Option<ChatFormat>) -> anyhow::Result<()> {
     let lab = Lab::start(scenario, LabOptions::default()).await?;
     let dir = tempfile::Builder::new()
         .prefix("vault-triage-demo-")
@@ -78,9 +79,31 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
         lab.base_url()
     ));
     print!("{}", out.take());
-    tell(&fixes, &mut out).await?;
+    let posted = tell(&fixes, &mut out).await?;
+    if let Some(format) = chat {
+        print_chat(format, &posted);
+    }
     lab.shutdown().await;
     Ok(())
+}
+
+/// The chat messages of the story, as the platform's API bodies.
+#[allow(clippy::print_stdout)] // the command's own output
+fn print_chat(format: ChatFormat, posted: &[(String, Message)]) {
+    let name = match format {
+        ChatFormat::Slack => "Slack (chat.postMessage bodies)",
+        ChatFormat::Discord => "Discord (message bodies)",
+    };
+    println!();
+    println!("What the bot posts on {name}:");
+    for (what, msg) in posted {
+        println!();
+        println!("── {what}");
+        match format {
+            ChatFormat::Slack => println!("{}", crate::chat::slack::render_for_demo(msg)),
+            ChatFormat::Discord => println!("{}", crate::chat::discord::render_for_demo(msg)),
+        }
+    }
 }
 
 /// Accumulates the story and prints it as it goes.
@@ -117,7 +140,8 @@ impl Story {
     }
 }
 
-async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<()> {
+async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<Vec<(String, Message)>> {
+    let mut posted = Vec::new();
     let started = std::time::Instant::now();
     let r = fixes.remediator();
     let incident = "INC-4711";
@@ -157,6 +181,10 @@ async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<()> {
     out.line("");
     out.indent(&crate::terminal::render(&report));
     out.flush();
+    posted.push((
+        "the summary in the alert's thread".to_string(),
+        crate::chat::render::summary(&report, "tri_0000000000000000", fixes.policy()),
+    ));
 
     let fits = report
         .verdict
@@ -169,7 +197,7 @@ async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<()> {
             "No automated fix fits this verdict: the manual steps above are the way out.",
         );
         out.flush();
-        return Ok(());
+        return Ok(posted);
     }
 
     // The fix: proposed by alice, refused when she approves herself, approved by bob and carol.
@@ -195,7 +223,18 @@ async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<()> {
         request.required,
         request.expires_at.format("%H:%M UTC")
     ));
+    posted.push((
+        "the approval card in the thread".to_string(),
+        crate::chat::render::approval_card(&request, fixes.policy(), Utc::now()),
+    ));
     approve_and_run(fixes, out, &request.id, &alice_discord, &bob, &carol).await?;
+
+    if let Some(done) = fixes.request(&request.id) {
+        posted.push((
+            "the approval card, updated to its final state".to_string(),
+            crate::chat::render::approval_card(&done, fixes.policy(), Utc::now()),
+        ));
+    }
 
     // Then the restarts.
     let after = triage(&r.probes, &r.target).await;
@@ -241,7 +280,7 @@ async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<()> {
     let entries: Vec<_> = replay.entries.iter().collect();
     out.indent(&crate::incident::audit::render_text(&entries));
     out.flush();
-    Ok(())
+    Ok(posted)
 }
 
 async fn approve_and_run(

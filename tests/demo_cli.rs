@@ -59,3 +59,26 @@ fn a_scenario_without_an_automated_fix_stops_at_the_manual_steps() {
         "{text}"
     );
 }
+
+#[test]
+fn the_demo_prints_the_messages_it_would_post_on_slack_and_discord() {
+    for (platform, needle) in [("slack", "\"blocks\""), ("discord", "\"embeds\"")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_vault-triage"))
+            .args(["demo", "--chat", platform])
+            .env("VAULT_TRIAGE_LOG", "warn")
+            .output()
+            .expect("running the demo");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        let chat = &text[text
+            .find("What the bot posts on")
+            .unwrap_or_else(|| panic!("no chat part:\n{text}"))..];
+        assert!(chat.contains(needle), "{platform}: {chat}");
+        assert!(chat.contains("Rotate reviewer token"), "{platform}: {chat}");
+        assert!(
+            chat.contains("the approval card, updated to its final state"),
+            "{platform}"
+        );
+        assert!(!chat.contains("eyJ"), "{platform}: a token leaked");
+    }
+}
