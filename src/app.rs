@@ -260,17 +260,124 @@ pub async fn build_context_with_replay(
 
 async fn command_serve(config: Option<&std::path::Path>, args: ServeArgs) -> anyhow::Result<i32> {
     let cfg = FileConfig::load(config)?;
-    let (ctx, replayed) = build_context_with_replay(&args.connection, cfg).await?;
+    // Fail early on a bad address or token file, leader or not.
+    build_probes(&args.connection, &cfg).await?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let port = listener.local_addr()?.port();
+    tracing::info!(listen = %listener.local_addr()?, "serving");
+    let replica = crate::server::Replica::new();
+    let args = Arc::new(args);
+    let cfg = Arc::new(cfg);
+    let elector = if args.leader.leader_election {
+        Some(start_election(&args, port).await?)
+    } else {
+        replica.activate(build_active(&cfg, &args).await?);
+        None
+    };
+    let manager = elector.map(|rx| {
+        let (replica, cfg, args) = (replica.clone(), cfg.clone(), args.clone());
+        tokio::spawn(follow_leadership(rx, replica, cfg, args))
+    });
+    let served = crate::server::serve(listener, replica.clone(), shutdown_signal()).await;
+    if let Some(m) = manager {
+        m.abort();
+    }
+    replica.deactivate().await;
+    served?;
+    Ok(0)
+}
+
+/// Starts the Lease rounds; returns the role as it changes.
+async fn start_election(
+    args: &ServeArgs,
+    port: u16,
+) -> anyhow::Result<tokio::sync::watch::Receiver<crate::leader::Role>> {
+    let l = &args.leader;
+    let identity = l
+        .pod_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .context("leader election needs POD_NAME (this replica's identity)")?;
+    let address = match (&l.advertise_url, &l.pod_ip) {
+        (Some(url), _) => url.trim_end_matches('/').to_string(),
+        (None, Some(ip)) => format!("http://{ip}:{port}"),
+        (None, None) => anyhow::bail!(
+            "leader election needs POD_IP or VAULT_TRIAGE_ADVERTISE_URL (where followers forward)"
+        ),
+    };
+    let kube = KubeClient::from_kubeconfig(
+        args.connection.kubeconfig.as_deref(),
+        Duration::from_secs(5),
+    )
+    .await
+    .context("leader election needs Kubernetes access")?;
+    let elector = crate::leader::Elector {
+        namespace: l.pod_namespace.clone(),
+        name: l.lease_name.clone(),
+        identity,
+        address,
+        duration: Duration::from_secs(l.lease_seconds.max(3)),
+    };
+    let (tx, rx) = tokio::sync::watch::channel(crate::leader::Role::Follower { leader: None });
+    tokio::spawn(elector.run(kube.raw_client(), tx));
+    Ok(rx)
+}
+
+/// Becomes active when elected (replaying the journal), steps down when not.
+async fn follow_leadership(
+    mut rx: tokio::sync::watch::Receiver<crate::leader::Role>,
+    replica: crate::server::Replica,
+    cfg: Arc<FileConfig>,
+    args: Arc<ServeArgs>,
+) {
+    loop {
+        let role = rx.borrow_and_update().clone();
+        replica.set_role(role.clone());
+        match role {
+            crate::leader::Role::Leader if !replica.is_active() => {
+                match build_active(&cfg, &args).await {
+                    Ok(active) => {
+                        tracing::info!(
+                            "elected: the journal is replayed and this replica does the work"
+                        );
+                        replica.activate(active);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "elected, but could not start")
+                    }
+                }
+            }
+            crate::leader::Role::Follower { .. } if replica.is_active() => {
+                tracing::info!("stepped down: requests are forwarded to the leader");
+                replica.deactivate().await;
+            }
+            _ => {}
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Builds the stateful part: context from the journal, chat transports, alert intake,
+/// background work.
+async fn build_active(cfg: &FileConfig, args: &ServeArgs) -> anyhow::Result<crate::server::Active> {
+    let (ctx, replayed) = build_context_with_replay(&args.connection, cfg.clone()).await?;
     let ctx = Arc::new(ctx);
     let bot = Arc::new(ChatBot::new(ctx.clone()));
     let mut routes = Vec::new();
     let mut posters: Vec<Arc<dyn ChannelPoster>> = Vec::new();
+    let mut slack_rt = None;
+    let mut discord_rt = None;
     if let Some(slack) = args.chat.slack() {
         let rt = SlackRuntime::start(bot.clone(), slack)
             .await
             .context("starting Slack")?;
         routes.extend(rt.router());
         posters.extend(rt.poster());
+        slack_rt = Some(rt);
     }
     if let Some(discord) = args.chat.discord() {
         let rt = DiscordRuntime::start(bot.clone(), discord)
@@ -278,6 +385,7 @@ async fn command_serve(config: Option<&std::path::Path>, args: ServeArgs) -> any
             .context("starting Discord")?;
         routes.extend(rt.router());
         posters.extend(rt.poster());
+        discord_rt = Some(rt);
     }
     let alerts = AlertService::new(
         bot.clone(),
@@ -288,15 +396,14 @@ async fn command_serve(config: Option<&std::path::Path>, args: ServeArgs) -> any
     );
     drop(replayed);
     routes.push(alerts.router());
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, "serving");
-    let background = spawn_background(ctx.clone());
-    let served = crate::server::serve(listener, routes, shutdown_signal()).await;
-    background.abort();
-    served?;
-    Ok(0)
+    Ok(crate::server::Active {
+        router: routes
+            .into_iter()
+            .fold(axum::Router::new(), axum::Router::merge),
+        background: spawn_background(ctx),
+        slack: slack_rt,
+        discord: discord_rt,
+    })
 }
 
 /// The periodic work of a running bot: expiring approvals and the reviewer watch.

@@ -134,6 +134,39 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub chat: ChatArgs,
+
+    #[command(flatten)]
+    pub leader: LeaderArgs,
+}
+
+/// Several replicas: leader election through a Kubernetes Lease.
+#[derive(Debug, Clone, Args)]
+pub struct LeaderArgs {
+    /// Elect a leader through a Lease; followers forward requests to it.
+    #[arg(long, env = "VAULT_TRIAGE_LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+    /// This replica's identity in the Lease (the pod name).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Namespace of the Lease (the pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "vault-triage")]
+    pub pod_namespace: String,
+    /// The pod's IP, to build the address followers forward to.
+    #[arg(long, env = "POD_IP")]
+    pub pod_ip: Option<String>,
+    /// Address followers forward to (default `http://POD_IP:<listen port>`).
+    #[arg(long, env = "VAULT_TRIAGE_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        env = "VAULT_TRIAGE_LEASE_NAME",
+        default_value = "vault-triage-leader"
+    )]
+    pub lease_name: String,
+    /// Lease duration in seconds (renewed every third of it).
+    #[arg(long, env = "VAULT_TRIAGE_LEASE_SECONDS", default_value_t = 15)]
+    pub lease_seconds: u64,
 }
 
 /// Default Slack Web API base.

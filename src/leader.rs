@@ -2,7 +2,7 @@
 //!
 //! One replica holds the Lease and does the stateful work (Socket Mode, the Discord gateway,
 //! automatic triage, approvals and executions); the others forward what reaches them to it.
-//! The holder renews every [`RENEW_EVERY`]; a Lease not renewed for its duration may be taken
+//! The holder renews every third of the Lease duration; a Lease not renewed for its duration may be taken
 //! over. Writes use the API server's optimistic concurrency (`resourceVersion`), so two
 //! replicas can never both win the same round. The leader's address rides in an annotation so
 //! followers know where to forward.
@@ -15,10 +15,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
 use tokio::sync::watch;
 
-/// How long a Lease stays valid without renewal.
+/// How long a Lease stays valid without renewal (default; `--lease-seconds`).
 pub const LEASE_DURATION: Duration = Duration::from_secs(15);
-/// How often the holder renews (and followers look).
-pub const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// Annotation carrying the leader's internal URL.
 pub const ADDRESS_ANNOTATION: &str = "vault-triage.io/leader-address";
 
@@ -188,7 +186,8 @@ impl Elector {
                 tracing::info!(identity = %self.identity, role = ?role, "leadership changed");
             }
             let _ = tx.send(role);
-            tokio::time::sleep(RENEW_EVERY).await;
+            // Renew (or look) three times per Lease duration.
+            tokio::time::sleep(self.duration / 3).await;
         }
     }
 }

@@ -1,35 +1,54 @@
-//! The bot's HTTP server (`serve`): liveness, readiness and `/metrics`, plus the routes of
-//! the chat platforms and the alert intake (design §5).
+//! The bot's HTTP server (`serve`): liveness, readiness and `/metrics`, plus the routes of the
+//! chat platforms and the alert intake (design §5).
 //!
 //! Readiness does not depend on Vault or Kubernetes: when they are down the bot must still
-//! answer chat and say so.
+//! answer chat and say so. With several replicas only the leader is [`Active`]: a follower
+//! forwards every platform and alert request to the leader's address, so approvals, incidents
+//! and threads have one writer.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tower::ServiceExt as _;
 
-/// The router of every endpoint: liveness, readiness, and the platforms' routes.
+use crate::chat::discord::DiscordRuntime;
+use crate::chat::slack::SlackRuntime;
+use crate::leader::Role;
+
+/// Marks a request a follower forwarded (it is never forwarded twice).
+pub const FORWARDED: &str = "x-vault-triage-forwarded";
+/// Largest body a follower forwards.
+pub const MAX_FORWARD_BODY: usize = 8 * 1024 * 1024;
+/// Longest wait for the leader's answer.
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The router of liveness, readiness, metrics and the given platform routes (one replica, no
+/// election: what the tests serve).
 pub fn router(platforms: Vec<Router>) -> Router {
     platforms.into_iter().fold(
-        Router::new()
-            .route("/healthz", get(handle_healthz))
-            .route("/readyz", get(handle_readyz))
-            .route("/metrics", get(handle_metrics)),
+        base().route("/readyz", get(|| async { "ready\n" })),
         Router::merge,
     )
+}
+
+fn base<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/healthz", get(handle_healthz))
+        .route("/metrics", get(handle_metrics))
 }
 
 async fn handle_healthz() -> &'static str {
     "ok\n"
 }
 
-async fn handle_readyz() -> &'static str {
-    "ready\n"
-}
-
-async fn handle_metrics() -> ([(axum::http::HeaderName, &'static str); 1], String) {
+async fn handle_metrics() -> ([(HeaderName, &'static str); 1], String) {
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -39,13 +58,187 @@ async fn handle_metrics() -> ([(axum::http::HeaderName, &'static str); 1], Strin
     )
 }
 
+/// The stateful part of a running bot: only the leader has one.
+pub struct Active {
+    pub router: Router,
+    pub background: tokio::task::JoinHandle<()>,
+    pub slack: Option<SlackRuntime>,
+    pub discord: Option<DiscordRuntime>,
+}
+
+impl Active {
+    async fn stop(self) {
+        self.background.abort();
+        if let Some(s) = &self.slack {
+            s.stop();
+        }
+        if let Some(d) = self.discord {
+            d.shutdown().await;
+        }
+    }
+}
+
+/// This replica: its role and, when it leads, its active part.
+#[derive(Clone)]
+pub struct Replica {
+    inner: Arc<ReplicaInner>,
+}
+
+struct ReplicaInner {
+    router: RwLock<Option<Router>>,
+    active: Mutex<Option<Active>>,
+    role: RwLock<Option<Role>>,
+    http: reqwest::Client,
+}
+
+impl Default for Replica {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Replica {
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(ReplicaInner {
+                router: RwLock::new(None),
+                active: Mutex::new(None),
+                role: RwLock::new(None),
+                http: reqwest::Client::builder()
+                    .timeout(FORWARD_TIMEOUT)
+                    .build()
+                    .unwrap_or_default(),
+            }),
+        }
+    }
+
+    pub fn activate(&self, active: Active) {
+        if let Ok(mut r) = self.inner.router.write() {
+            *r = Some(active.router.clone());
+        }
+        if let Ok(mut a) = self.inner.active.lock() {
+            *a = Some(active);
+        }
+    }
+
+    pub async fn deactivate(&self) {
+        if let Ok(mut r) = self.inner.router.write() {
+            *r = None;
+        }
+        let active = self.inner.active.lock().ok().and_then(|mut a| a.take());
+        if let Some(a) = active {
+            a.stop().await;
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.router().is_some()
+    }
+
+    pub fn set_role(&self, role: Role) {
+        if let Ok(mut r) = self.inner.role.write() {
+            *r = Some(role);
+        }
+    }
+
+    fn role(&self) -> Option<Role> {
+        self.inner.role.read().ok().and_then(|r| r.clone())
+    }
+
+    fn router(&self) -> Option<Router> {
+        self.inner.router.read().ok().and_then(|r| r.clone())
+    }
+}
+
+async fn handle_readyz(State(r): State<Replica>) -> String {
+    match r.role() {
+        None => "ready\n".into(),
+        Some(Role::Leader) => "ready (leader)\n".into(),
+        Some(Role::Follower { leader: Some(l) }) => format!("ready (follower of {l})\n"),
+        Some(Role::Follower { leader: None }) => "ready (follower, no leader known)\n".into(),
+    }
+}
+
+fn unavailable(message: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(serde_json::json!({ "error": message })),
+    )
+        .into_response()
+}
+
+/// Every platform and alert request: handled here when this replica leads, forwarded to the
+/// leader otherwise.
+async fn dispatch(State(r): State<Replica>, req: Request) -> Response {
+    if let Some(router) = r.router() {
+        return match router.oneshot(req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        };
+    }
+    if req.headers().contains_key(FORWARDED) {
+        return unavailable("this replica is not the leader; retry");
+    }
+    match r.role() {
+        Some(Role::Follower {
+            leader: Some(address),
+        }) => forward(&r.inner.http, &address, req).await,
+        _ => unavailable("no leader is elected yet; retry"),
+    }
+}
+
+async fn forward(http: &reqwest::Client, leader: &str, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_FORWARD_BODY).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut out = http
+        .request(parts.method.clone(), format!("{leader}{path}"))
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
+            out = out.header(name, value);
+        }
+    }
+    match out.header(FORWARDED, "1").send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let content_type = resp
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .cloned();
+            let bytes = resp.bytes().await.unwrap_or_default();
+            let mut response = (status, bytes).into_response();
+            if let Some(ct) = content_type {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::CONTENT_TYPE, ct);
+            }
+            response
+        }
+        Err(e) => {
+            tracing::warn!(leader, error = %crate::error_chain(&e), "forwarding to the leader failed");
+            unavailable("the leader did not answer; retry")
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    platforms: Vec<Router>,
+    replica: Replica,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(platforms))
+    let app = base()
+        .route("/readyz", get(handle_readyz))
+        .fallback(dispatch)
+        .with_state(replica);
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

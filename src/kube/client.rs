@@ -123,6 +123,11 @@ impl KubeClient {
         self.client.clone()
     }
 
+    /// The underlying client (leader election).
+    pub fn raw_client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
     pub(super) async fn call<T>(
         &self,
         fut: impl Future<Output = Result<T, kube::Error>>,
