@@ -122,6 +122,9 @@ fn through_its_type(value: &Value) -> Result<Value, String> {
         "Deployment" => through::<Deployment>(value),
         "Service" => through::<Service>(value),
         "ConfigMap" => through::<ConfigMap>(value),
+        "PersistentVolumeClaim" => {
+            through::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(value)
+        }
         other => Err(format!("unexpected kind {other:?}")),
     }
 }
