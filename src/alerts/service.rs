@@ -347,7 +347,9 @@ async fn handle(
     };
     match svc.ingest(&group, Utc::now()) {
         Ok(Some(id)) => {
-            tokio::spawn(svc.clone().process(id.clone()));
+            use tracing::Instrument as _;
+            let span = tracing::info_span!("incident", incident = %id);
+            tokio::spawn(svc.clone().process(id.clone()).instrument(span));
             (
                 StatusCode::OK,
                 axum::Json(serde_json::json!({ "incident": id, "changed": true })),
