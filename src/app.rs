@@ -468,8 +468,12 @@ fn command_audit(config: Option<&std::path::Path>, args: AuditArgs) -> anyhow::R
     Ok(0)
 }
 
-/// The command definitions in `commands/`, embedded.
+/// The command definitions in `commands/`, embedded: the Slack app manifest for the HTTP
+/// endpoints…
 pub const SLACK_MANIFEST: &str = include_str!("../commands/slack-app-manifest.json");
+/// …and for Socket Mode (no public endpoint).
+pub const SLACK_MANIFEST_SOCKET_MODE: &str =
+    include_str!("../commands/slack-app-manifest.socket-mode.json");
 /// The Discord command definition in `commands/`, embedded.
 pub const DISCORD_COMMANDS: &str = include_str!("../commands/discord-commands.json");
 
@@ -480,6 +484,7 @@ async fn command_commands(args: crate::config::CommandsArgs) -> anyhow::Result<i
         CommandsOp::Export { platform } => {
             if matches!(platform, Platform::Slack | Platform::All) {
                 println!("{}", SLACK_MANIFEST.trim_end());
+                println!("{}", SLACK_MANIFEST_SOCKET_MODE.trim_end());
             }
             if matches!(platform, Platform::Discord | Platform::All) {
                 println!("{}", DISCORD_COMMANDS.trim_end());
