@@ -134,3 +134,107 @@ async fn a_hanging_vault_is_bounded_by_the_deadline_and_said_so() {
     );
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_journal_refuses_what_it_cannot_record_and_recovers_without_losing_anything() {
+    use std::sync::Arc;
+    use vault_triage::approval::{Actor, Refusal};
+    use vault_triage::chat::poster::ChannelPoster;
+    common::init_crypto();
+    let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
+        .await
+        .unwrap();
+    let (_dir, files) = common::lab_files(&lab);
+    let state = tempfile::tempdir().unwrap();
+    let mut cfg = vault_triage::config::FileConfig::load(Some(&files.config)).unwrap();
+    cfg.state.dir = state.path().to_path_buf();
+    cfg.alerts.tokens = vec![vault_triage::secret::Secret::new("t")];
+    cfg.alerts.trigger.enabled = false;
+    cfg.approvals = vec![vault_triage::config::ApprovalRule {
+        action: "reconfigure-auth".into(),
+        approvers: vec!["U0BOB".into(), "U0CAROL".into()],
+        required: 2,
+        expires_after: Duration::from_secs(900),
+    }];
+    let conn = vault_triage::config::ConnectionArgs {
+        vault_addr: lab.vault_addr(),
+        vault_token: Some(lab.vault_token()),
+        vault_token_file: None,
+        vault_cacert: None,
+        vault_namespace: None,
+        kubeconfig: Some(files.kubeconfig.clone()),
+    };
+    let (ctx, replayed) = vault_triage::app::build_context_with_replay(&conn, cfg)
+        .await
+        .unwrap();
+    let ctx = Arc::new(ctx);
+    let poster = Arc::new(common::chat::RecordingPoster::default());
+    let service = vault_triage::alerts::service::AlertService::new(
+        Arc::new(vault_triage::chat::bot::ChatBot::new(ctx.clone())),
+        ctx.config.alerts.clone(),
+        ctx.config.chat.clone(),
+        vec![poster.clone() as Arc<dyn ChannelPoster>],
+        &replayed,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let router = vault_triage::server::router(vec![service.router()]);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let body = std::fs::read(format!(
+        "{}/tests/fixtures/alertmanager/firing.raw.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let post = || {
+        reqwest::Client::new()
+            .post(format!("{addr}/alerts/alertmanager"))
+            .header("authorization", "Bearer t")
+            .body(body.clone())
+            .send()
+    };
+    let fixes = ctx.fixes.clone();
+    let report = triage(&fixes.remediator().probes, &fixes.remediator().target).await;
+    let (request, _) = fixes
+        .propose(
+            &report,
+            vault_triage::diagnosis::Action::ReconfigureAuth,
+            vault_triage::remediation::Strategy::RotateReviewer,
+            Actor::slack("U0ALICE"),
+            None,
+            chrono::Utc::now(),
+        )
+        .unwrap();
+
+    // The disk fills up.
+    fixes
+        .journal()
+        .inject_write_fault(Some(std::io::ErrorKind::StorageFull));
+    let r = post().await.unwrap();
+    assert_eq!(r.status().as_u16(), 503, "Alertmanager retries a 503");
+    assert!(
+        service.incidents().is_empty(),
+        "nothing unrecorded is acted on"
+    );
+    match fixes.approve(&request.id, &Actor::slack("U0BOB"), chrono::Utc::now()) {
+        Err(Refusal::NotRecorded { .. }) => {}
+        other => panic!("an approval that cannot be journaled must not count: {other:?}"),
+    }
+    assert!(fixes.request(&request.id).unwrap().approvals.is_empty());
+
+    // Space again: the retry goes through, and everything recorded is there.
+    fixes.journal().inject_write_fault(None);
+    assert_eq!(post().await.unwrap().status().as_u16(), 200);
+    assert_eq!(service.incidents().len(), 1);
+    assert!(
+        fixes
+            .approve(&request.id, &Actor::slack("U0BOB"), chrono::Utc::now())
+            .is_ok()
+    );
+    let replay = vault_triage::incident::journal::Journal::read(state.path()).unwrap();
+    assert!(replay.torn.is_empty(), "no half line was left behind");
+    assert!(replay.entries.iter().any(|e| matches!(
+        e.event,
+        vault_triage::incident::journal::Event::ApprovalGranted { .. }
+    )));
+    lab.shutdown().await;
+}
