@@ -128,6 +128,10 @@ async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
         },
     )
     .await?;
+    for spec in &args.faults {
+        let (side, fault) = parse_fault(spec)?;
+        lab.set_fault(side, Some(fault));
+    }
     let dir = match args.dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("vault-triage-lab-{}", std::process::id())),
@@ -147,6 +151,27 @@ async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
     shutdown_signal().await;
     lab.shutdown().await;
     Ok(0)
+}
+
+/// `vault=hang`, `kubernetes=503`.
+fn parse_fault(spec: &str) -> anyhow::Result<(crate::lab::Side, crate::lab::Fault)> {
+    use crate::lab::{Fault, Side};
+    let (side, kind) = spec
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("--fault {spec:?}: expected SIDE=KIND, e.g. vault=hang"))?;
+    let side = match side {
+        "vault" => Side::Vault,
+        "kubernetes" | "kube" => Side::Kubernetes,
+        other => anyhow::bail!("--fault: unknown side {other:?} (vault or kubernetes)"),
+    };
+    let fault = match kind {
+        "hang" => Fault::Hang,
+        code => match code.parse::<u16>() {
+            Ok(c) if (400..600).contains(&c) => Fault::Status(c),
+            _ => anyhow::bail!("--fault: unknown kind {code:?} (hang or an HTTP status 400-599)"),
+        },
+    };
+    Ok((side, fault))
 }
 
 fn shell_quote(s: &str) -> String {
