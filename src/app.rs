@@ -359,8 +359,8 @@ async fn follow_leadership(
 ) {
     loop {
         let role = rx.borrow_and_update().clone();
-        replica.set_role(role.clone());
-        match role {
+        match &role {
+            // Announce leadership only once the active part runs, so nothing is refused between.
             crate::leader::Role::Leader if !replica.is_active() => {
                 match build_active(&cfg, &args).await {
                     Ok(active) => {
@@ -368,17 +368,21 @@ async fn follow_leadership(
                             "elected: the journal is replayed and this replica does the work"
                         );
                         replica.activate(active);
+                        replica.set_role(role.clone());
                     }
                     Err(e) => {
                         tracing::error!(error = %format!("{e:#}"), "elected, but could not start")
                     }
                 }
             }
-            crate::leader::Role::Follower { .. } if replica.is_active() => {
-                tracing::info!("stepped down: requests are forwarded to the leader");
-                replica.deactivate().await;
+            crate::leader::Role::Leader => replica.set_role(role.clone()),
+            crate::leader::Role::Follower { .. } => {
+                replica.set_role(role.clone());
+                if replica.is_active() {
+                    tracing::info!("stepped down: requests are forwarded to the leader");
+                    replica.deactivate().await;
+                }
             }
-            _ => {}
         }
         if rx.changed().await.is_err() {
             return;
