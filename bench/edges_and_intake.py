@@ -219,7 +219,8 @@ def intake(binary, seconds, conns):
                 'wrk.headers["Content-Type"] = "application/json"\n'
                 f'wrk.body = {json.dumps(body)}\n')
     fresh = os.path.join(work, "fresh.lua")
-    template = FIRING.decode().replace('"receiver":"triage-bot"', '"receiver":"bench-%s"')
+    # Lua's string.format: escape the payload's own % signs.
+    template = FIRING.decode().replace("%", "%%").replace('"receiver":"triage-bot"', '"receiver":"bench-%s"')
     with open(fresh, "w") as f:
         f.write('local n = 0\nlocal template = ' + json.dumps(template) + '\n'
                 'request = function()\n  n = n + 1\n'
@@ -253,9 +254,9 @@ def memory_and_restart(binary, incidents, events):
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/healthz")
     idle = rss_kb(serve.pid)
-    template = FIRING.decode().replace('"receiver":"triage-bot"', '"receiver":"mem-%d"')
+    template = FIRING.decode().replace('"receiver":"triage-bot"', '"receiver":"mem-@N@"')
     def one(i):
-        return post(base + "/alerts/alertmanager", (template % i).encode(),
+        return post(base + "/alerts/alertmanager", template.replace("@N@", str(i)).encode(),
                     {"Authorization": "Bearer bench", "Content-Type": "application/json"})
     with ThreadPoolExecutor(16) as ex:
         statuses = [s for _, s in ex.map(one, range(incidents))]

@@ -120,6 +120,14 @@ impl AlertService {
         let id = incident_id(&group.receiver, &group.group_key);
         // The entry is held (locked) until the change is journaled and applied; a new incident
         // enters the map only once it is on disk.
+        // A repeated delivery is decided under a shared lock, without a copy.
+        if self
+            .incidents
+            .get(&id)
+            .is_some_and(|i| i.unchanged_by(group))
+        {
+            return Ok(None);
+        }
         let entry = self.incidents.entry(id.clone());
         let mut next = match &entry {
             Entry::Occupied(o) => o.get().clone(),
