@@ -50,7 +50,7 @@ use vault_triage::secret::Secret;
 
 /// Cases per target when `VAULT_TRIAGE_FUZZ_CASES` is not set: the whole file stays within a
 /// minute in a debug build on two cores.
-const DEFAULT_CASES: u32 = 256;
+const DEFAULT_CASES: u32 = 512;
 /// Largest generated input.
 const MAX_INPUT: usize = 64 * 1024;
 /// A fixed "now" for the signature targets (2027-01-15).
@@ -611,9 +611,12 @@ fn slack_event_bodies_never_panic() {
         tally.hit();
         match slack_payload::event_json(&body) {
             Ok(Event::UrlVerification { challenge }) => {
-                let v: Value = serde_json::from_slice(&body).unwrap();
-                prop_assert_eq!(v["type"].as_str(), Some("url_verification"));
-                prop_assert_eq!(v["challenge"].as_str(), Some(challenge.as_str()));
+                // The echoed challenge is the body's. (serde skips ignored fields without
+                // checking their UTF-8, so the whole body need not be valid JSON text.)
+                if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                    prop_assert_eq!(v["type"].as_str(), Some("url_verification"));
+                    prop_assert_eq!(v["challenge"].as_str(), Some(challenge.as_str()));
+                }
             }
             Ok(Event::Other(_)) | Err(_) => {}
         }
@@ -1242,6 +1245,24 @@ async fn send_huge(addr: &str, path: &str, headers: &str, chunked: bool) -> u16 
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{path}: not an HTTP answer: {head}"))
+}
+
+/// Found in a long run of `slack_event_bodies_never_panic`: invalid UTF-8 in a field the
+/// parser ignores is skipped, not refused. Harmless (nothing reads it); pinned here so a
+/// change is noticed.
+#[test]
+fn invalid_utf8_in_an_ignored_slack_event_field_is_skipped() {
+    let body = b"{\"challenge\":\"abc\",\"token\":\"\x80\",\"type\":\"url_verification\"}";
+    assert_eq!(
+        slack_payload::event_json(body),
+        Ok(Event::UrlVerification {
+            challenge: "abc".into()
+        })
+    );
+    assert!(
+        slack_payload::event_json(b"{\"challenge\":\"\x80\",\"type\":\"url_verification\"}")
+            .is_err()
+    );
 }
 
 /// Found by `slack_signatures_never_panic_and_only_the_real_signature_verifies`: a timestamp
