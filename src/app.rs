@@ -128,6 +128,10 @@ async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
         },
     )
     .await?;
+    for spec in &args.faults {
+        let (side, fault) = parse_fault(spec)?;
+        lab.set_fault(side, Some(fault));
+    }
     let dir = match args.dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("vault-triage-lab-{}", std::process::id())),
@@ -147,6 +151,27 @@ async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
     shutdown_signal().await;
     lab.shutdown().await;
     Ok(0)
+}
+
+/// `vault=hang`, `kubernetes=503`.
+fn parse_fault(spec: &str) -> anyhow::Result<(crate::lab::Side, crate::lab::Fault)> {
+    use crate::lab::{Fault, Side};
+    let (side, kind) = spec
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("--fault {spec:?}: expected SIDE=KIND, e.g. vault=hang"))?;
+    let side = match side {
+        "vault" => Side::Vault,
+        "kubernetes" | "kube" => Side::Kubernetes,
+        other => anyhow::bail!("--fault: unknown side {other:?} (vault or kubernetes)"),
+    };
+    let fault = match kind {
+        "hang" => Fault::Hang,
+        code => match code.parse::<u16>() {
+            Ok(c) if (400..600).contains(&c) => Fault::Status(c),
+            _ => anyhow::bail!("--fault: unknown kind {code:?} (hang or an HTTP status 400-599)"),
+        },
+    };
+    Ok((side, fault))
 }
 
 fn shell_quote(s: &str) -> String {
@@ -334,8 +359,8 @@ async fn follow_leadership(
 ) {
     loop {
         let role = rx.borrow_and_update().clone();
-        replica.set_role(role.clone());
-        match role {
+        match &role {
+            // Announce leadership only once the active part runs, so nothing is refused between.
             crate::leader::Role::Leader if !replica.is_active() => {
                 match build_active(&cfg, &args).await {
                     Ok(active) => {
@@ -343,17 +368,21 @@ async fn follow_leadership(
                             "elected: the journal is replayed and this replica does the work"
                         );
                         replica.activate(active);
+                        replica.set_role(role.clone());
                     }
                     Err(e) => {
                         tracing::error!(error = %format!("{e:#}"), "elected, but could not start")
                     }
                 }
             }
-            crate::leader::Role::Follower { .. } if replica.is_active() => {
-                tracing::info!("stepped down: requests are forwarded to the leader");
-                replica.deactivate().await;
+            crate::leader::Role::Leader => replica.set_role(role.clone()),
+            crate::leader::Role::Follower { .. } => {
+                replica.set_role(role.clone());
+                if replica.is_active() {
+                    tracing::info!("stepped down: requests are forwarded to the leader");
+                    replica.deactivate().await;
+                }
             }
-            _ => {}
         }
         if rx.changed().await.is_err() {
             return;
@@ -468,8 +497,12 @@ fn command_audit(config: Option<&std::path::Path>, args: AuditArgs) -> anyhow::R
     Ok(0)
 }
 
-/// The command definitions in `commands/`, embedded.
+/// The command definitions in `commands/`, embedded: the Slack app manifest for the HTTP
+/// endpoints…
 pub const SLACK_MANIFEST: &str = include_str!("../commands/slack-app-manifest.json");
+/// …and for Socket Mode (no public endpoint).
+pub const SLACK_MANIFEST_SOCKET_MODE: &str =
+    include_str!("../commands/slack-app-manifest.socket-mode.json");
 /// The Discord command definition in `commands/`, embedded.
 pub const DISCORD_COMMANDS: &str = include_str!("../commands/discord-commands.json");
 
@@ -480,6 +513,7 @@ async fn command_commands(args: crate::config::CommandsArgs) -> anyhow::Result<i
         CommandsOp::Export { platform } => {
             if matches!(platform, Platform::Slack | Platform::All) {
                 println!("{}", SLACK_MANIFEST.trim_end());
+                println!("{}", SLACK_MANIFEST_SOCKET_MODE.trim_end());
             }
             if matches!(platform, Platform::Discord | Platform::All) {
                 println!("{}", DISCORD_COMMANDS.trim_end());

@@ -315,6 +315,10 @@ pub struct LabArgs {
     /// Directory for the kubeconfig and config file the lab writes (default: a new temporary one).
     #[arg(long, env = "VAULT_TRIAGE_LAB_DIR")]
     pub dir: Option<PathBuf>,
+
+    /// Inject a fault for drills: `vault=hang`, `vault=503`, `kubernetes=hang`, `kubernetes=500` (repeatable).
+    #[arg(long = "fault", env = "VAULT_TRIAGE_LAB_FAULT", value_delimiter = ',')]
+    pub faults: Vec<String>,
 }
 
 #[derive(Debug, Args)]

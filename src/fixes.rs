@@ -222,7 +222,13 @@ impl Fixes {
                 .record_step(id, &s.step, s.ok, &s.detail, Utc::now());
             progress(s);
         };
-        match Box::pin(self.remediator.execute_approved(&plan, &record)).await {
+        let span = tracing::info_span!(
+            "remediation",
+            request = %id,
+            incident = %self.store.get(id).and_then(|r| r.incident).unwrap_or_else(|| "-".into())
+        );
+        let run = Box::pin(self.remediator.execute_approved(&plan, &record));
+        match tracing::Instrument::instrument(run, span).await {
             Ok(outcome) => {
                 if let Some((service_account, expires_at)) = outcome.rotated_reviewer.clone() {
                     let _ = self.journal.append(

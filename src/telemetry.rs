@@ -1,25 +1,48 @@
 //! Logging: readable lines on a terminal, JSON lines elsewhere (e.g. in a cluster).
+//!
+//! JSON lines carry the fields of the spans they happen in, so every line of a triage or a
+//! remediation names its incident (`"incident":"INC-…"`).
 
 use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogFormat;
 
 /// Installs the global subscriber. Logs go to stderr so stdout stays for command output.
 pub fn init(format: LogFormat, filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
+    if json {
+        init_json(filter, std::io::stderr);
     } else {
-        builder.compact().try_init()
-    };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(env_filter(filter))
+            .with_writer(std::io::stderr)
+            .compact()
+            .try_init();
+    }
+}
+
+fn env_filter(filter: &str) -> EnvFilter {
+    EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// JSON lines to `writer`, with the current span's fields and the span list on each line.
+pub fn init_json<W>(filter: &str, writer: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(env_filter(filter))
+        .with_writer(writer)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(true)
+        .try_init();
 }

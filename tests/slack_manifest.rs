@@ -54,3 +54,37 @@ fn the_manifest_enables_what_the_bot_serves() {
         assert!(scopes.contains(&needed), "{needed} missing from {scopes:?}");
     }
 }
+
+#[test]
+fn the_socket_mode_manifest_is_the_http_one_without_urls() {
+    let mut http = manifest();
+    let socket: Value =
+        serde_json::from_str(vault_triage::app::SLACK_MANIFEST_SOCKET_MODE).expect("JSON");
+    assert_eq!(socket["settings"]["socket_mode_enabled"], true);
+    http["features"]["slash_commands"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("url");
+    http["settings"]["interactivity"]
+        .as_object_mut()
+        .unwrap()
+        .remove("request_url");
+    http["settings"]["socket_mode_enabled"] = Value::Bool(true);
+    assert_eq!(
+        http, socket,
+        "update commands/slack-app-manifest.socket-mode.json too"
+    );
+}
+
+#[test]
+fn commands_export_prints_every_definition() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vault-triage"))
+        .args(["commands", "export"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"socket_mode_enabled\": false"), "{text}");
+    assert!(text.contains("\"socket_mode_enabled\": true"), "{text}");
+    assert!(text.contains("\"name\": \"vault-triage\""), "{text}");
+}

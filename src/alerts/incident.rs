@@ -186,6 +186,18 @@ impl Incident {
         delta
     }
 
+    /// True when `group` says nothing new: every alert is known with the same status and
+    /// episode, and the truncation is unchanged (the common case of a repeated delivery, decided
+    /// without copying the incident). When false, [`Incident::apply`] decides.
+    pub fn unchanged_by(&self, group: &AlertGroup) -> bool {
+        group.truncated_alerts == self.truncated_alerts
+            && group.alerts.iter().all(|a| {
+                self.alerts.get(&a.fingerprint).is_some_and(|known| {
+                    known.alert.status == a.status && known.alert.starts_at == a.starts_at
+                })
+            })
+    }
+
     /// The text a trigger rule looks at: alert names, labels' values and annotations.
     pub fn searchable_text(&self) -> String {
         let mut out = String::new();
@@ -227,7 +239,10 @@ mod tests {
     fn the_same_snapshot_twice_changes_nothing_the_second_time() {
         let g = fixture("firing.raw.json");
         let mut i = Incident::open(&g, t(0));
+        assert!(!i.unchanged_by(&g));
         let d = i.apply(&g, t(0));
+        assert!(i.unchanged_by(&g));
+        assert!(!i.unchanged_by(&fixture("resolved.raw.json")));
         assert!(d.opened);
         assert_eq!(d.fired.len(), 5);
         let again = i.apply(&g, t(10));

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 
 use super::auth::{AlertAuth, AuthError, GRAFANA_SIGNATURE_HEADER};
 use super::incident::{Delta, Incident, incident_id};
@@ -117,11 +118,21 @@ impl AlertService {
     /// the worker has something to tell), `None` for a repeat.
     pub fn ingest(&self, group: &AlertGroup, now: DateTime<Utc>) -> Result<Option<String>, String> {
         let id = incident_id(&group.receiver, &group.group_key);
-        let mut entry = self
+        // The entry is held (locked) until the change is journaled and applied; a new incident
+        // enters the map only once it is on disk.
+        // A repeated delivery is decided under a shared lock, without a copy.
+        if self
             .incidents
-            .entry(id.clone())
-            .or_insert_with(|| Incident::open(group, now));
-        let mut next = entry.clone();
+            .get(&id)
+            .is_some_and(|i| i.unchanged_by(group))
+        {
+            return Ok(None);
+        }
+        let entry = self.incidents.entry(id.clone());
+        let mut next = match &entry {
+            Entry::Occupied(o) => o.get().clone(),
+            Entry::Vacant(_) => Incident::open(group, now),
+        };
         let delta = next.apply(group, now);
         if delta.is_empty() && !delta.incident_resolved {
             return Ok(None);
@@ -138,8 +149,14 @@ impl AlertService {
                 None,
             )
             .map_err(|e| e.to_string())?;
-        *entry = next;
-        drop(entry);
+        match entry {
+            Entry::Occupied(mut o) => {
+                o.insert(next);
+            }
+            Entry::Vacant(v) => {
+                v.insert(next);
+            }
+        }
         let merged = match self.pending.remove(&id) {
             Some((_, before)) => render::merge(before, delta),
             None => delta,
@@ -347,7 +364,9 @@ async fn handle(
     };
     match svc.ingest(&group, Utc::now()) {
         Ok(Some(id)) => {
-            tokio::spawn(svc.clone().process(id.clone()));
+            use tracing::Instrument as _;
+            let span = tracing::info_span!("incident", incident = %id);
+            tokio::spawn(svc.clone().process(id.clone()).instrument(span));
             (
                 StatusCode::OK,
                 axum::Json(serde_json::json!({ "incident": id, "changed": true })),

@@ -103,10 +103,15 @@ impl ChatBot {
         &self.ctx
     }
 
-    async fn run_triage(&self, role: Option<String>) -> Report {
+    /// Runs a triage; every log line of it carries `incident` (the incident id, or
+    /// `chat:<channel>` for a command).
+    async fn run_triage_for(&self, role: Option<String>, incident: &str) -> Report {
+        use tracing::Instrument as _;
         let r = self.ctx.fixes.remediator();
         let target = ProbeTarget::from_config(&self.ctx.config, role);
-        Box::pin(triage(&r.probes, &target)).await
+        Box::pin(triage(&r.probes, &target))
+            .instrument(tracing::info_span!("triage", incident = %incident))
+            .await
     }
 
     fn remember(&self, report: Report, incident: Option<String>) -> (String, Arc<Report>) {
@@ -139,7 +144,9 @@ impl ChatBot {
     /// Runs a triage for an incident, records it and keeps it so its summary's buttons work;
     /// returns the triage id and the report (the alert intake posts it in incident threads).
     pub async fn triage_for_incident(&self, incident: Option<String>) -> (String, Arc<Report>) {
-        let report = self.run_triage(None).await;
+        let report = self
+            .run_triage_for(None, incident.as_deref().unwrap_or("-"))
+            .await;
         let _ = self.ctx.fixes.record_triage(&report, incident.as_deref());
         self.remember(report, incident)
     }
@@ -158,7 +165,9 @@ impl ChatBot {
         role: Option<String>,
         incident: Option<String>,
     ) -> Option<(String, MessageRef)> {
-        let report = self.run_triage(role).await;
+        let report = self
+            .run_triage_for(role, &format!("chat:{}", origin.channel))
+            .await;
         let _ = self.ctx.fixes.record_triage(&report, incident.as_deref());
         let (id, report) = self.remember(report, incident);
         let msg = render::summary(&report, &id, self.ctx.fixes.policy());
@@ -195,12 +204,16 @@ impl ChatBot {
                 self.triage_and_post(sink, &origin, Some(role), None).await;
             }
             ChatCommand::Status => {
-                let report = self.run_triage(None).await;
+                let report = self
+                    .run_triage_for(None, &format!("chat:{}", origin.channel))
+                    .await;
                 self.deliver_or_explain(sink, &origin, &render::status(&report))
                     .await;
             }
             ChatCommand::Reviewer => {
-                let report = self.run_triage(None).await;
+                let report = self
+                    .run_triage_for(None, &format!("chat:{}", origin.channel))
+                    .await;
                 let warn = self
                     .ctx
                     .config
@@ -397,7 +410,9 @@ impl ChatBot {
         triage: &str,
     ) {
         let incident = self.stored(triage).and_then(|t| t.2);
-        let report = self.run_triage(None).await;
+        let report = self
+            .run_triage_for(None, &format!("chat:{}", origin.channel))
+            .await;
         let _ = self.ctx.fixes.record_triage(&report, incident.as_deref());
         let (id, report) = self.remember(report, incident);
         let root = message.clone();

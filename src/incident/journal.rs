@@ -164,6 +164,8 @@ struct Tail {
 pub struct Journal {
     path: PathBuf,
     tail: Mutex<Tail>,
+    /// An injected write failure (drills and fault-injection tests): disk full, read-only.
+    fault: Mutex<Option<std::io::ErrorKind>>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -219,12 +221,19 @@ impl Journal {
                 len,
                 next_seq,
             }),
+            fault: Mutex::new(None),
         };
         Ok((journal, scan.replay))
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Makes every append fail with `kind` (e.g. `StorageFull`, `ReadOnlyFilesystem`) until
+    /// called with `None`: fault injection for drills and tests.
+    pub fn inject_write_fault(&self, kind: Option<std::io::ErrorKind>) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = kind;
     }
 
     /// Reads the journal without opening it for writing (for `vault-triage audit`, which may
@@ -270,10 +279,14 @@ impl Journal {
         };
         let mut line = serde_json::to_vec(&entry)?;
         line.push(b'\n');
-        let written = tail
-            .file
-            .write_all(&line)
-            .and_then(|()| tail.file.sync_data());
+        let injected = *self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        let written = match injected {
+            Some(kind) => Err(std::io::Error::new(kind, "injected journal fault")),
+            None => tail
+                .file
+                .write_all(&line)
+                .and_then(|()| tail.file.sync_data()),
+        };
         if let Err(source) = written {
             // Do not leave half a line for the next append to be glued onto.
             let len = tail.len;

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot};
 
@@ -76,6 +76,7 @@ pub struct RecordedRequest {
 /// State shared by the handlers.
 pub(crate) struct Shared {
     latency: Duration,
+    faults: Mutex<Faults>,
     kube: Mutex<KubeWorld>,
     vault_state: Mutex<VaultState>,
     tokens: TokenIssuer,
@@ -205,6 +206,7 @@ impl Lab {
         let (watch, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
             latency: opts.latency,
+            faults: Mutex::new(Faults::default()),
             kube: Mutex::new(world),
             vault_state: Mutex::new(vault_state),
             tokens,
@@ -362,10 +364,59 @@ impl Drop for Lab {
     }
 }
 
-/// Every request: latency, then Vault or Kubernetes.
+/// A fault injected into one side of the lab (fault-injection tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer every request with this HTTP status (e.g. 500, 503).
+    Status(u16),
+    /// Never answer (hold the request open).
+    Hang,
+}
+
+/// Which side a fault applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Vault,
+    Kubernetes,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Faults {
+    vault: Option<Fault>,
+    kube: Option<Fault>,
+}
+
+impl Lab {
+    /// Injects (or, with `None`, clears) a fault on one side; requests already in flight are
+    /// not affected.
+    pub fn set_fault(&self, side: Side, fault: Option<Fault>) {
+        let mut f = self.shared.faults.lock().unwrap_or_else(|e| e.into_inner());
+        match side {
+            Side::Vault => f.vault = fault,
+            Side::Kubernetes => f.kube = fault,
+        }
+    }
+}
+
+/// Every request: latency, injected faults, then Vault or Kubernetes.
 async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
+    }
+    let faults = *shared.faults.lock().unwrap_or_else(|e| e.into_inner());
+    let fault = if req.uri().path().starts_with("/v1/") {
+        faults.vault
+    } else {
+        faults.kube
+    };
+    match fault {
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(Fault::Status(code)) => {
+            let status = axum::http::StatusCode::from_u16(code)
+                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+            return (status, "injected fault\n").into_response();
+        }
+        None => {}
     }
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, 4 * 1024 * 1024).await {
