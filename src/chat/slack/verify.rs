@@ -62,7 +62,8 @@ pub fn verify(
         .trim()
         .parse()
         .map_err(|_| SignatureError::BadTimestamp)?;
-    if (now - at).abs() > MAX_SKEW_SECS {
+    // `abs_diff`: a timestamp near i64::MIN or MAX must be refused, not overflow.
+    if at.abs_diff(now) > MAX_SKEW_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let hash = signature
