@@ -7,7 +7,9 @@ use axum::routing::post;
 
 #[tokio::main]
 async fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".into());
     let app = Router::new().route(
         "/alerts/alertmanager",
         post(|body: Bytes| async move { format!("{{\"bytes\":{}}}", body.len()) }),

@@ -37,7 +37,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Probe(args) => command_probe(cli.config.as_deref(), args).await,
         Command::Lab(args) => command_lab(args).await,
         Command::Demo(args) => command_demo(args).await,
-        Command::Serve(args) => command_serve(cli.config.as_deref(), args).await,
+        Command::Serve(args) => command_serve(cli.config.as_deref(), *args).await,
         Command::Audit(args) => command_audit(cli.config.as_deref(), args),
         Command::Commands(args) => command_commands(args).await,
     };

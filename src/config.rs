@@ -56,7 +56,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the bot: HTTP endpoints, Slack Socket Mode and the Discord gateway where configured.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run one triage from a terminal. Exit 0 healthy, 2 fault diagnosed, 1 could not run.
     Probe(ProbeArgs),
     /// Serve the simulated Vault + Kubernetes API and print the environment to use it.
