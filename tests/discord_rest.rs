@@ -62,7 +62,10 @@ async fn a_refusal_carries_discords_message_and_an_outage_is_unavailable() {
             "Missing Access (code 50001, HTTP 403)".into()
         ))
     );
-    fake.fail_next("/messages/", 502, 0, "Bad Gateway");
+    // An outage that outlasts the retries is reported as unavailable.
+    for _ in 0..vault_triage::chat::discord::rest::MAX_ATTEMPTS {
+        fake.fail_next("/messages/", 502, 0, "Bad Gateway");
+    }
     let err = sink
         .update(&summary_at("1500000000000000001"), &text("x"))
         .await;
@@ -89,6 +92,22 @@ async fn a_refusal_carries_discords_message_and_an_outage_is_unavailable() {
             .is_err(),
         "ids are checked before any call"
     );
+}
+
+#[tokio::test]
+async fn a_passing_5xx_is_retried_and_the_edit_goes_through() {
+    let fake = FakeDiscord::start().await;
+    let sink = sink(&fake);
+    fake.fail_next("/messages/", 503, 0, "Service Unavailable");
+    let before = fake.calls().len();
+    sink.update(&summary_at("1500000000000000001"), &text("x"))
+        .await
+        .expect("the second attempt succeeds");
+    let patches = fake.calls()[before..]
+        .iter()
+        .filter(|c| c.method == "PATCH")
+        .count();
+    assert_eq!(patches, 2, "one failed attempt, one retry");
 }
 
 #[tokio::test]

@@ -103,7 +103,40 @@ pub fn chat_error(call: &str, e: serenity::Error) -> ChatError {
         other => ChatError::Unavailable(format!("Discord call failed: {}", kind_of(&other))),
     };
     tracing::warn!(call, error = %err, "Discord API call failed");
+    crate::metrics::chat_error(
+        "discord",
+        match &err {
+            ChatError::Refused(_) => "refused",
+            ChatError::Unavailable(_) => "unavailable",
+        },
+    );
     err
+}
+
+/// Attempts of one Discord call when it fails with a 5xx or no answer (429s are serenity's
+/// rate limiter's, in production).
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// Runs `call` again after a short backoff while it fails as unavailable (5xx, transport).
+pub async fn with_retries<T, F, Fut>(what: &str, mut call: F) -> Result<T, ChatError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ChatError>>,
+{
+    let mut backoff = std::time::Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(ChatError::Unavailable(why)) if attempt < MAX_ATTEMPTS => {
+                tracing::info!(call = what, attempt, reason = %why, "retrying a Discord call");
+                crate::metrics::chat_retry("discord", "server_error");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// A description of an error that cannot contain a URL.
@@ -245,11 +278,14 @@ impl Sink for DiscordSink {
     ) -> Result<MessageRef, ChatError> {
         let thread = self.thread_of(root).await?;
         let channel = ChannelId::from(snowflake(&thread)?);
-        let sent = self
-            .http
-            .send_message(channel, vec![], &payload::body(msg))
-            .await
-            .map_err(|e| chat_error("post in thread", e))?;
+        let body = payload::body(msg);
+        let sent = with_retries("post in thread", || async {
+            self.http
+                .send_message(channel, vec![], &body)
+                .await
+                .map_err(|e| chat_error("post in thread", e))
+        })
+        .await?;
         Ok(MessageRef {
             channel: thread.clone(),
             id: sent.id.to_string(),
@@ -260,10 +296,14 @@ impl Sink for DiscordSink {
     async fn update(&self, target: &MessageRef, msg: &Message) -> Result<(), ChatError> {
         let channel = ChannelId::from(snowflake(&target.channel)?);
         let message = MessageId::from(snowflake(&target.id)?);
-        self.http
-            .edit_message(channel, message, &payload::body(msg), vec![])
-            .await
-            .map_err(|e| chat_error("edit message", e))?;
+        let body = payload::body(msg);
+        with_retries("edit message", || async {
+            self.http
+                .edit_message(channel, message, &body, vec![])
+                .await
+                .map_err(|e| chat_error("edit message", e))
+        })
+        .await?;
         Ok(())
     }
 
@@ -290,11 +330,14 @@ impl crate::chat::poster::ChannelPoster for DiscordSink {
     ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
         Box::pin(async move {
             let id = ChannelId::from(snowflake(channel)?);
-            let sent = self
-                .http
-                .send_message(id, vec![], &payload::body(msg))
-                .await
-                .map_err(|e| chat_error("post in channel", e))?;
+            let body = payload::body(msg);
+            let sent = with_retries("post in channel", || async {
+                self.http
+                    .send_message(id, vec![], &body)
+                    .await
+                    .map_err(|e| chat_error("post in channel", e))
+            })
+            .await?;
             if let Some(title) = &msg.title {
                 self.remember_title(&sent.id.to_string(), title);
             }

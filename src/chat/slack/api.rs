@@ -122,6 +122,13 @@ impl SlackApi {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Fail(e) => {
                     tracing::warn!(call = what, error = %e, "Slack refused a call");
+                    let code = match &e {
+                        ChatError::Refused(r) => {
+                            r.split(':').next().unwrap_or("refused").to_string()
+                        }
+                        ChatError::Unavailable(_) => "unavailable".into(),
+                    };
+                    crate::metrics::chat_error("slack", &code);
                     return Err(e);
                 }
                 Attempt::Retry(wait, why) => {
@@ -133,6 +140,14 @@ impl SlackApi {
                         wait
                     };
                     tracing::info!(call = what, attempt, wait_ms = wait.as_millis() as u64, reason = %why, "retrying a Slack call");
+                    crate::metrics::chat_retry(
+                        "slack",
+                        if why.contains("429") || why == "ratelimited" {
+                            "rate_limited"
+                        } else {
+                            "server_error"
+                        },
+                    );
                     last = why;
                     if attempt < MAX_ATTEMPTS {
                         tokio::time::sleep(wait).await;
@@ -141,6 +156,7 @@ impl SlackApi {
             }
         }
         tracing::warn!(call = what, reason = %last, "a Slack call failed after {MAX_ATTEMPTS} attempts");
+        crate::metrics::chat_error("slack", "gave_up_after_retries");
         Err(ChatError::Unavailable(last))
     }
 
