@@ -9,11 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::chat::RecordingPoster;
-use vault_triage::alerts::service::AlertService;
-use vault_triage::chat::bot::ChatBot;
-use vault_triage::chat::poster::ChannelPoster;
-use vault_triage::config::{ConnectionArgs, FileConfig};
+use vault_triage::config::FileConfig;
 use vault_triage::lab::{Lab, LabOptions, Scenario};
 use vault_triage::secret::Secret;
 
@@ -155,31 +151,7 @@ async fn a_real_alertmanager_delivers_incidents_into_threads() {
     cfg.state.dir = state.path().to_path_buf();
     cfg.alerts.tokens = vec![Secret::new("s3cr3t-triage-token")];
     cfg.chat.slack_channel = Some("C0INCIDENTS".into());
-    let conn = ConnectionArgs {
-        vault_addr: lab.vault_addr(),
-        vault_token: Some(lab.vault_token()),
-        vault_token_file: None,
-        vault_cacert: None,
-        vault_namespace: None,
-        kubeconfig: Some(files.kubeconfig.clone()),
-    };
-    let (ctx, replayed) = vault_triage::app::build_context_with_replay(&conn, cfg)
-        .await
-        .unwrap();
-    let ctx = Arc::new(ctx);
-    let poster = Arc::new(RecordingPoster::default());
-    let service = AlertService::new(
-        Arc::new(ChatBot::new(ctx.clone())),
-        ctx.config.alerts.clone(),
-        ctx.config.chat.clone(),
-        vec![poster.clone() as Arc<dyn ChannelPoster>],
-        &replayed,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let webhook = format!(
-        "http://{}/alerts/alertmanager",
-        listener.local_addr().unwrap()
-    );
+    let (_, service, poster) = common::alerts::alert_service(&lab, &files, cfg).await;
     // Every answer the bot gives Alertmanager, to see the refusals.
     let statuses = Arc::new(std::sync::Mutex::new(Vec::<u16>::new()));
     let seen = statuses.clone();
@@ -194,7 +166,8 @@ async fn a_real_alertmanager_delivers_incidents_into_threads() {
                 }
             },
         ));
-    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let (addr, server) = common::alerts::serve(router).await;
+    let webhook = format!("{addr}/alerts/alertmanager");
 
     let am = start_alertmanager(&bin, &webhook);
     let http = reqwest::Client::new();

@@ -137,9 +137,7 @@ async fn a_hanging_vault_is_bounded_by_the_deadline_and_said_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_journal_refuses_what_it_cannot_record_and_recovers_without_losing_anything() {
-    use std::sync::Arc;
     use vault_triage::approval::{Actor, Refusal};
-    use vault_triage::chat::poster::ChannelPoster;
     common::init_crypto();
     let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
         .await
@@ -156,30 +154,9 @@ async fn a_full_journal_refuses_what_it_cannot_record_and_recovers_without_losin
         required: 2,
         expires_after: Duration::from_secs(900),
     }];
-    let conn = vault_triage::config::ConnectionArgs {
-        vault_addr: lab.vault_addr(),
-        vault_token: Some(lab.vault_token()),
-        vault_token_file: None,
-        vault_cacert: None,
-        vault_namespace: None,
-        kubeconfig: Some(files.kubeconfig.clone()),
-    };
-    let (ctx, replayed) = vault_triage::app::build_context_with_replay(&conn, cfg)
-        .await
-        .unwrap();
-    let ctx = Arc::new(ctx);
-    let poster = Arc::new(common::chat::RecordingPoster::default());
-    let service = vault_triage::alerts::service::AlertService::new(
-        Arc::new(vault_triage::chat::bot::ChatBot::new(ctx.clone())),
-        ctx.config.alerts.clone(),
-        ctx.config.chat.clone(),
-        vec![poster.clone() as Arc<dyn ChannelPoster>],
-        &replayed,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = format!("http://{}", listener.local_addr().unwrap());
-    let router = vault_triage::server::router(vec![service.router()]);
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let (ctx, service, _poster) = common::alerts::alert_service(&lab, &files, cfg).await;
+    let (addr, _server) =
+        common::alerts::serve(vault_triage::server::router(vec![service.router()])).await;
     let body = std::fs::read(format!(
         "{}/tests/fixtures/alertmanager/firing.raw.json",
         env!("CARGO_MANIFEST_DIR")

@@ -6,11 +6,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::chat::RecordingPoster;
-use vault_triage::alerts::service::AlertService;
-use vault_triage::chat::bot::ChatBot;
-use vault_triage::chat::poster::ChannelPoster;
-use vault_triage::config::{ConnectionArgs, FileConfig};
+use vault_triage::config::FileConfig;
 use vault_triage::lab::{Lab, LabOptions, Scenario};
 use vault_triage::secret::Secret;
 
@@ -48,30 +44,9 @@ async fn every_log_line_of_an_alert_triage_names_its_incident() {
     cfg.state.dir = state.path().to_path_buf();
     cfg.alerts.tokens = vec![Secret::new("t")];
     cfg.chat.slack_channel = Some("C0INCIDENTS".into());
-    let conn = ConnectionArgs {
-        vault_addr: lab.vault_addr(),
-        vault_token: Some(lab.vault_token()),
-        vault_token_file: None,
-        vault_cacert: None,
-        vault_namespace: None,
-        kubeconfig: Some(files.kubeconfig.clone()),
-    };
-    let (ctx, replayed) = vault_triage::app::build_context_with_replay(&conn, cfg)
-        .await
-        .unwrap();
-    let ctx = Arc::new(ctx);
-    let poster = Arc::new(RecordingPoster::default());
-    let service = AlertService::new(
-        Arc::new(ChatBot::new(ctx.clone())),
-        ctx.config.alerts.clone(),
-        ctx.config.chat.clone(),
-        vec![poster.clone() as Arc<dyn ChannelPoster>],
-        &replayed,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = format!("http://{}", listener.local_addr().unwrap());
-    let router = vault_triage::server::router(vec![service.router()]);
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let (_, service, poster) = common::alerts::alert_service(&lab, &files, cfg).await;
+    let (addr, _server) =
+        common::alerts::serve(vault_triage::server::router(vec![service.router()])).await;
     let body = std::fs::read(format!(
         "{}/tests/fixtures/alertmanager/firing.raw.json",
         env!("CARGO_MANIFEST_DIR")

@@ -1,6 +1,7 @@
 //! Shared test harness: a real OpenBao dev server, and probes pointed at the lab.
 #![allow(dead_code)]
 
+pub mod alerts;
 pub mod chat;
 
 use std::path::PathBuf;
@@ -114,6 +115,23 @@ pub fn lab_files(lab: &Lab) -> (tempfile::TempDir, LabFiles) {
     (dir, files)
 }
 
+/// How to reach the lab's Vault and Kubernetes API.
+pub fn connection(lab: &Lab, files: &LabFiles) -> ConnectionArgs {
+    connection_to(files, &lab.vault_addr(), &lab.vault_token())
+}
+
+/// The lab's Kubernetes API with the given Vault.
+pub fn connection_to(files: &LabFiles, vault_addr: &str, vault_token: &str) -> ConnectionArgs {
+    ConnectionArgs {
+        vault_addr: vault_addr.to_string(),
+        vault_token: Some(vault_token.to_string()),
+        vault_token_file: None,
+        vault_cacert: None,
+        vault_namespace: None,
+        kubeconfig: Some(files.kubeconfig.clone()),
+    }
+}
+
 /// Probes and target for the lab's Kubernetes API and the given Vault.
 pub async fn probes_for(
     files: &LabFiles,
@@ -121,14 +139,7 @@ pub async fn probes_for(
     vault_token: &str,
 ) -> (Probes, ProbeTarget) {
     let cfg = FileConfig::load(Some(&files.config)).expect("lab config");
-    let conn = ConnectionArgs {
-        vault_addr: vault_addr.to_string(),
-        vault_token: Some(vault_token.to_string()),
-        vault_token_file: None,
-        vault_cacert: None,
-        vault_namespace: None,
-        kubeconfig: Some(files.kubeconfig.clone()),
-    };
+    let conn = connection_to(files, vault_addr, vault_token);
     let probes = vault_triage::app::build_probes(&conn, &cfg)
         .await
         .expect("probes");
