@@ -198,6 +198,28 @@ impl Incident {
             })
     }
 
+    /// As [`Incident::unchanged_by`], from the light view of a delivery. False whenever it
+    /// cannot be sure (an alert without fingerprint, an unknown status).
+    pub fn unchanged_by_view(&self, view: &super::payload::QuickView<'_>) -> bool {
+        view.truncated_alerts.unwrap_or(0) == self.truncated_alerts
+            && view.alerts.iter().all(|a| {
+                let status = match a.status.as_ref() {
+                    "firing" => AlertStatus::Firing,
+                    "resolved" => AlertStatus::Resolved,
+                    _ => return false,
+                };
+                !a.fingerprint.is_empty()
+                    && self
+                        .alerts
+                        .get(a.fingerprint.as_ref())
+                        .is_some_and(|known| {
+                            known.alert.status == status
+                                && known.alert.starts_at
+                                    == super::payload::quick_time(a.starts_at.as_deref())
+                        })
+            })
+    }
+
     /// The text a trigger rule looks at: alert names, labels' values and annotations.
     pub fn searchable_text(&self) -> String {
         let mut out = String::new();
@@ -243,6 +265,20 @@ mod tests {
         let d = i.apply(&g, t(0));
         assert!(i.unchanged_by(&g));
         assert!(!i.unchanged_by(&fixture("resolved.raw.json")));
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/alertmanager/");
+        let firing = std::fs::read(format!("{dir}firing.raw.json")).unwrap();
+        let resolved = std::fs::read(format!("{dir}resolved.raw.json")).unwrap();
+        let view = |b: &[u8]| {
+            serde_json::from_slice::<crate::alerts::payload::QuickView>(b)
+                .unwrap()
+                .alerts
+                .len()
+        };
+        assert_eq!(view(&firing), 5);
+        let fv: crate::alerts::payload::QuickView = serde_json::from_slice(&firing).unwrap();
+        assert!(i.unchanged_by_view(&fv));
+        let rv: crate::alerts::payload::QuickView = serde_json::from_slice(&resolved).unwrap();
+        assert!(!i.unchanged_by_view(&rv));
         assert!(d.opened);
         assert_eq!(d.fired.len(), 5);
         let again = i.apply(&g, t(10));

@@ -122,6 +122,59 @@ struct RawAlert {
     fingerprint: String,
 }
 
+/// What a repeated delivery is recognised by, read without building the payload model:
+/// the group's identity and, per alert, fingerprint, status and start.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuickView<'a> {
+    #[serde(borrow, default)]
+    pub receiver: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub group_key: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    pub truncated_alerts: Option<u64>,
+    #[serde(borrow, default)]
+    pub version: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    pub alerts: Vec<QuickAlert<'a>>,
+}
+
+/// One alert of a [`QuickView`].
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuickAlert<'a> {
+    #[serde(borrow, default)]
+    pub fingerprint: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub status: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub starts_at: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl QuickView<'_> {
+    /// True when [`parse`] would accept the version for `source`.
+    pub fn version_fits(&self, source: Source) -> bool {
+        matches!(
+            (source, self.version.as_deref()),
+            (Source::Alertmanager, Some("4") | None) | (Source::Grafana, Some("1") | None)
+        )
+    }
+
+    /// The receiver as [`parse`] names it.
+    pub fn receiver(&self) -> &str {
+        if self.receiver.is_empty() {
+            "default"
+        } else {
+            &self.receiver
+        }
+    }
+}
+
+/// The start time as [`parse`] reads it.
+pub fn quick_time(s: Option<&str>) -> Option<DateTime<Utc>> {
+    time(&s.map(str::to_string))
+}
+
 /// Most alerts looked at in one payload.
 pub const MAX_ALERTS: usize = 5000;
 

@@ -22,7 +22,7 @@ use dashmap::mapref::entry::Entry;
 
 use super::auth::{AlertAuth, AuthError, GRAFANA_SIGNATURE_HEADER};
 use super::incident::{Delta, Incident, incident_id};
-use super::payload::{AlertGroup, PayloadError, Source, parse};
+use super::payload::{AlertGroup, PayloadError, QuickView, Source, parse};
 use super::render;
 use crate::chat::bot::ChatBot;
 use crate::chat::message::MessageRef;
@@ -355,6 +355,25 @@ async fn handle(
             AuthError::NotConfigured => error(StatusCode::UNAUTHORIZED, e.to_string()),
             AuthError::Missing | AuthError::Wrong => error(StatusCode::UNAUTHORIZED, e.to_string()),
         };
+    }
+    // A repeated delivery (Alertmanager resends whole snapshots) is recognised from a light
+    // read of the body, without building the payload model.
+    if let Ok(view) = serde_json::from_slice::<QuickView>(&body)
+        && view.version_fits(source)
+        && let Some(key) = view.group_key.as_deref().filter(|k| !k.is_empty())
+    {
+        let id = incident_id(view.receiver(), key);
+        if svc
+            .incidents
+            .get(&id)
+            .is_some_and(|i| i.unchanged_by_view(&view))
+        {
+            return (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({ "incident": id, "changed": false })),
+            )
+                .into_response();
+        }
     }
     let group = match parse(source, &body) {
         Ok(g) => g,
