@@ -623,6 +623,17 @@ async fn a_click_on_an_invalidated_request_is_refused_and_runs_nothing() {
     s.approve_to_completion(&card).await;
     let done = s.request(&card.request);
     assert_eq!(done.state, ApprovalState::Invalidated, "{:?}", done.outcome);
+    // The bot tells the thread after the state changed: wait for that last word before counting.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !s.fake_slack.calls().iter().any(|c| {
+        c.method == "chat.postMessage" && c.body.to_string().contains("reconfigure-auth withdrawn")
+    }) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the thread was never told"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let world = s.changes_to_the_world();
     let calls = s.fake_slack.calls().len();
 
