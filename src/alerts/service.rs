@@ -25,7 +25,6 @@ use super::incident::{Delta, Incident, incident_id};
 use super::payload::{AlertGroup, PayloadError, QuickView, Source, parse};
 use super::render;
 use crate::chat::bot::ChatBot;
-use crate::chat::message::MessageRef;
 use crate::chat::poster::ChannelPoster;
 use crate::config::{AlertsSection, ChatSection};
 use crate::incident::journal::{Event, Journal, JournalEntry};
@@ -298,11 +297,6 @@ impl AlertService {
                 }
             }
         }
-    }
-
-    /// Root messages of an incident, by platform.
-    pub fn roots(&self, id: &str) -> BTreeMap<String, MessageRef> {
-        self.incident(id).map(|i| i.roots).unwrap_or_default()
     }
 }
 

@@ -78,7 +78,6 @@ pub trait Sink: Send + Sync {
 
 struct StoredTriage {
     report: Arc<Report>,
-    summary: Option<MessageRef>,
     incident: Option<String>,
     at: Instant,
 }
@@ -133,7 +132,6 @@ impl ChatBot {
             id.clone(),
             StoredTriage {
                 report: report.clone(),
-                summary: None,
                 incident,
                 at: now,
             },
@@ -170,14 +168,9 @@ impl ChatBot {
             .await;
         let _ = self.ctx.fixes.record_triage(&report, incident.as_deref());
         let (id, report) = self.remember(report, incident);
-        let msg = render::summary(&report, &id, self.ctx.fixes.policy());
+        let msg = self.summary_message(&id, &report);
         match sink.deliver(origin, &msg).await {
-            Ok(at) => {
-                if let Some(mut t) = self.triages.get_mut(&id) {
-                    t.summary = Some(at.clone());
-                }
-                Some((id, at))
-            }
+            Ok(at) => Some((id, at)),
             Err(e) => {
                 tracing::warn!(error = %e, channel = %origin.channel, "the triage summary could not be posted");
                 let _ = sink
@@ -281,10 +274,10 @@ impl ChatBot {
         }
     }
 
-    fn stored(&self, triage: &str) -> Option<(Arc<Report>, Option<MessageRef>, Option<String>)> {
+    fn stored(&self, triage: &str) -> Option<(Arc<Report>, Option<String>)> {
         self.triages
             .get(triage)
-            .map(|t| (t.report.clone(), t.summary.clone(), t.incident.clone()))
+            .map(|t| (t.report.clone(), t.incident.clone()))
     }
 
     async fn stale<S: Sink>(&self, sink: &S, origin: &Origin) {
@@ -304,7 +297,7 @@ impl ChatBot {
         triage: &str,
         remediation: &str,
     ) {
-        let Some((report, _, incident)) = self.stored(triage) else {
+        let Some((report, incident)) = self.stored(triage) else {
             return self.stale(sink, origin).await;
         };
         let (action, strategy) = match remediation {
@@ -373,7 +366,7 @@ impl ChatBot {
     }
 
     async fn click_preview<S: Sink>(&self, sink: &S, origin: &Origin, triage: &str) {
-        let Some((report, _, _)) = self.stored(triage) else {
+        let Some((report, _)) = self.stored(triage) else {
             return self.stale(sink, origin).await;
         };
         let r = self.ctx.fixes.remediator();
@@ -409,33 +402,22 @@ impl ChatBot {
         message: &MessageRef,
         triage: &str,
     ) {
-        let incident = self.stored(triage).and_then(|t| t.2);
+        let incident = self.stored(triage).and_then(|t| t.1);
         let report = self
             .run_triage_for(None, &format!("chat:{}", origin.channel))
             .await;
         let _ = self.ctx.fixes.record_triage(&report, incident.as_deref());
         let (id, report) = self.remember(report, incident);
-        let root = message.clone();
-        match sink
-            .reply_in_thread(
-                &root,
-                &render::summary(&report, &id, self.ctx.fixes.policy()),
-            )
+        if let Err(e) = sink
+            .reply_in_thread(message, &self.summary_message(&id, &report))
             .await
         {
-            Ok(at) => {
-                if let Some(mut t) = self.triages.get_mut(&id) {
-                    t.summary = Some(at);
-                }
-            }
-            Err(e) => {
-                let _ = sink
-                    .ephemeral(
-                        origin,
-                        &format!("The triage finished, but I could not post it: {e}"),
-                    )
-                    .await;
-            }
+            let _ = sink
+                .ephemeral(
+                    origin,
+                    &format!("The triage finished, but I could not post it: {e}"),
+                )
+                .await;
         }
     }
 
