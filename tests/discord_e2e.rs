@@ -295,7 +295,9 @@ async fn two_discord_approvals_run_the_fix_and_a_self_approval_is_refused_quietl
 async fn unsigned_stale_or_forged_requests_are_refused_and_change_nothing() {
     let s = setup(LabOptions::default()).await;
     let cmd = command("tok-bad", ALICE, "triage", &[]).to_string();
-    let ts = now().to_string();
+    let signed_at = now();
+    let ts = signed_at.to_string();
+    let other = (signed_at - 1).to_string();
     let good = sign(&ts, cmd.as_bytes());
 
     // PING → PONG, exactly `{"type":1}`.
@@ -304,8 +306,8 @@ async fn unsigned_stale_or_forged_requests_are_refused_and_change_nothing() {
     assert_eq!((status, body.as_str()), (200, r#"{"type":1}"#));
 
     let tampered = cmd.replace("triage", "status");
-    let stale = (now() - 301).to_string();
-    let future = (now() + 301).to_string();
+    let stale = (now() - 360).to_string();
+    let future = (now() + 360).to_string();
     let cases = [
         ("no headers", cmd.clone(), None, None),
         ("no signature", cmd.clone(), None, Some(ts.clone())),
@@ -320,7 +322,7 @@ async fn unsigned_stale_or_forged_requests_are_refused_and_change_nothing() {
             "other timestamp",
             cmd.clone(),
             Some(good.clone()),
-            Some((now() - 1).to_string()),
+            Some(other),
         ),
         (
             "stale",
