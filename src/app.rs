@@ -435,9 +435,14 @@ async fn build_active(cfg: &FileConfig, args: &ServeArgs) -> anyhow::Result<crat
     })
 }
 
-/// The periodic work of a running bot: expiring approvals and the reviewer watch.
+/// The periodic work of a running bot: expiring approvals, the reviewer watch and the care of
+/// the bot's own Vault token.
 pub fn spawn_background(ctx: Arc<Context>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        // Its own task, so a slow reviewer check never delays a renewal; it ends with this one.
+        let _token_care = AbortOnDrop(tokio::spawn(crate::vault::token_care::keep_alive(
+            ctx.fixes.remediator().probes.vault.clone(),
+        )));
         let mut sweep = tokio::time::interval(EXPIRY_SWEEP_EVERY);
         let watch_every = ctx
             .config
@@ -467,6 +472,15 @@ pub fn spawn_background(ctx: Arc<Context>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Aborts a task when dropped (when the task holding it is aborted).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[allow(clippy::print_stdout)] // the command's own output

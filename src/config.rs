@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
 use crate::secret::Secret;
+use crate::vault::TokenSource;
 
 /// Default address of `serve`.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
@@ -374,7 +375,7 @@ pub struct ConnectionArgs {
 #[derive(Debug, Clone)]
 pub struct VaultSettings {
     pub addr: String,
-    pub token: Option<Secret>,
+    pub token: TokenSource,
     pub ca_cert_pem: Option<Vec<u8>>,
     pub namespace: Option<String>,
 }
@@ -383,13 +384,9 @@ impl ConnectionArgs {
     /// Reads the token file and CA bundle the arguments point at.
     pub fn vault_settings(&self) -> anyhow::Result<VaultSettings> {
         let token = match (&self.vault_token, &self.vault_token_file) {
-            (Some(t), _) if !t.trim().is_empty() => Some(Secret::new(t.trim())),
-            (_, Some(path)) => {
-                let raw = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading VAULT_TOKEN_FILE {}", path.display()))?;
-                Some(Secret::new(raw.trim()))
-            }
-            _ => None,
+            (Some(t), _) if !t.trim().is_empty() => TokenSource::Fixed(Secret::new(t.trim())),
+            (_, Some(path)) => TokenSource::file(path)?,
+            _ => TokenSource::None,
         };
         let ca_cert_pem = match &self.vault_cacert {
             Some(path) => Some(
@@ -819,7 +816,7 @@ dir = "/var/lib/vault-triage"
         };
         let s = args.vault_settings().unwrap();
         assert_eq!(s.addr, "http://127.0.0.1:8200");
-        assert_eq!(s.token.unwrap().expose(), "root");
+        assert_eq!(s.token.current().unwrap().expose(), "root");
         assert!(s.namespace.is_none());
     }
 }

@@ -1,4 +1,4 @@
-//! Prometheus metrics: a small process-wide registry of counters and histograms, rendered in
+//! Prometheus metrics: a small process-wide registry of counters, gauges and histograms, rendered in
 //! the text exposition format at `/metrics`.
 //!
 //! Metric and label names are fixed strings chosen here; label values come from code (verdict
@@ -26,6 +26,7 @@ struct Histogram {
 #[derive(Default)]
 struct Registry {
     counters: BTreeMap<(&'static str, Labels), u64>,
+    gauges: BTreeMap<(&'static str, Labels), f64>,
     histograms: BTreeMap<(&'static str, Labels), Histogram>,
     help: BTreeMap<&'static str, (&'static str, &'static str)>,
 }
@@ -52,6 +53,14 @@ pub fn inc(name: &'static str, help: &'static str, pairs: &[(&'static str, &str)
     with(|r| {
         r.help.entry(name).or_insert((help, "counter"));
         *r.counters.entry((name, labels(pairs))).or_default() += 1;
+    });
+}
+
+/// Sets a gauge.
+pub fn set(name: &'static str, help: &'static str, pairs: &[(&'static str, &str)], value: f64) {
+    with(|r| {
+        r.help.entry(name).or_insert((help, "gauge"));
+        r.gauges.insert((name, labels(pairs)), value);
     });
 }
 
@@ -105,6 +114,9 @@ pub fn render() -> String {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
             for ((n, l), v) in r.counters.iter().filter(|((n, _), _)| n == name) {
+                let _ = writeln!(out, "{n}{} {v}", label_text(l, None));
+            }
+            for ((n, l), v) in r.gauges.iter().filter(|((n, _), _)| n == name) {
                 let _ = writeln!(out, "{n}{} {v}", label_text(l, None));
             }
             for ((n, l), h) in r.histograms.iter().filter(|((n, _), _)| n == name) {
@@ -297,5 +309,18 @@ mod tests {
             counter_value("vault_triage_test_total", &[("kind", "a\"b")]),
             1
         );
+    }
+
+    #[test]
+    fn a_gauge_shows_its_last_value() {
+        set("vault_triage_test_gauge", "A test gauge.", &[], 12.0);
+        set("vault_triage_test_gauge", "A test gauge.", &[], 7.5);
+        let text = render();
+        assert!(
+            text.contains("# TYPE vault_triage_test_gauge gauge"),
+            "{text}"
+        );
+        assert!(text.contains("vault_triage_test_gauge 7.5\n"), "{text}");
+        assert!(!text.contains("vault_triage_test_gauge 12"), "{text}");
     }
 }

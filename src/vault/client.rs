@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::error::VaultError;
 use super::monitor::MonitorStream;
+use super::token_source::TokenSource;
 use super::types::{AuthConfig, AuthMount, Health, LoginSuccess, Role, SecretRead, TokenInfo};
 use crate::config::VaultSettings;
 use crate::secret::Secret;
@@ -18,7 +19,7 @@ use crate::secret::Secret;
 pub struct VaultClient {
     http: reqwest::Client,
     addr: String,
-    token: Option<Secret>,
+    token: TokenSource,
     namespace: Option<String>,
     timeout: Duration,
 }
@@ -59,7 +60,7 @@ impl VaultClient {
     /// The same client with another token (e.g. a canary's client token).
     pub fn with_token(&self, token: Secret) -> Self {
         Self {
-            token: Some(token),
+            token: TokenSource::Fixed(token),
             ..self.clone()
         }
     }
@@ -73,7 +74,7 @@ impl VaultClient {
             .http
             .request(method, self.url(path))
             .timeout(self.timeout);
-        if let (true, Some(token)) = (with_token, &self.token) {
+        if let (true, Some(token)) = (with_token, self.token.current()) {
             req = req.header("X-Vault-Token", token.expose());
         }
         if let Some(ns) = &self.namespace {
@@ -271,6 +272,18 @@ impl VaultClient {
             .map_err(|e| VaultError::Decode(e.to_string()))
     }
 
+    /// `POST auth/token/renew-self` with this client's token; the new TTL in seconds.
+    pub async fn renew_self(&self) -> Result<u64, VaultError> {
+        let req = self
+            .request(Method::POST, "auth/token/renew-self", true)
+            .json(&serde_json::json!({}));
+        let v: Value = self.json(req).await?;
+        v.get("auth")
+            .and_then(|a| a.get("lease_duration"))
+            .and_then(Value::as_u64)
+            .ok_or_else(|| VaultError::Decode("renewal answer has no auth.lease_duration".into()))
+    }
+
     /// `POST auth/token/revoke-self` with this client's token.
     pub async fn revoke_self(&self) -> Result<(), VaultError> {
         let (status, body) = self
@@ -304,7 +317,7 @@ impl VaultClient {
         let req = self
             .http
             .get(self.url("sys/monitor?log_level=debug&log_format=standard"));
-        let req = match &self.token {
+        let req = match self.token.current() {
             Some(t) => req.header("X-Vault-Token", t.expose()),
             None => req,
         };

@@ -128,10 +128,22 @@ pub struct TokenInfo {
     pub path: String,
     #[serde(default)]
     pub policies: Vec<String>,
+    /// Seconds left; 0 for a token that never expires (root).
     #[serde(default)]
     pub ttl: i64,
     #[serde(default)]
     pub expire_time: Option<String>,
+    #[serde(default)]
+    pub renewable: bool,
+    /// The TTL the token was created (or last renewed) with, in seconds.
+    #[serde(default)]
+    pub creation_ttl: i64,
+    /// A periodic token's period in seconds (each renewal restores it); absent otherwise.
+    #[serde(default)]
+    pub period: Option<i64>,
+    /// A hard limit on renewals in seconds; 0 when none.
+    #[serde(default)]
+    pub explicit_max_ttl: i64,
 }
 
 #[cfg(test)]
