@@ -73,6 +73,14 @@ impl std::fmt::Debug for KubeClient {
     }
 }
 
+/// Plain HTTP needs no trust store: without a CA in the config, kube loads the system's CA
+/// roots for every client it builds (milliseconds each, on every triage's path).
+fn skip_trust_store_for_plain_http(config: &mut kube::Config) {
+    if config.cluster_url.scheme_str() == Some("http") && config.root_cert.is_none() {
+        config.root_cert = Some(Vec::new());
+    }
+}
+
 impl KubeClient {
     /// From a kubeconfig file, or the in-cluster configuration when `path` is `None`.
     pub async fn from_kubeconfig(path: Option<&Path>, timeout: Duration) -> anyhow::Result<Self> {
@@ -96,6 +104,7 @@ impl KubeClient {
         config.write_timeout = Some(timeout);
         // A probe must answer within its budget: no hidden retries.
         config.default_retry = false;
+        skip_trust_store_for_plain_http(&mut config);
         let client = kube::Client::try_from(config.clone())?;
         Ok(Self {
             client,
@@ -310,5 +319,39 @@ impl KubeClient {
             .collect();
         out.sort();
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> kube::Config {
+        kube::Config::new(url.parse().unwrap())
+    }
+
+    #[test]
+    fn only_a_plain_http_cluster_without_a_ca_goes_without_a_trust_store() {
+        let mut http = config("http://127.0.0.1:8080");
+        skip_trust_store_for_plain_http(&mut http);
+        assert_eq!(http.root_cert, Some(Vec::new()));
+
+        // HTTPS without a CA keeps kube's fallback to the system roots.
+        let mut https = config("https://10.96.0.1");
+        skip_trust_store_for_plain_http(&mut https);
+        assert_eq!(https.root_cert, None);
+
+        // A configured CA is never replaced.
+        let mut with_ca = config("http://127.0.0.1:8080");
+        with_ca.root_cert = Some(vec![vec![1, 2, 3]]);
+        skip_trust_store_for_plain_http(&mut with_ca);
+        assert_eq!(with_ca.root_cert, Some(vec![vec![1, 2, 3]]));
+    }
+
+    #[tokio::test]
+    async fn a_client_for_plain_http_builds() {
+        let client =
+            KubeClient::from_config(config("http://127.0.0.1:8080"), Duration::from_secs(1));
+        assert!(client.is_ok(), "{:?}", client.err());
     }
 }
