@@ -32,10 +32,36 @@ pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// The router of liveness, readiness, metrics and the given platform routes (one replica, no
 /// election: what the tests serve).
 pub fn router(platforms: Vec<Router>) -> Router {
-    platforms.into_iter().fold(
-        base().route("/readyz", get(|| async { "ready\n" })),
-        Router::merge,
-    )
+    platforms
+        .into_iter()
+        .fold(
+            base().route("/readyz", get(|| async { "ready\n" })),
+            Router::merge,
+        )
+        .layer(axum::middleware::from_fn(count_webhooks))
+}
+
+/// The source of an inbound platform or alert request, by path; `None` for the bot's own
+/// endpoints (health, readiness, metrics).
+pub fn webhook_source(path: &str) -> Option<&'static str> {
+    match path {
+        "/alerts/alertmanager" => Some("alertmanager"),
+        "/alerts/grafana" => Some("grafana"),
+        p if p.starts_with("/slack/") => Some("slack"),
+        p if p.starts_with("/discord/") => Some("discord"),
+        _ => None,
+    }
+}
+
+/// Counts every Slack, Discord and alert request by source and the status it was answered
+/// with (`vault_triage_webhook_requests_total`), refusals included.
+async fn count_webhooks(req: Request, next: axum::middleware::Next) -> Response {
+    let source = webhook_source(req.uri().path());
+    let response = next.run(req).await;
+    if let Some(source) = source {
+        crate::metrics::webhook(source, response.status().as_u16());
+    }
+    response
 }
 
 fn base<S: Clone + Send + Sync + 'static>() -> Router<S> {
@@ -237,9 +263,27 @@ pub async fn serve(
     let app = base()
         .route("/readyz", get(handle_readyz))
         .fallback(dispatch)
-        .with_state(replica);
+        .with_state(replica)
+        .layer(axum::middleware::from_fn(count_webhooks));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_and_alert_paths_are_counted_and_the_bots_own_are_not() {
+        assert_eq!(webhook_source("/alerts/alertmanager"), Some("alertmanager"));
+        assert_eq!(webhook_source("/alerts/grafana"), Some("grafana"));
+        assert_eq!(webhook_source("/slack/commands"), Some("slack"));
+        assert_eq!(webhook_source("/slack/interactions"), Some("slack"));
+        assert_eq!(webhook_source("/discord/interactions"), Some("discord"));
+        for own in ["/metrics", "/healthz", "/readyz", "/", "/alerts/other"] {
+            assert_eq!(webhook_source(own), None, "{own}");
+        }
+    }
 }

@@ -262,6 +262,27 @@ async fn bad_credentials_and_bodies_are_refused_and_change_nothing() {
             .0,
         200
     );
+    // Every request is counted by source and answer, refusals included.
+    let metrics = reqwest::get(format!("{}/metrics", bot.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |status: &str| {
+        let series = format!(
+            "vault_triage_webhook_requests_total{{source=\"alertmanager\",status=\"{status}\"}} "
+        );
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("401") >= 3, "{metrics}");
+    assert!(count("400") >= 1, "{metrics}");
+    assert!(count("413") >= 1, "{metrics}");
+    assert!(count("200") >= 2, "{metrics}");
     bot.server.abort();
     lab.shutdown().await;
 }
