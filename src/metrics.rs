@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -109,6 +110,7 @@ fn label_text(l: &Labels, extra: Option<(&str, String)>) -> String {
 /// The text exposition format.
 pub fn render() -> String {
     with(|r| {
+        sync_webhooks(r);
         let mut out = String::new();
         for (name, (help, kind)) in &r.help {
             let _ = writeln!(out, "# HELP {name} {help}");
@@ -144,7 +146,10 @@ pub fn render() -> String {
 
 /// The value of a counter (tests).
 pub fn counter_value(name: &'static str, pairs: &[(&'static str, &str)]) -> u64 {
-    with(|r| r.counters.get(&(name, labels(pairs))).copied().unwrap_or(0))
+    with(|r| {
+        sync_webhooks(r);
+        r.counters.get(&(name, labels(pairs))).copied().unwrap_or(0)
+    })
 }
 
 // The bot's metrics, one function each so names and help stay in one place.
@@ -243,13 +248,60 @@ pub fn remediation(action: &str, outcome: &str) {
     );
 }
 
+const WEBHOOK_REQUESTS: &str = "vault_triage_webhook_requests_total";
+const WEBHOOK_REQUESTS_HELP: &str = "Inbound requests by source and HTTP status.";
+/// Sources counted without a lock, in the order of [`WEBHOOKS`].
+const WEBHOOK_SOURCES: [&str; 4] = ["alertmanager", "grafana", "slack", "discord"];
+/// Statuses counted without a lock; others take the registry's lock.
+const WEBHOOK_STATUSES: [u16; 11] = [200, 202, 204, 400, 401, 403, 404, 413, 429, 500, 503];
+
+/// Every inbound request is counted, so the common cases are plain atomics (the intake path
+/// stays free of the registry's lock); they join the registry when it is read.
+static WEBHOOKS: [[AtomicU64; WEBHOOK_STATUSES.len()]; WEBHOOK_SOURCES.len()] =
+    [const { [const { AtomicU64::new(0) }; WEBHOOK_STATUSES.len()] }; WEBHOOK_SOURCES.len()];
+
 /// A webhook or chat request answered with `status`.
 pub fn webhook(source: &str, status: u16) {
-    inc(
-        "vault_triage_webhook_requests_total",
-        "Inbound requests by source and HTTP status.",
-        &[("source", source), ("status", &status.to_string())],
-    );
+    let slot = WEBHOOK_SOURCES
+        .iter()
+        .position(|s| *s == source)
+        .and_then(|i| {
+            WEBHOOK_STATUSES
+                .iter()
+                .position(|s| *s == status)
+                .map(|j| &WEBHOOKS[i][j])
+        });
+    match slot {
+        Some(counter) => {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        None => inc(
+            WEBHOOK_REQUESTS,
+            WEBHOOK_REQUESTS_HELP,
+            &[("source", source), ("status", &status.to_string())],
+        ),
+    }
+}
+
+/// Copies the lock-free webhook counters into the registry (before it is read).
+fn sync_webhooks(r: &mut Registry) {
+    for (i, source) in WEBHOOK_SOURCES.iter().enumerate() {
+        for (j, status) in WEBHOOK_STATUSES.iter().enumerate() {
+            let n = WEBHOOKS[i][j].load(Ordering::Relaxed);
+            if n > 0 {
+                r.help
+                    .entry(WEBHOOK_REQUESTS)
+                    .or_insert((WEBHOOK_REQUESTS_HELP, "counter"));
+                r.counters.insert(
+                    (
+                        WEBHOOK_REQUESTS,
+                        labels(&[("source", source), ("status", &status.to_string())]),
+                    ),
+                    n,
+                );
+            }
+        }
+    }
 }
 
 /// A chat API call that failed (`error` is the platform's error code or `http_<status>`).
@@ -322,5 +374,32 @@ mod tests {
         );
         assert!(text.contains("vault_triage_test_gauge 7.5\n"), "{text}");
         assert!(!text.contains("vault_triage_test_gauge 12"), "{text}");
+    }
+
+    #[test]
+    fn webhook_requests_are_counted_with_or_without_the_lock() {
+        let before = |status: &str| {
+            counter_value(
+                "vault_triage_webhook_requests_total",
+                &[("source", "grafana"), ("status", status)],
+            )
+        };
+        let (ok, odd) = (before("200"), before("418"));
+        webhook("grafana", 200);
+        webhook("grafana", 200);
+        webhook("grafana", 418);
+        assert_eq!(before("200"), ok + 2);
+        assert_eq!(before("418"), odd + 1);
+        let text = render();
+        assert!(
+            text.contains("vault_triage_webhook_requests_total{source=\"grafana\",status=\"200\"}"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("# TYPE vault_triage_webhook_requests_total counter")
+                .count(),
+            1,
+            "{text}"
+        );
     }
 }
