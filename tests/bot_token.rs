@@ -148,16 +148,6 @@ async fn a_revoked_token_is_reported_as_rejected() {
     assert!(matches!(tend(&vault).await, Tended::Unanswered(_)));
 }
 
-/// Kills the `serve` child when the test ends, however it ends.
-struct Serve(std::process::Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_keeps_its_token_alive_past_its_first_ttl() {
     let Some(bin) = common::bao_binary() else {
@@ -177,29 +167,17 @@ async fn serve_keeps_its_token_alive_past_its_first_ttl() {
     let path = token_dir.path().join("token");
     rewrite(&path, &token);
 
-    let port = common::free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vault-triage"));
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
-    for (k, v) in lab.exports(&files) {
-        cmd.env(k, v);
-    }
-    let _serve = Serve(
+    let serve = common::ServeProcess::start(&lab, &files, |cmd, _| {
         cmd.env("VAULT_ADDR", &bao.addr)
             .env_remove("VAULT_TOKEN")
-            .env("VAULT_TOKEN_FILE", &path)
-            .env("VAULT_TRIAGE_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starting vault-triage serve"),
-    );
+            .env("VAULT_TOKEN_FILE", &path);
+    });
 
     let renewed = "vault_triage_vault_token_renewals_total{outcome=\"renewed\"}";
     let mut metrics = String::new();
     while created.elapsed() < Duration::from_secs(30) && !metrics.contains(renewed) {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        if let Ok(r) = reqwest::get(format!("{url}/metrics")).await {
+        if let Ok(r) = reqwest::get(format!("{}/metrics", serve.url)).await {
             metrics = r.text().await.unwrap_or_default();
         }
     }

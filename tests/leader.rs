@@ -4,45 +4,20 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vault_triage::lab::{Lab, LabOptions, Scenario};
 
 const LEASE_SECONDS: u64 = 3;
 
-struct Bot {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(lab: &Lab, files: &vault_triage::lab::LabFiles, name: &str) -> Bot {
-    let port = common::free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vault-triage"));
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
-    for (k, v) in lab.exports(files) {
-        cmd.env(k, v);
-    }
-    let child = cmd
-        .env("VAULT_TRIAGE_LEADER_ELECTION", "true")
-        .env("POD_NAME", name)
-        .env("POD_NAMESPACE", "vault-triage")
-        .env("VAULT_TRIAGE_ADVERTISE_URL", &url)
-        .env("VAULT_TRIAGE_LEASE_SECONDS", LEASE_SECONDS.to_string())
-        .env("VAULT_TRIAGE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting vault-triage serve");
-    Bot { child, url }
+fn spawn(lab: &Lab, files: &vault_triage::lab::LabFiles, name: &str) -> common::ServeProcess {
+    common::ServeProcess::start(lab, files, |cmd, url| {
+        cmd.env("VAULT_TRIAGE_LEADER_ELECTION", "true")
+            .env("POD_NAME", name)
+            .env("POD_NAMESPACE", "vault-triage")
+            .env("VAULT_TRIAGE_ADVERTISE_URL", url)
+            .env("VAULT_TRIAGE_LEASE_SECONDS", LEASE_SECONDS.to_string());
+    })
 }
 
 async fn readyz(url: &str) -> String {

@@ -21,6 +21,8 @@ pub const MIN_CHECK_EVERY: Duration = Duration::from_secs(1);
 pub const MAX_CHECK_EVERY: Duration = Duration::from_secs(3600);
 /// The pause after Vault could not be asked.
 pub const RETRY_EVERY: Duration = Duration::from_secs(30);
+/// The pause after Vault rejected the token (it may be replaced in the token file meanwhile).
+pub const REJECTED_RETRY_EVERY: Duration = Duration::from_secs(300);
 /// A token that cannot be renewed is reported once it has less than this left.
 pub const WARN_BEFORE: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -103,7 +105,7 @@ impl Tended {
             Tended::Checked(health) => next_check(*health),
             Tended::Renewed { after, .. } => next_check(TokenHealth::Valid { ttl: *after }),
             Tended::RenewalFailed { ttl, .. } => next_check(TokenHealth::Expiring { ttl: *ttl }),
-            Tended::Rejected(_) => MAX_CHECK_EVERY.min(Duration::from_secs(300)),
+            Tended::Rejected(_) => REJECTED_RETRY_EVERY,
             Tended::Unanswered(_) => RETRY_EVERY,
         }
     }

@@ -150,3 +150,34 @@ pub async fn probes_for(
 pub fn init_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// A `vault-triage serve` process on a free loopback port with the lab's settings (logging at
+/// `warn`, output discarded); killed when dropped.
+pub struct ServeProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+impl ServeProcess {
+    /// Starts `serve`; `configure` adds to the command (given the process's URL) first.
+    pub fn start(lab: &Lab, files: &LabFiles, configure: impl FnOnce(&mut Command, &str)) -> Self {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vault-triage"));
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .envs(lab.exports(files))
+            .env("VAULT_TRIAGE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        configure(&mut cmd, &url);
+        let child = cmd.spawn().expect("starting vault-triage serve");
+        ServeProcess { child, url }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
