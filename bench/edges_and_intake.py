@@ -35,14 +35,11 @@ from concurrent.futures import ThreadPoolExecutor
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives import serialization
 
+from benchlib import percentile, start_lab
+
 SLACK_SECRET = "bench-signing-secret"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRING = open(os.path.join(ROOT, "tests/fixtures/alertmanager/firing.raw.json"), "rb").read()
-
-
-def pct(values, p):
-    s = sorted(values)
-    return s[max(0, min(len(s) - 1, round(p / 100 * (len(s) - 1))))]
 
 
 def free_port():
@@ -52,20 +49,6 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-def start_lab(binary, workdir, faults):
-    args = [binary, "lab", "--dir", workdir] + [f"--fault={f}" for f in faults]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    env = {}
-    while len(env) < 4:
-        line = proc.stdout.readline()
-        if not line:
-            raise SystemExit("lab exited early")
-        m = re.match(r"export (\w+)=(.*)", line.strip())
-        if m:
-            env[m.group(1)] = m.group(2).strip("'")
-    return proc, env
 
 
 def wait_http(url, timeout=60):
@@ -154,7 +137,7 @@ def ack_latency(binary, n, conc):
     key = Ed25519PrivateKey.generate()
     pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
     work = tempfile.mkdtemp(prefix="vt-bench-")
-    lab, env = start_lab(binary, work, ["vault=hang"])
+    lab, env = start_lab(binary, work, "--fault=vault=hang")
     port = free_port()
     serve = start_serve(binary, env, {
         "SLACK_SIGNING_SECRET": SLACK_SECRET, "SLACK_BOT_TOKEN": "xoxb-bench",
@@ -183,7 +166,7 @@ def ack_latency(binary, n, conc):
                 results = list(ex.map(one, range(n)))
             lat = [r[0] * 1000 for r in results]
             bad = [r[1] for r in results if r[1] != 200]
-            rows.append((name, statistics.median(lat), pct(lat, 99), max(lat), len(bad)))
+            rows.append((name, statistics.median(lat), percentile(lat, 99), max(lat), len(bad)))
         return rows
     finally:
         serve.send_signal(signal.SIGINT)
@@ -205,7 +188,7 @@ def wrk(url, lua, seconds, conns):
 
 def intake(binary, seconds, conns):
     work = tempfile.mkdtemp(prefix="vt-bench-")
-    lab, env = start_lab(binary, work, [])
+    lab, env = start_lab(binary, work)
     cfg = env["VAULT_TRIAGE_CONFIG"]
     with open(cfg, "a") as f:
         f.write('\n[alerts]\ntokens = ["bench"]\nmax_body_bytes = 262144\n\n[alerts.trigger]\nenabled = false\n')
@@ -251,7 +234,7 @@ def intake(binary, seconds, conns):
 
 def memory_and_restart(binary, incidents, events):
     work = tempfile.mkdtemp(prefix="vt-bench-")
-    lab, env = start_lab(binary, work, [])
+    lab, env = start_lab(binary, work)
     cfg = env["VAULT_TRIAGE_CONFIG"]
     with open(cfg, "a") as f:
         f.write('\n[alerts]\ntokens = ["bench"]\n\n[alerts.trigger]\nenabled = false\n')

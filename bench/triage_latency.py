@@ -24,28 +24,9 @@ import subprocess
 import sys
 import time
 
+from benchlib import percentile, start_lab
+
 CHAIN_CALLS = 3
-
-
-def percentile(values, p):
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, round(p / 100 * (len(s) - 1))))
-    return s[k]
-
-
-def start_lab(binary, latency, scenario, workdir):
-    proc = subprocess.Popen(
-        [binary, "lab", "--scenario", scenario, "--latency-ms", str(latency), "--dir", workdir],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    env = {}
-    while len(env) < 4:
-        line = proc.stdout.readline()
-        if not line:
-            raise SystemExit("lab exited early")
-        m = re.match(r"export (\w+)=(.*)", line.strip())
-        if m:
-            env[m.group(1)] = m.group(2).strip("'")
-    return proc, env
 
 
 def curl(*args):
@@ -91,7 +72,8 @@ def main():
     rss = {}
     for latency in [int(x) for x in a.latency_ms.split(",")]:
         workdir = f"/tmp/vault-triage-bench-{os.getpid()}-{latency}"
-        lab, env = start_lab(a.binary, latency, a.scenario, workdir)
+        lab, env = start_lab(a.binary, workdir, "--scenario", a.scenario,
+                             "--latency-ms", str(latency))
         try:
             child_env = {**os.environ, **env, "VAULT_TRIAGE_LOG": "warn"}
             bot_kube = kube_token(env)
