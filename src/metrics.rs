@@ -1,5 +1,5 @@
-//! Prometheus metrics: a small process-wide registry of counters, gauges and histograms, rendered in
-//! the text exposition format at `/metrics`.
+//! Prometheus metrics: a small process-wide registry of counters, gauges and histograms,
+//! rendered in the text exposition format at `/metrics`.
 //!
 //! Metric and label names are fixed strings chosen here; label values come from code (verdict
 //! codes, probe names, statuses), never from user input, so cardinality stays bounded.
