@@ -3,20 +3,18 @@
 //! restarts rolling out → resolved → the audit trail.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::approval::{Actor, Approval, Policy};
+use crate::approval::{Actor, ApprovalState, RequestId};
 use crate::chat::message::Message;
 use crate::config::{ApprovalRule, ChatFormat, ConnectionArgs, FileConfig, Person};
-use crate::diagnosis::Action;
-use crate::fixes::Fixes;
+use crate::diagnosis::{Action, RemediationKind};
 use crate::incident::journal::Journal;
 use crate::lab::{Lab, LabOptions, Scenario};
-use crate::remediation::{Plan, Step, Strategy};
-use crate::triage::triage;
+use crate::remediation::Plan;
+use crate::services::{Approved, Progress, Services};
 
 /// The demo's people: alice is on call (Slack and Discord), bob and carol approve.
 fn people() -> Vec<Person> {
@@ -39,17 +37,18 @@ fn people() -> Vec<Person> {
     ]
 }
 
-fn policy() -> anyhow::Result<Policy> {
-    let rule = |action: &str| ApprovalRule {
-        action: action.into(),
+/// The demo's `[[approvals]]`: two of alice, bob and carol for either action.
+fn approvals() -> Vec<ApprovalRule> {
+    let rule = |action: Action| ApprovalRule {
+        action: action.as_str().into(),
         approvers: vec!["alice".into(), "bob".into(), "carol".into()],
         required: 2,
         expires_after: Duration::from_secs(15 * 60),
     };
-    Ok(Policy::from_config(
-        &[rule("reconfigure-auth"), rule("restart-deployments")],
-        &people(),
-    )?)
+    vec![
+        rule(Action::ReconfigureAuth),
+        rule(Action::RestartDeployments),
+    ]
 }
 
 /// Starts the lab with `scenario` and prints the story.
@@ -68,18 +67,18 @@ pub async fn run(scenario: Scenario, chat: Option<ChatFormat>) -> anyhow::Result
         vault_namespace: None,
         kubeconfig: Some(files.kubeconfig.clone()),
     };
-    let cfg = FileConfig::load(Some(&files.config))?;
-    let probes = crate::app::build_probes(&conn, &cfg).await?;
-    let remediator = crate::app::build_remediator(probes, &cfg);
-    let (journal, _) = Journal::open(&files.state_dir)?;
-    let (fixes, _) = Fixes::restore(remediator, policy()?, Arc::new(journal), &[], Utc::now())?;
+    let mut cfg = FileConfig::load(Some(&files.config))?;
+    cfg.approvals = approvals();
+    cfg.people = people();
+    cfg.state.dir = files.state_dir.clone();
+    let (services, _) = crate::app::build_services(&conn, cfg).await?;
     let mut out = Story::new();
     out.line(&format!(
         "vault-triage demo · scenario {scenario} · simulated Vault + Kubernetes at {}",
         lab.base_url()
     ));
     print!("{}", out.take());
-    let posted = tell(&fixes, &mut out).await?;
+    let posted = tell(&services, &mut out).await?;
     if let Some(format) = chat {
         print_chat(format, &posted);
     }
@@ -140,12 +139,15 @@ impl Story {
     }
 }
 
-async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<Vec<(String, Message)>> {
+async fn tell(services: &Services, out: &mut Story) -> anyhow::Result<Vec<(String, Message)>> {
     let mut posted = Vec::new();
     let started = std::time::Instant::now();
-    let r = fixes.remediator();
     let incident = "INC-4711";
-    let report = triage(&r.probes, &r.target).await;
+    let triaged = services
+        .triage
+        .run(None, Some(incident.to_string()), incident)
+        .await;
+    let report = triaged.report.clone();
     let workloads = report
         .evidence
         .workloads
@@ -170,7 +172,6 @@ async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<Vec<(String, Mes
         "🔎",
         "The alert mentions Vault and `permission denied`: triage starts in the alert's thread",
     );
-    fixes.record_triage(&report, Some(incident))?;
     out.at(
         "📋",
         &format!(
@@ -183,7 +184,7 @@ async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<Vec<(String, Mes
     out.flush();
     posted.push((
         "the summary in the alert's thread".to_string(),
-        crate::chat::render::summary(&report, "tri_0000000000000000", fixes.policy()),
+        crate::chat::render::summary(&report, &triaged.id, services.policy()),
     ));
 
     let fits = report
@@ -205,10 +206,10 @@ async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<Vec<(String, Mes
     let alice_discord = Actor::discord("100000000000000001").with_display_name("alice");
     let bob = Actor::slack("U0BOB").with_display_name("bob");
     let carol = Actor::discord("100000000000000003").with_display_name("carol");
+    let fixes = &services.fixes;
     let (request, plan) = fixes.propose(
         &report,
-        Action::ReconfigureAuth,
-        Strategy::RotateReviewer,
+        RemediationKind::RotateReviewer,
         alice_slack.clone(),
         Some(incident),
         Utc::now(),
@@ -225,19 +226,19 @@ async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<Vec<(String, Mes
     ));
     posted.push((
         "the approval card in the thread".to_string(),
-        crate::chat::render::approval_card(&request, fixes.policy(), Utc::now()),
+        crate::chat::render::approval_card(&request, services.policy(), Utc::now()),
     ));
-    approve_and_run(fixes, out, &request.id, &alice_discord, &bob, &carol).await?;
+    approve_and_run(services, out, &request.id, &alice_discord, &bob, &carol).await?;
 
     if let Some(done) = fixes.request(&request.id) {
         posted.push((
             "the approval card, updated to its final state".to_string(),
-            crate::chat::render::approval_card(&done, fixes.policy(), Utc::now()),
+            crate::chat::render::approval_card(&done, services.policy(), Utc::now()),
         ));
     }
 
     // Then the restarts.
-    let after = triage(&r.probes, &r.target).await;
+    let after = services.triage.look(incident).await;
     out.at(
         "🔁",
         &format!(
@@ -247,8 +248,7 @@ async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<Vec<(String, Mes
     );
     let (restart, plan) = fixes.propose(
         &report,
-        Action::RestartDeployments,
-        Strategy::RotateReviewer,
+        RemediationKind::RestartDeployments,
         alice_slack,
         Some(incident),
         Utc::now(),
@@ -257,9 +257,9 @@ async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<Vec<(String, Mes
     if let Plan::RestartDeployments(_) = &plan {
         out.indent(&plan.preview());
     }
-    approve_and_run(fixes, out, &restart.id, &alice_discord, &bob, &carol).await?;
+    approve_and_run(services, out, &restart.id, &alice_discord, &bob, &carol).await?;
 
-    let last = triage(&r.probes, &r.target).await;
+    let last = services.triage.look(incident).await;
     out.at(
         "✅",
         &format!(
@@ -271,8 +271,8 @@ async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<Vec<(String, Mes
     out.line("");
     out.line("Audit trail (vault-triage audit):");
     let replay = Journal::read(
-        fixes
-            .journal()
+        services
+            .journal
             .path()
             .parent()
             .unwrap_or(std::path::Path::new(".")),
@@ -284,69 +284,78 @@ async fn tell(fixes: &Fixes, out: &mut Story) -> anyhow::Result<Vec<(String, Mes
 }
 
 async fn approve_and_run(
-    fixes: &Fixes,
+    services: &Services,
     out: &mut Story,
-    id: &crate::approval::RequestId,
+    id: &RequestId,
     requester_elsewhere: &Actor,
     first: &Actor,
     second: &Actor,
 ) -> anyhow::Result<()> {
-    match fixes.approve(id, requester_elsewhere, Utc::now()) {
+    let lines = std::sync::Mutex::new(Vec::new());
+    let progress = |p: Progress<'_>| {
+        if let (Progress::Step(s), Ok(mut l)) = (p, lines.lock()) {
+            l.push(format!(
+                "{} {}: {}",
+                if s.ok { "✅" } else { "❌" },
+                s.step,
+                s.detail
+            ));
+        }
+    };
+    let fixes = &services.fixes;
+    match fixes
+        .approve(id, requester_elsewhere, Utc::now(), &progress)
+        .await
+    {
         Err(refusal) => out.at(
             "🚫",
             &format!("alice approves from Discord → refused, only she sees: \"{refusal}\""),
         ),
         Ok(_) => out.at("⚠️", "alice's self-approval was accepted (policy error)"),
     }
+    let mut done = None;
     for actor in [first, second] {
         let who = actor.display_name.clone().unwrap_or_default();
-        match fixes.approve(id, actor, Utc::now()) {
-            Ok(Approval::Recorded { have, need, .. }) => out.at(
+        match fixes.approve(id, actor, Utc::now(), &progress).await {
+            Ok(Approved::Recorded(request)) => out.at(
                 "👍",
                 &format!(
-                    "{who} ({}) approves: {have} of {need}",
-                    actor.platform.as_str()
+                    "{who} ({}) approves: {} of {}",
+                    actor.platform.as_str(),
+                    request.approvals.len(),
+                    request.required
                 ),
             ),
-            Ok(Approval::QuorumReached { .. }) => out.at(
-                "👍",
-                &format!(
-                    "{who} ({}) approves: quorum reached, the bot re-probes and runs it",
-                    actor.platform.as_str()
-                ),
-            ),
+            Ok(Approved::Executed(result)) => {
+                out.at(
+                    "👍",
+                    &format!(
+                        "{who} ({}) approves: quorum reached, the bot re-probes and runs it",
+                        actor.platform.as_str()
+                    ),
+                );
+                done = Some(result?);
+            }
             Err(e) => out.at("🚫", &format!("{who}: {e}")),
         }
     }
-    out.flush();
-    let lines = std::sync::Mutex::new(Vec::new());
-    let done = fixes
-        .execute(id, &|s: &Step| {
-            if let Ok(mut l) = lines.lock() {
-                l.push(format!(
-                    "{} {}: {}",
-                    if s.ok { "✅" } else { "❌" },
-                    s.step,
-                    s.detail
-                ));
-            }
-        })
-        .await?;
     for l in lines.into_inner().unwrap_or_default() {
         out.indent(&l);
     }
-    out.at(
-        if done.state == crate::approval::ApprovalState::Succeeded {
-            "🟢"
-        } else {
-            "🔴"
-        },
-        &format!(
-            "{}: {}",
-            done.state.as_str(),
-            done.outcome.clone().unwrap_or_default()
-        ),
-    );
+    if let Some(done) = done {
+        out.at(
+            if done.state == ApprovalState::Succeeded {
+                "🟢"
+            } else {
+                "🔴"
+            },
+            &format!(
+                "{}: {}",
+                done.state.as_str(),
+                done.outcome.clone().unwrap_or_default()
+            ),
+        );
+    }
     out.flush();
     Ok(())
 }

@@ -10,10 +10,12 @@ pub mod alerts;
 pub mod app;
 pub mod approval;
 pub mod chat;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod diagnosis;
-pub mod fixes;
+pub mod evidence;
+pub mod id;
 pub mod incident;
 pub mod kube;
 pub mod lab;
@@ -21,11 +23,10 @@ pub mod leader;
 pub mod metrics;
 pub mod probes;
 pub mod remediation;
-pub mod secret;
 pub mod server;
+pub mod services;
 pub mod telemetry;
 pub mod terminal;
-pub mod triage;
 pub mod vault;
 
 /// Joins an error and its sources into one line.

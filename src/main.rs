@@ -8,5 +8,5 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = vault_triage::config::Cli::parse();
     vault_triage::telemetry::init(cli.log_format, &cli.log);
-    std::process::exit(vault_triage::app::run(cli).await);
+    std::process::exit(vault_triage::cli::run(cli).await);
 }

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::config::Platform;
+
 /// Histogram buckets in seconds.
 pub const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -154,77 +156,41 @@ pub fn counter_value(name: &'static str, pairs: &[(&'static str, &str)]) -> u64 
 
 // The bot's metrics, one function each so names and help stay in one place.
 
-/// A finished triage.
-pub fn triage(report: &crate::triage::Report) {
-    let code = report.verdict.code.as_str();
+/// One probe of a finished triage: its name, how long it took (when it ran) and whether it
+/// got no usable answer.
+pub struct ProbeTiming {
+    pub probe: &'static str,
+    pub ms: Option<u64>,
+    pub failed: bool,
+}
+
+/// A finished triage: its verdict code, wall time and probes.
+pub fn triage(verdict: &str, duration_ms: u64, probes: &[ProbeTiming]) {
     inc(
         "vault_triage_triages_total",
         "Triages by verdict code.",
-        &[("verdict", code)],
+        &[("verdict", verdict)],
     );
     observe(
         "vault_triage_triage_duration_seconds",
         "Wall time of a triage.",
         &[],
-        Duration::from_millis(report.duration_ms),
+        Duration::from_millis(duration_ms),
     );
-    let e = &report.evidence;
-    let probes: [(&str, Option<u64>, bool); 12] = [
-        ("vault_health", e.health.ms(), e.health.error().is_some()),
-        (
-            "auth_mount",
-            e.auth_mount.ms(),
-            e.auth_mount.error().is_some(),
-        ),
-        (
-            "auth_config",
-            e.auth_config.ms(),
-            e.auth_config.error().is_some(),
-        ),
-        (
-            "canary_role",
-            e.canary_role.ms(),
-            e.canary_role.error().is_some(),
-        ),
-        (
-            "canary_token",
-            e.canary_token.ms(),
-            e.canary_token.error().is_some(),
-        ),
-        (
-            "canary_review",
-            e.canary_review.ms(),
-            e.canary_review.error().is_some(),
-        ),
-        ("canary_login", e.login.ms(), e.login.error().is_some()),
-        (
-            "vault_debug_log",
-            e.vault_log.ms(),
-            e.vault_log.error().is_some(),
-        ),
-        (
-            "secret_read",
-            e.secret_read.ms(),
-            e.secret_read.error().is_some(),
-        ),
-        ("reviewer", e.reviewer.ms(), e.reviewer.error().is_some()),
-        ("kube_api", e.kube_api.ms(), e.kube_api.error().is_some()),
-        ("workloads", e.workloads.ms(), e.workloads.error().is_some()),
-    ];
-    for (probe, ms, failed) in probes {
-        if let Some(ms) = ms {
+    for p in probes {
+        if let Some(ms) = p.ms {
             observe(
                 "vault_triage_probe_duration_seconds",
                 "Duration of each probe.",
-                &[("probe", probe)],
+                &[("probe", p.probe)],
                 Duration::from_millis(ms),
             );
         }
-        if failed {
+        if p.failed {
             inc(
                 "vault_triage_probe_failures_total",
                 "Probes that got no usable answer.",
-                &[("probe", probe)],
+                &[("probe", p.probe)],
             );
         }
     }
@@ -250,8 +216,19 @@ pub fn remediation(action: &str, outcome: &str) {
 
 const WEBHOOK_REQUESTS: &str = "vault_triage_webhook_requests_total";
 const WEBHOOK_REQUESTS_HELP: &str = "Inbound requests by source and HTTP status.";
-/// Sources counted without a lock, in the order of [`WEBHOOKS`].
-const WEBHOOK_SOURCES: [&str; 4] = ["alertmanager", "grafana", "slack", "discord"];
+/// Sources counted without a lock, in the order of [`WEBHOOKS`]: the alert sources, then
+/// every chat platform.
+const WEBHOOK_SOURCES: [&str; 2 + Platform::ALL.len()] = {
+    let mut out = [""; 2 + Platform::ALL.len()];
+    out[0] = "alertmanager";
+    out[1] = "grafana";
+    let mut i = 0;
+    while i < Platform::ALL.len() {
+        out[2 + i] = Platform::ALL[i].as_str();
+        i += 1;
+    }
+    out
+};
 /// Statuses counted without a lock; others take the registry's lock.
 const WEBHOOK_STATUSES: [u16; 11] = [200, 202, 204, 400, 401, 403, 404, 413, 429, 500, 503];
 
@@ -305,20 +282,20 @@ fn sync_webhooks(r: &mut Registry) {
 }
 
 /// A chat API call that failed (`error` is the platform's error code or `http_<status>`).
-pub fn chat_error(platform: &str, error: &str) {
+pub fn chat_error(platform: Platform, error: &str) {
     inc(
         "vault_triage_chat_api_errors_total",
         "Chat API errors by platform and error.",
-        &[("platform", platform), ("error", error)],
+        &[("platform", platform.as_str()), ("error", error)],
     );
 }
 
 /// A chat API call retried (429 or 5xx).
-pub fn chat_retry(platform: &str, reason: &str) {
+pub fn chat_retry(platform: Platform, reason: &str) {
     inc(
         "vault_triage_chat_api_retries_total",
         "Chat API retries by platform and reason.",
-        &[("platform", platform), ("reason", reason)],
+        &[("platform", platform.as_str()), ("reason", reason)],
     );
 }
 

@@ -2,7 +2,7 @@
 //! chat platforms and the alert intake (design §5).
 //!
 //! Readiness does not depend on Vault or Kubernetes: when they are down the bot must still
-//! answer chat and say so. With several replicas only the leader is [`Active`]: a follower
+//! answer chat and say so. With several replicas only the leader has an [`ActivePart`]: a follower
 //! forwards every platform and alert request to the leader's address, so approvals, incidents
 //! and threads have one writer.
 
@@ -18,8 +18,9 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
-use crate::chat::discord::DiscordRuntime;
-use crate::chat::slack::SlackRuntime;
+use futures::future::BoxFuture;
+
+use crate::config::Platform;
 use crate::leader::Role;
 
 /// Marks a request a follower forwarded (it is never forwarded twice).
@@ -47,9 +48,10 @@ pub fn webhook_source(path: &str) -> Option<&'static str> {
     match path {
         "/alerts/alertmanager" => Some("alertmanager"),
         "/alerts/grafana" => Some("grafana"),
-        p if p.starts_with("/slack/") => Some("slack"),
-        p if p.starts_with("/discord/") => Some("discord"),
-        _ => None,
+        p => {
+            let (first, _) = p.strip_prefix('/')?.split_once('/')?;
+            first.parse::<Platform>().ok().map(Platform::as_str)
+        }
     }
 }
 
@@ -84,24 +86,13 @@ async fn handle_metrics() -> ([(HeaderName, &'static str); 1], String) {
     )
 }
 
-/// The stateful part of a running bot: only the leader has one.
-pub struct Active {
-    pub router: Router,
-    pub background: tokio::task::JoinHandle<()>,
-    pub slack: Option<SlackRuntime>,
-    pub discord: Option<DiscordRuntime>,
-}
-
-impl Active {
-    async fn stop(self) {
-        self.background.abort();
-        if let Some(s) = &self.slack {
-            s.stop();
-        }
-        if let Some(d) = self.discord {
-            d.shutdown().await;
-        }
-    }
+/// The stateful part of a running bot (built by the composition root): what a leading
+/// replica serves, and how it stops. Only the leader has one.
+pub trait ActivePart: Send {
+    /// Every route of the chat platforms and the alert intake.
+    fn router(&self) -> Router;
+    /// Stops its background work and connections.
+    fn stop(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
 /// This replica: its role and, when it leads, its active part.
@@ -112,7 +103,7 @@ pub struct Replica {
 
 struct ReplicaInner {
     router: RwLock<Option<Router>>,
-    active: Mutex<Option<Active>>,
+    active: Mutex<Option<Box<dyn ActivePart>>>,
     role: RwLock<Option<Role>>,
     http: reqwest::Client,
 }
@@ -138,9 +129,9 @@ impl Replica {
         }
     }
 
-    pub fn activate(&self, active: Active) {
+    pub fn activate(&self, active: Box<dyn ActivePart>) {
         if let Ok(mut r) = self.inner.router.write() {
-            *r = Some(active.router.clone());
+            *r = Some(active.router());
         }
         if let Ok(mut a) = self.inner.active.lock() {
             *a = Some(active);

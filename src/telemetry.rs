@@ -32,17 +32,27 @@ fn env_filter(filter: &str) -> EnvFilter {
     EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-/// JSON lines to `writer`, with the current span's fields and the span list on each line.
+/// Installs [`json`] as the global subscriber.
 pub fn init_json<W>(filter: &str, writer: W)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let _ = json(filter, writer).try_init();
+}
+
+/// JSON lines to `writer`, with the current span's fields and the span list on each line
+/// (what `serve` logs in a cluster; tests install it for one thread).
+pub fn json<W>(filter: &str, writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .with_env_filter(env_filter(filter))
         .with_writer(writer)
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(true)
-        .try_init();
+        .finish()
 }

@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
+use crate::diagnosis::Report;
 use crate::diagnosis::{CheckStatus, Verdict, VerdictCode};
-use crate::triage::Report;
 
 /// The verdict's marker: green when healthy, red when logins fail, yellow otherwise.
 pub fn marker(v: &Verdict) -> &'static str {

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::secret::Secret;
+use crate::config::Secret;
 
 /// Header Grafana signs with by default.
 pub const GRAFANA_SIGNATURE_HEADER: &str = "x-grafana-alerting-signature";

@@ -10,6 +10,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::payload::{Alert, AlertGroup, AlertStatus, Source};
 use crate::chat::message::MessageRef;
+use crate::config::Platform;
 
 /// An incident's id: `INC-` + 8 hex of the hash of (receiver, groupKey). Stable across
 /// restarts and deliveries.
@@ -44,8 +45,8 @@ pub struct Incident {
     pub updated_at: DateTime<Utc>,
     /// Set when every alert is resolved.
     pub resolved_at: Option<DateTime<Utc>>,
-    /// Root messages per platform (`slack`, `discord`).
-    pub roots: BTreeMap<String, MessageRef>,
+    /// Root messages per platform.
+    pub roots: BTreeMap<Platform, MessageRef>,
     /// The verdict code of the triage posted in this incident's thread, if any.
     pub triage: Option<String>,
 }

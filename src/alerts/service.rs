@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -24,21 +23,14 @@ use super::auth::{AlertAuth, AuthError, GRAFANA_SIGNATURE_HEADER};
 use super::incident::{Delta, Incident, incident_id};
 use super::payload::{AlertGroup, PayloadError, QuickView, Source, parse};
 use super::render;
-use crate::chat::bot::ChatBot;
-use crate::chat::poster::ChannelPoster;
-use crate::config::{AlertsSection, ChatSection};
+use crate::chat::ChatPlatform;
+use crate::config::{AlertsSection, ChatSection, Platform};
 use crate::incident::journal::{Event, Journal, JournalEntry};
-use crate::triage::Report;
-
-struct SharedTriage {
-    at: Instant,
-    id: String,
-    report: Arc<Report>,
-}
+use crate::services::Services;
 
 /// Incidents, their messages and their triage.
 pub struct AlertService {
-    bot: Arc<ChatBot>,
+    services: Arc<Services>,
     auth: AlertAuth,
     settings: AlertsSection,
     defaults: ChatSection,
@@ -46,20 +38,20 @@ pub struct AlertService {
     incidents: DashMap<String, Incident>,
     pending: DashMap<String, Delta>,
     locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
-    posters: Vec<Arc<dyn ChannelPoster>>,
-    triage: tokio::sync::Mutex<Option<SharedTriage>>,
+    chats: Vec<Arc<dyn ChatPlatform>>,
 }
 
 impl AlertService {
     /// Builds the service and restores incidents (with their root messages) from the journal.
+    /// Incidents are posted on every platform in `chats` that has a channel for them.
     pub fn new(
-        bot: Arc<ChatBot>,
-        settings: AlertsSection,
-        defaults: ChatSection,
-        posters: Vec<Arc<dyn ChannelPoster>>,
+        services: Arc<Services>,
+        chats: Vec<Arc<dyn ChatPlatform>>,
         entries: &[JournalEntry],
     ) -> Arc<Self> {
-        let journal = bot.context().fixes.journal().clone();
+        let settings = services.config.alerts.clone();
+        let defaults = services.config.chat.clone();
+        let journal = services.journal.clone();
         let auth = AlertAuth {
             tokens: settings.tokens.clone(),
             basic: settings.basic.clone(),
@@ -82,7 +74,7 @@ impl AlertService {
             }
         }
         Arc::new(Self {
-            bot,
+            services,
             auth,
             settings,
             defaults,
@@ -90,8 +82,7 @@ impl AlertService {
             incidents,
             pending: DashMap::new(),
             locks: DashMap::new(),
-            posters,
-            triage: tokio::sync::Mutex::new(None),
+            chats,
         })
     }
 
@@ -189,22 +180,17 @@ impl AlertService {
     }
 
     /// The channel of `platform` for an incident: the first matching route, else `[chat]`.
-    fn channel(&self, i: &Incident, platform: &str) -> Option<String> {
+    fn channel(&self, i: &Incident, platform: Platform) -> Option<String> {
         let matches = |labels: &BTreeMap<String, String>| {
             labels
                 .iter()
                 .all(|(k, v)| i.common_labels.get(k) == Some(v) || i.group_labels.get(k) == Some(v))
         };
-        let pick = |slack: &Option<String>, discord: &Option<String>| match platform {
-            "slack" => slack.clone(),
-            _ => discord.clone(),
-        };
-        for r in &self.settings.routes {
-            if matches(&r.labels) {
-                return pick(&r.slack_channel, &r.discord_channel);
-            }
+        match self.settings.routes.iter().find(|r| matches(&r.labels)) {
+            Some(route) => route.channel(platform),
+            None => self.defaults.channel(platform),
         }
-        pick(&self.defaults.slack_channel, &self.defaults.discord_channel)
+        .map(str::to_string)
     }
 
     /// Brings an incident's messages up to date; one task per incident at a time.
@@ -217,28 +203,28 @@ impl AlertService {
         let Some(incident) = self.incident(&id) else {
             return;
         };
-        for poster in &self.posters {
-            let platform = poster.platform();
+        for chat in &self.chats {
+            let platform = chat.platform();
             let Some(channel) = self.channel(&incident, platform) else {
                 continue;
             };
-            match incident.roots.get(platform) {
-                None => match poster.post(&channel, &render::root(&incident)).await {
+            match incident.roots.get(&platform) {
+                None => match chat.post(&channel, &render::root(&incident)).await {
                     Ok(at) => self.persist(&id, |i| {
-                        i.roots.insert(platform.to_string(), at);
+                        i.roots.insert(platform, at);
                     }),
                     Err(e) => {
-                        tracing::warn!(incident = %id, platform, error = %e, "the incident's root message could not be posted")
+                        tracing::warn!(incident = %id, %platform, error = %e, "the incident's root message could not be posted")
                     }
                 },
                 Some(root) => {
-                    if let Err(e) = poster.update(root, &render::root(&incident)).await {
-                        tracing::warn!(incident = %id, platform, error = %e, "the incident's root message could not be updated");
+                    if let Err(e) = chat.update(root, &render::root(&incident)).await {
+                        tracing::warn!(incident = %id, %platform, error = %e, "the incident's root message could not be updated");
                     }
                     if let Some(note) = render::note(&incident, &delta)
-                        && let Err(e) = poster.reply_in_thread(root, &note).await
+                        && let Err(e) = chat.reply_in_thread(root, &note).await
                     {
-                        tracing::warn!(incident = %id, platform, error = %e, "a thread note could not be posted");
+                        tracing::warn!(incident = %id, %platform, error = %e, "a thread note could not be posted");
                     }
                 }
             }
@@ -252,48 +238,30 @@ impl AlertService {
         }
     }
 
-    /// One triage per cause: a triage that finished within `triage_reuse` is posted again
-    /// instead of running a new one; concurrent incidents wait for the one running.
-    async fn shared_triage(&self, incident: &str) -> (String, Arc<Report>) {
-        let mut current = self.triage.lock().await;
-        if let Some(t) = current.as_ref()
-            && t.at.elapsed() < self.settings.triage_reuse
-        {
-            return (t.id.clone(), t.report.clone());
-        }
-        let (id, report) = self
-            .bot
-            .triage_for_incident(Some(incident.to_string()))
-            .await;
-        *current = Some(SharedTriage {
-            at: Instant::now(),
-            id: id.clone(),
-            report: report.clone(),
-        });
-        (id, report)
-    }
-
+    /// Posts the cause's one triage (shared with every incident that triggers with it) in
+    /// the incident's threads.
     async fn triage_into_thread(&self, id: &str) {
-        let (triage, report) = self.shared_triage(id).await;
-        let msg = self.bot.summary_message(&triage, &report);
+        let triaged = self.services.triage.run_shared(id).await;
+        let msg =
+            crate::chat::render::summary(&triaged.report, &triaged.id, self.services.policy());
         let Some(incident) = self.incident(id) else {
             return;
         };
-        for poster in &self.posters {
-            let Some(root) = incident.roots.get(poster.platform()) else {
+        for chat in &self.chats {
+            let Some(root) = incident.roots.get(&chat.platform()) else {
                 continue;
             };
-            if let Err(e) = poster.reply_in_thread(root, &msg).await {
+            if let Err(e) = chat.reply_in_thread(root, &msg).await {
                 tracing::warn!(incident = id, error = %e, "the triage summary could not be posted in the thread");
             }
         }
         self.persist(id, |i| {
-            i.triage = Some(report.verdict.code.as_str().to_string())
+            i.triage = Some(triaged.report.verdict.code.as_str().to_string())
         });
         if let Some(updated) = self.incident(id) {
-            for poster in &self.posters {
-                if let Some(root) = updated.roots.get(poster.platform()) {
-                    let _ = poster.update(root, &render::root(&updated)).await;
+            for chat in &self.chats {
+                if let Some(root) = updated.roots.get(&chat.platform()) {
+                    let _ = chat.update(root, &render::root(&updated)).await;
                 }
             }
         }
@@ -379,7 +347,9 @@ async fn handle(
         Ok(Some(id)) => {
             use tracing::Instrument as _;
             let span = tracing::info_span!("incident", incident = %id);
-            tokio::spawn(svc.clone().process(id.clone()).instrument(span));
+            svc.services
+                .work
+                .spawn(svc.clone().process(id.clone()).instrument(span));
             (
                 StatusCode::OK,
                 axum::Json(serde_json::json!({ "incident": id, "changed": true })),

@@ -1,44 +1,8 @@
 //! When an incident triggers a triage: by default when an alert's name or annotations mention
 //! Vault or `permission denied`; configurable keywords and label matchers.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
-
 use super::incident::Incident;
-
-/// The trigger rules (`[alerts.trigger]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TriggerRules {
-    /// Case-insensitive words looked for in alert names and annotations.
-    #[serde(default = "default_keywords")]
-    pub keywords: Vec<String>,
-    /// Labels that, when all present with these values on an alert, trigger too.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Turn automatic triage off.
-    #[serde(default = "yes")]
-    pub enabled: bool,
-}
-
-fn default_keywords() -> Vec<String> {
-    vec!["vault".into(), "permission denied".into()]
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl Default for TriggerRules {
-    fn default() -> Self {
-        Self {
-            keywords: default_keywords(),
-            labels: BTreeMap::new(),
-            enabled: true,
-        }
-    }
-}
+pub use crate::config::TriggerRules;
 
 impl TriggerRules {
     /// Does the incident call for a triage?

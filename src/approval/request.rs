@@ -6,12 +6,9 @@
 //! changes back through `apply`, so the live state and the replayed state cannot drift apart.
 
 use std::fmt;
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::policy::{Actor, PersonKey, Policy};
 use crate::diagnosis::Action;
@@ -28,29 +25,11 @@ pub struct InvalidRequestId;
 
 impl RequestId {
     const PREFIX: &'static str = "req_";
-    const HEX_LEN: usize = 16;
+    const HEX_LEN: usize = crate::id::HEX_LEN;
 
-    /// A fresh, non-sequential id: sha256 over the time, a process counter, the pid and the
-    /// standard library's per-process random hash keys.
+    /// A fresh, unguessable id.
     pub fn generate() -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let keyed = std::hash::RandomState::new().hash_one((n, nanos));
-        let mut h = Sha256::new();
-        h.update(nanos.to_le_bytes());
-        h.update(n.to_le_bytes());
-        h.update(std::process::id().to_le_bytes());
-        h.update(keyed.to_le_bytes());
-        let digest = h.finalize();
-        Self(format!(
-            "{}{}",
-            Self::PREFIX,
-            hex::encode(&digest[..Self::HEX_LEN / 2])
-        ))
+        Self(crate::id::unguessable(Self::PREFIX))
     }
 
     /// Parses a button value.

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::approval::RequestId;
+use crate::diagnosis::RemediationKind;
 
 /// Severity, shown as an emoji on Slack and as the embed colour on Discord.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,10 +88,10 @@ pub struct Button {
 /// What a button asks for. It carries ids only: the server-side state and the policy decide.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ButtonAction {
-    /// Propose a remediation (`rotate-reviewer`, `use-local-token`, `restart-deployments`) from a triage.
+    /// Propose a remediation from a triage.
     Propose {
         triage: String,
-        remediation: String,
+        remediation: RemediationKind,
     },
     /// Show the plan of the triage's first automated remediation, only to the clicker.
     Preview {
@@ -141,16 +142,10 @@ impl ButtonAction {
                 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         };
         match parts.as_slice() {
-            [PREFIX, "propose", remediation, triage]
-                if id_ok(triage)
-                    && matches!(
-                        *remediation,
-                        "rotate-reviewer" | "use-local-token" | "restart-deployments"
-                    ) =>
-            {
-                Some(ButtonAction::Propose {
+            [PREFIX, "propose", remediation, triage] if id_ok(triage) => {
+                RemediationKind::parse(remediation).map(|remediation| ButtonAction::Propose {
                     triage: triage.to_string(),
-                    remediation: remediation.to_string(),
+                    remediation,
                 })
             }
             [PREFIX, "preview", triage] if id_ok(triage) => Some(ButtonAction::Preview {
@@ -189,7 +184,7 @@ mod tests {
         for a in [
             ButtonAction::Propose {
                 triage: "tri_0123456789abcdef".into(),
-                remediation: "rotate-reviewer".into(),
+                remediation: RemediationKind::RotateReviewer,
             },
             ButtonAction::Preview {
                 triage: "tri_1".into(),

@@ -1,14 +1,59 @@
-//! Chat, platform-neutral: the command language, the message model, rendering, and the bot's
-//! conversation logic. Slack and Discord (`slack`, `discord`) only translate.
+//! Chat, platform-neutral: the command language, the message model, rendering, the one
+//! platform interface and the bot's conversation. Each platform (`slack`, `discord`) only
+//! translates.
 //!
-//! `command` parses `/vault-triage …`; `message` is the neutral model and the button
-//! encoding; `render` turns reports and approval requests into messages; `bot` handles
-//! commands and clicks through a platform's [`bot::Sink`].
+//! - `command` parses `/vault-triage …`; `message` is the neutral model and the button
+//!   encoding; `render` turns reports and approval requests into messages (all pure).
+//! - `platform` is the interface every platform implements: [`ChatPlatform`] (post, follow
+//!   up, thread, update, ephemeral) and [`PlatformRuntime`] (routes, voice, stop).
+//! - `conversation` answers commands and clicks through a `&dyn ChatPlatform`, on top of the
+//!   services (`crate::services`).
+//!
+//! A new platform is a folder here, a variant of [`crate::config::Platform`], and an arm in
+//! [`start_platforms`].
 
-pub mod bot;
 pub mod command;
+pub mod conversation;
 pub mod discord;
 pub mod message;
-pub mod poster;
+pub mod platform;
 pub mod render;
 pub mod slack;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+pub use conversation::ChatBot;
+pub use platform::{ChatError, ChatPlatform, Origin, PlatformRuntime};
+
+use crate::config::{ChatArgs, Platform};
+
+/// Starts every platform `settings` configures, in [`Platform::ALL`] order.
+pub async fn start_platforms(
+    bot: &Arc<ChatBot>,
+    settings: &ChatArgs,
+) -> anyhow::Result<Vec<Box<dyn PlatformRuntime>>> {
+    let mut running: Vec<Box<dyn PlatformRuntime>> = Vec::new();
+    for platform in Platform::ALL {
+        match platform {
+            Platform::Slack => {
+                if let Some(slack) = settings.slack() {
+                    let rt = slack::SlackRuntime::start(bot.clone(), slack)
+                        .await
+                        .context("starting Slack")?;
+                    running.push(Box::new(rt));
+                }
+            }
+            Platform::Discord => {
+                if let Some(discord) = settings.discord() {
+                    let rt = discord::DiscordRuntime::start(bot.clone(), discord)
+                        .await
+                        .context("starting Discord")?;
+                    running.push(Box::new(rt));
+                }
+            }
+        }
+    }
+    Ok(running)
+}

@@ -5,12 +5,28 @@ use chrono::{DateTime, Utc};
 use super::command::help_text;
 use super::message::{Button, ButtonAction, ButtonStyle, Confirm, Message, Section, Tone};
 use crate::approval::{ApprovalRequest, ApprovalState, Policy};
+use crate::diagnosis::Report;
 use crate::diagnosis::{Action, CheckStatus, Verdict, VerdictCode};
-use crate::probes::CallerCheck;
+use crate::evidence::CallerCheck;
 use crate::remediation::Step;
 use crate::remediation::watch::ReviewerHealth;
 use crate::terminal::took;
-use crate::triage::Report;
+
+/// The closing line of an execution: how it ended and how long after the approval.
+pub fn execution_end(request: &ApprovalRequest, since_approval: std::time::Duration) -> Message {
+    text(format!(
+        "{} {} {}: {} ({} after approval)",
+        if request.state == ApprovalState::Succeeded {
+            "✅"
+        } else {
+            "⚠️"
+        },
+        request.action.as_str(),
+        request.state.as_str(),
+        request.outcome.clone().unwrap_or_default(),
+        took(since_approval.as_millis() as u64)
+    ))
+}
 
 /// Most evidence lines in a summary (chat messages have size limits).
 pub const MAX_CHECKS: usize = 14;
@@ -145,11 +161,11 @@ pub fn summary(report: &Report, triage: &str, policy: &Policy) -> Message {
     let mut buttons: Vec<Button> = v
         .remediations
         .iter()
-        .filter(|r| r.action.is_some())
-        .map(|r| Button {
+        .filter_map(|r| r.kind().map(|kind| (r, kind)))
+        .map(|(r, kind)| Button {
             action: ButtonAction::Propose {
                 triage: triage.to_string(),
-                remediation: r.id.clone(),
+                remediation: kind,
             },
             label: r.title.clone(),
             style: ButtonStyle::Danger,

@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::text::{ago, utc};
 use super::verdict::{ChainItem, CheckStatus};
-use crate::probes::{CallerCheck, Evidence, LoginOutcome, Probe, ProbeError, Reachability};
-use crate::vault::SecretRead;
+use super::words::{ago, log_reason, utc};
+use crate::evidence::SecretRead;
+use crate::evidence::{CallerCheck, Evidence, LoginOutcome, Probe, ProbeError, Reachability};
 
 fn item(check: impl Into<String>, status: CheckStatus, detail: impl Into<String>) -> ChainItem {
     ChainItem {
@@ -456,17 +456,4 @@ pub fn evidence_chain(e: &Evidence, now: DateTime<Utc>) -> Vec<ChainItem> {
         }
     }
     out
-}
-
-/// The `err="…"` part of a `login unauthorized` line, or the line.
-pub(crate) fn log_reason(line: &str) -> String {
-    let reason = match line.find("err=") {
-        Some(i) => line[i + 4..].trim().trim_matches('"').replace("\\\"", "\""),
-        None => line.to_string(),
-    };
-    let mut r: String = reason.chars().take(240).collect();
-    if reason.chars().count() > 240 {
-        r.push('…');
-    }
-    r
 }

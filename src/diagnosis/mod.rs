@@ -1,16 +1,20 @@
 //! Diagnosis: a pure function from evidence to a verdict. No I/O, no clock reads.
 //!
-//! `verdict` holds the output types and the contract's verdict codes; `rules` decides the
+//! `verdict` holds the output types and the contract's verdict codes; `report` packages a
+//! verdict with its evidence; `rules` decides the
 //! code, confidence and scope from the evidence; `chain` lays out the evidence chain an
 //! on-call engineer reads (what was checked, what it showed, in order); `text` writes the
 //! headline, summary, remediations and reminders.
 
 mod chain;
+mod report;
 mod rules;
 mod text;
 mod verdict;
+mod words;
 
 pub use chain::evidence_chain;
+pub use report::Report;
 pub use rules::diagnose;
 pub use verdict::*;
 

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use super::chain::evidence_chain;
 use super::text;
 use super::verdict::*;
-use crate::probes::{CallerCheck, Evidence, LoginOutcome, Probe, ProbeError, Reachability};
-use crate::vault::SecretRead;
+use crate::evidence::SecretRead;
+use crate::evidence::{CallerCheck, Evidence, LoginOutcome, Probe, ProbeError, Reachability};
 
 /// Turns evidence into a verdict. `now` is passed in so the function stays pure.
 pub fn diagnose(e: &Evidence, now: DateTime<Utc>) -> Verdict {
@@ -86,7 +86,7 @@ impl<'a> Signals<'a> {
         ])
     }
 
-    fn reviewer(&self) -> Option<&crate::probes::ReviewerEvidence> {
+    fn reviewer(&self) -> Option<&crate::evidence::ReviewerEvidence> {
         self.e.reviewer.value()
     }
 

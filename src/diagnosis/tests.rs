@@ -3,9 +3,9 @@
 use chrono::{Duration as ChronoDuration, TimeZone as _, Utc};
 
 use super::*;
-use crate::kube::{ReviewResult, TokenClaims, Workload};
-use crate::probes::*;
-use crate::vault::{AuthConfig, AuthMount, Health, Role, SecretRead};
+use crate::evidence::*;
+use crate::evidence::{AuthConfig, AuthMount, Health, Role, SecretRead};
+use crate::evidence::{ReviewResult, TokenClaims, Workload};
 
 fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()

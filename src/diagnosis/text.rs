@@ -3,38 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::chain::log_reason;
-use super::verdict::{Action, Remediation, VerdictCode};
-use crate::probes::{Evidence, LoginOutcome, Probe, ReviewerEvidence};
-
-/// `2026-11-28 09:12 UTC`.
-pub(crate) fn utc(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-/// `3 h ago`, `12 min ago`, `2 d ago`, or `in 5 min`.
-pub(crate) fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
-    let secs = (now - t).num_seconds();
-    let (n, future) = if secs >= 0 {
-        (secs, false)
-    } else {
-        (-secs, true)
-    };
-    let span = if n < 120 {
-        format!("{n} s")
-    } else if n < 2 * 3600 {
-        format!("{} min", n / 60)
-    } else if n < 2 * 86_400 {
-        format!("{} h", n / 3600)
-    } else {
-        format!("{} d", n / 86_400)
-    };
-    if future {
-        format!("in {span}")
-    } else {
-        format!("{span} ago")
-    }
-}
+use super::verdict::{Remediation, RemediationKind, VerdictCode};
+use super::words::{ago, log_reason, utc};
+use crate::evidence::{Evidence, LoginOutcome, Probe, ReviewerEvidence};
 
 fn reviewer(e: &Evidence) -> Option<&ReviewerEvidence> {
     e.reviewer.value()
@@ -237,27 +208,21 @@ pub fn remediations(e: &Evidence, code: VerdictCode, has_deployments: bool) -> V
         detail,
         action: None,
     };
-    let restart = Remediation {
-        id: "restart-deployments".into(),
-        title: "Restart affected deployments".into(),
-        detail: "After the fix is verified, `kubectl rollout restart` each affected deployment so its pods log in again.".into(),
-        action: Some(Action::RestartDeployments),
-    };
+    let restart = RemediationKind::RestartDeployments.remediation(
+        "Restart affected deployments",
+        "After the fix is verified, `kubectl rollout restart` each affected deployment so its pods log in again.",
+    );
     let reviewer_sa = reviewer_name(e);
     let mut out = match code {
         VerdictCode::ReviewerJwtExpired | VerdictCode::ReviewerJwtRejected => vec![
-            Remediation {
-                id: "rotate-reviewer".into(),
-                title: "Rotate reviewer token".into(),
-                detail: format!("Mint a fresh token for {reviewer_sa} and rewrite auth/{mount}/config with it, keeping every other field."),
-                action: Some(Action::ReconfigureAuth),
-            },
-            Remediation {
-                id: "use-local-token".into(),
-                title: "Use Vault's own token".into(),
-                detail: format!("When Vault runs in the cluster: rewrite auth/{mount}/config without token_reviewer_jwt so Vault uses its auto-rotated pod token (its ServiceAccount needs system:auth-delegator). The durable fix."),
-                action: Some(Action::ReconfigureAuth),
-            },
+            RemediationKind::RotateReviewer.remediation(
+                "Rotate reviewer token",
+                format!("Mint a fresh token for {reviewer_sa} and rewrite auth/{mount}/config with it, keeping every other field."),
+            ),
+            RemediationKind::UseLocalToken.remediation(
+                "Use Vault's own token",
+                format!("When Vault runs in the cluster: rewrite auth/{mount}/config without token_reviewer_jwt so Vault uses its auto-rotated pod token (its ServiceAccount needs system:auth-delegator). The durable fix."),
+            ),
         ],
         VerdictCode::ReviewerRbacMissing => vec![manual(
             "bind-auth-delegator",

@@ -218,6 +218,68 @@ impl Action {
     }
 }
 
+/// The automated fixes a summary offers, by the id their buttons carry. Each belongs to one
+/// [`Action`] (what the approval policy governs); how each is carried out is the
+/// remediation's one `match` over this enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemediationKind {
+    /// Mint a fresh reviewer token and rewrite the auth config with it.
+    RotateReviewer,
+    /// Rewrite the auth config without a reviewer token (Vault uses its own pod token).
+    UseLocalToken,
+    /// Restart the affected workloads.
+    RestartDeployments,
+}
+
+impl RemediationKind {
+    pub const ALL: [RemediationKind; 3] = [
+        RemediationKind::RotateReviewer,
+        RemediationKind::UseLocalToken,
+        RemediationKind::RestartDeployments,
+    ];
+
+    /// The id in buttons and in `verdict.remediations[].id`.
+    pub fn id(self) -> &'static str {
+        match self {
+            RemediationKind::RotateReviewer => "rotate-reviewer",
+            RemediationKind::UseLocalToken => "use-local-token",
+            RemediationKind::RestartDeployments => "restart-deployments",
+        }
+    }
+
+    /// The kind an id names; `None` for anything else (a manual step, a forged button).
+    pub fn parse(id: &str) -> Option<Self> {
+        RemediationKind::ALL.into_iter().find(|k| k.id() == id)
+    }
+
+    /// The action the approval policy governs it by.
+    pub fn action(self) -> Action {
+        match self {
+            RemediationKind::RotateReviewer | RemediationKind::UseLocalToken => {
+                Action::ReconfigureAuth
+            }
+            RemediationKind::RestartDeployments => Action::RestartDeployments,
+        }
+    }
+
+    /// The remediation entry of a verdict for this fix.
+    pub fn remediation(self, title: impl Into<String>, detail: impl Into<String>) -> Remediation {
+        Remediation {
+            id: self.id().into(),
+            title: title.into(),
+            detail: detail.into(),
+            action: Some(self.action()),
+        }
+    }
+}
+
+impl std::fmt::Display for RemediationKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
 /// A remediation that fits the verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Remediation {
@@ -227,6 +289,13 @@ pub struct Remediation {
     pub detail: String,
     /// The bot can run it after approval; otherwise it is a manual step.
     pub action: Option<Action>,
+}
+
+impl Remediation {
+    /// The automated fix this entry offers; `None` for a manual step.
+    pub fn kind(&self) -> Option<RemediationKind> {
+        self.action.and(RemediationKind::parse(&self.id))
+    }
 }
 
 /// A deployment in the blast radius.

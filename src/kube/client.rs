@@ -15,10 +15,10 @@ use k8s_openapi::api::authorization::v1::{
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Secret as K8sSecret, ServiceAccount};
 use kube::api::{Api, ListParams, PostParams};
-use serde::{Deserialize, Serialize};
 
 use super::error::KubeError;
-use crate::secret::Secret;
+use crate::config::Secret;
+use crate::evidence::{ReviewResult, Workload};
 
 /// A Kubernetes client for the bot's identity (or another bearer's).
 #[derive(Clone)]
@@ -35,34 +35,12 @@ pub struct IssuedToken {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// The answer of a TokenReview.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ReviewResult {
-    pub authenticated: bool,
-    pub username: Option<String>,
-    pub uid: Option<String>,
-    pub audiences: Vec<String>,
-    pub error: Option<String>,
-}
-
 /// A token read from a Secret, with the Secret's labels.
 #[derive(Debug, Clone)]
 pub struct SecretToken {
     pub token: Option<Secret>,
     pub labels: BTreeMap<String, String>,
     pub secret_type: Option<String>,
-}
-
-/// A workload that logs in to Vault: a Deployment whose pod template names a Vault role.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Workload {
-    pub namespace: String,
-    pub name: String,
-    #[serde(default)]
-    pub uid: String,
-    pub role: String,
-    pub service_account: String,
-    pub replicas: i32,
 }
 
 impl std::fmt::Debug for KubeClient {

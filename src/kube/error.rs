@@ -1,5 +1,7 @@
 //! [`KubeError`]: why a Kubernetes call failed.
 
+use crate::evidence::ProbeError;
+
 /// A failed Kubernetes call.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum KubeError {
@@ -52,6 +54,26 @@ impl KubeError {
             KubeError::Forbidden(_) => Some(403),
             KubeError::Api { code, .. } => Some(*code),
             _ => None,
+        }
+    }
+}
+
+/// The evidence model's view of a failed call.
+impl From<KubeError> for ProbeError {
+    fn from(e: KubeError) -> Self {
+        match e {
+            KubeError::Unauthorized => ProbeError::Status {
+                code: 401,
+                message: "Unauthorized".into(),
+            },
+            KubeError::Forbidden(m) => ProbeError::Status {
+                code: 403,
+                message: m,
+            },
+            KubeError::Api { code, message, .. } => ProbeError::Status { code, message },
+            KubeError::Unreachable(d) => ProbeError::NoAnswer { detail: d },
+            KubeError::Timeout(ms) => ProbeError::Timeout { after_ms: ms },
+            KubeError::Client(d) => ProbeError::Other { detail: d },
         }
     }
 }

@@ -2,14 +2,12 @@
 //!
 //! [`KubeClient`] wraps one `kube::Client` for the bot's own identity and can make a second
 //! one that authenticates with another bearer (the reviewer token, tried *as the caller*).
-//! `claims` decodes ServiceAccount JWT claims for display and expiry checks; `error` types
-//! the failures the diagnosis branches on.
+//! It fills the evidence model's types (`crate::evidence`); `error` types the failures the
+//! diagnosis branches on; `restart` writes the restart patch and watches a Deployment.
 
-pub mod claims;
 mod client;
 mod error;
 mod restart;
 
-pub use claims::TokenClaims;
-pub use client::{IssuedToken, KubeClient, ReviewResult, SecretToken, Workload};
+pub use client::{IssuedToken, KubeClient, SecretToken};
 pub use error::KubeError;

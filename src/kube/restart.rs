@@ -1,16 +1,13 @@
-//! Writes to Deployments: the restart patch `kubectl rollout restart` sends, and a watch of the
-//! rollout that follows, judged with kubectl's rules.
+//! Deployments as the restart fix needs them: read one, apply a strategic-merge patch with a
+//! field manager, and watch one object's changes. The restart patch itself and kubectl's
+//! rollout rules are the remediation's (pure); this module only carries them to the API.
 
-use std::time::Duration;
-
-use chrono::Utc;
-use futures::StreamExt as _;
+use futures::{Stream, StreamExt as _};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 
 use super::client::KubeClient;
 use super::error::KubeError;
-use crate::remediation::rollout::{FIELD_MANAGER, RolloutStatus, restart_patch, rollout_status};
 
 impl KubeClient {
     /// Reads a Deployment.
@@ -23,71 +20,40 @@ impl KubeClient {
         self.call(api.get_opt(name)).await
     }
 
-    /// `kubectl rollout restart deployment/<name>`: a strategic-merge patch of the pod
-    /// template's `restartedAt` annotation, field manager `kubectl-rollout`.
-    pub async fn restart_deployment(
+    /// Applies a strategic-merge `patch` to a Deployment as `field_manager`.
+    pub async fn patch_deployment(
         &self,
         namespace: &str,
         name: &str,
+        field_manager: &str,
+        patch: &serde_json::Value,
     ) -> Result<Deployment, KubeError> {
         let api: Api<Deployment> = Api::namespaced(self.raw(), namespace);
         let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
+            field_manager: Some(field_manager.into()),
             ..Default::default()
         };
-        self.call(api.patch(name, &params, &Patch::Strategic(restart_patch(Utc::now()))))
+        self.call(api.patch(name, &params, &Patch::Strategic(patch)))
             .await
     }
 
-    /// Watches a Deployment until its rollout completes, fails, or `timeout` passes; calls
-    /// `progress` with each new kubectl-style status message.
-    pub async fn watch_rollout(
+    /// The Deployment as it changes: `Some` for each new state, `None` once it is deleted.
+    /// Watch errors are logged and retried by the watcher; the stream ends only if the
+    /// watcher does.
+    pub fn watch_deployment(
         &self,
         namespace: &str,
         name: &str,
-        timeout: Duration,
-        mut progress: impl FnMut(&str),
-    ) -> RolloutStatus {
+    ) -> impl Stream<Item = Option<Deployment>> + Send + use<> {
         let api: Api<Deployment> = Api::namespaced(self.raw(), namespace);
-        let stream = kube::runtime::watcher::watch_object(api, name);
-        let mut stream = std::pin::pin!(stream);
-        let mut last = String::new();
-        let watch = async {
-            while let Some(event) = stream.next().await {
-                match event {
-                    Ok(Some(d)) => {
-                        let status = rollout_status(&d);
-                        let msg = match &status {
-                            RolloutStatus::Progressing(m)
-                            | RolloutStatus::Complete(m)
-                            | RolloutStatus::Failed(m) => m.clone(),
-                        };
-                        if msg != last {
-                            progress(&msg);
-                            last = msg;
-                        }
-                        if !matches!(status, RolloutStatus::Progressing(_)) {
-                            return status;
-                        }
-                    }
-                    Ok(None) => {
-                        return RolloutStatus::Failed(format!(
-                            "deployment {name:?} was deleted during the rollout"
-                        ));
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "rollout watch error; the watcher retries")
-                    }
+        kube::runtime::watcher::watch_object(api, name).filter_map(|event| async move {
+            match event {
+                Ok(state) => Some(state),
+                Err(e) => {
+                    tracing::debug!(error = %e, "deployment watch error; the watcher retries");
+                    None
                 }
             }
-            RolloutStatus::Failed(format!("the watch of deployment {name:?} ended"))
-        };
-        match tokio::time::timeout(timeout, watch).await {
-            Ok(status) => status,
-            Err(_) => RolloutStatus::Failed(format!(
-                "deployment {name:?} did not finish rolling out within {} s (last: {last})",
-                timeout.as_secs()
-            )),
-        }
+        })
     }
 }

@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::tokens::API_AUDIENCE;
+use super::wire::{json_response, q, status_response};
 use super::{RecordedRequest, Shared, rollout};
 
 /// An authenticated caller.
@@ -18,46 +18,6 @@ pub(crate) struct Caller {
     pub username: String,
     pub uid: String,
     pub groups: Vec<String>,
-}
-
-/// A JSON response the way the API server writes it (compact JSON plus a newline).
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
-    raw_json(status, format!("{body}\n"))
-}
-
-fn raw_json(status: StatusCode, body: String) -> Response {
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
-/// A `Status` failure object, with the API server's key order.
-pub(crate) fn status_response(
-    code: u16,
-    reason: &str,
-    message: &str,
-    details: Option<Value>,
-) -> Response {
-    let details = details
-        .map(|d| format!(",\"details\":{d}"))
-        .unwrap_or_default();
-    let body = format!(
-        "{{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{{}},\"status\":\"Failure\",\"message\":{},\"reason\":{}{details},\"code\":{code}}}\n",
-        q(message),
-        q(reason)
-    );
-    raw_json(
-        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        body,
-    )
 }
 
 fn unauthorized() -> Response {

@@ -14,8 +14,8 @@ use super::Shared;
 use super::monitor::Level;
 use super::setup::CLUSTER_CA_PEM;
 use super::tokens::decode_claims;
-use super::vault::{auth_response, vault_error};
 use super::vault_state::{DEFAULT_TTL, Role, StoredConfig, VaultToken, str_field};
+use super::wire::{auth_response, vault_error};
 
 /// Time-claim leeway (go-jose `DefaultLeeway`).
 const LEEWAY: i64 = 60;

@@ -16,6 +16,7 @@ mod setup;
 mod tokens;
 mod vault;
 mod vault_state;
+mod wire;
 mod world;
 
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::kube::{json_response, status_response};
+use super::wire::{json_response, status_response};
 
 /// One change of a Deployment, as broadcast to watchers.
 #[derive(Clone, Debug)]

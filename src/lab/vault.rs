@@ -17,32 +17,13 @@ use super::vault_state::{
     AuthMount, DEFAULT_TTL, Role, StoredConfig, VaultToken, bool_field, duration_field, list_field,
     str_field,
 };
+use super::wire::{auth_response, envelope, vault_error, with_headers};
 
 /// The server version the lab reports (the OpenBao release its answers were checked against).
 pub(crate) const VERSION: &str = "2.7.2";
 const CLUSTER_NAME: &str = "vault-cluster-1ab7c0de";
 const CLUSTER_ID: &str = "5f1e8a6e-1b9c-4d1e-9a55-0c0ffee1ab00";
 const POLICY_DENIED: &str = "1 error occurred:\n\t* permission denied\n\n";
-
-fn with_headers(status: StatusCode, body: String) -> Response {
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    resp
-}
-
-/// `{"errors":[...]}` plus a newline.
-pub(crate) fn vault_error(status: StatusCode, errors: &[&str]) -> Response {
-    with_headers(status, format!("{}\n", json!({"errors": errors})))
-}
 
 fn raw(status: StatusCode, body: &Value) -> Response {
     with_headers(status, format!("{body}\n"))
@@ -58,32 +39,8 @@ fn no_content() -> Response {
     resp
 }
 
-/// The generic response envelope, in Vault's key order.
-fn envelope(data: &Value, auth: &Value) -> Response {
-    let body = format!(
-        "{{\"request_id\":\"{}\",\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,\"data\":{data},\"wrap_info\":null,\"warnings\":null,\"auth\":{auth}}}\n",
-        random_uuid()
-    );
-    with_headers(StatusCode::OK, body)
-}
-
 fn data_response(data: Value) -> Response {
     envelope(&data, &Value::Null)
-}
-
-/// A response carrying an `auth` block for `token`.
-pub(crate) fn auth_response(token: &VaultToken, orphan: bool) -> Response {
-    let policies = json!(token.policies);
-    let auth = json!({
-        "client_token": token.id, "accessor": token.accessor,
-        "policies": policies, "token_policies": policies,
-        "metadata": token.meta.clone().unwrap_or(Value::Null),
-        "lease_duration": token.ttl, "renewable": true,
-        "entity_id": if orphan { random_uuid() } else { String::new() },
-        "token_type": "service", "orphan": orphan,
-        "mfa_requirement": null, "num_uses": 0
-    });
-    envelope(&Value::Null, &auth)
 }
 
 fn not_found_empty() -> Response {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use super::evidence::Reachability;
+use crate::evidence::Reachability;
 
 /// Tries `GET <kubernetes_host>/version`. Any HTTP answer, even 401, means reachable.
 pub async fn check_kube_api(host: &str, ca_pem: Option<&str>, timeout: Duration) -> Reachability {

@@ -1,15 +1,16 @@
 //! Probe runner: asks Vault and Kubernetes everything the diagnosis needs, as evidence.
 //!
 //! Probes only read (the canary login and its secret read are the only calls with an effect,
-//! and the canary's Vault token is revoked afterwards). `evidence` is the data model, shared
-//! with the pure `diagnosis`; `runner` schedules the calls so that independent ones run
+//! and the canary's Vault token is revoked afterwards). They fill the evidence model
+//! (`crate::evidence`) the pure `diagnosis` reads; `runner` schedules the calls so that independent ones run
 //! together and dependent ones wait only for what they need; `kube_api` checks Vault's
-//! `kubernetes_host` from the bot's vantage point and compares CAs.
+//! `kubernetes_host` from the bot's vantage point and compares CAs; `triage` runs them and
+//! diagnoses what they saw.
 
-pub mod evidence;
 mod kube_api;
 mod runner;
+mod triage;
 
-pub use evidence::*;
 pub use kube_api::{ca_bundles_share_a_certificate, check_kube_api};
 pub use runner::{CANARY_TOKEN_SECONDS, ProbeTarget, Probes, run};
+pub use triage::triage;

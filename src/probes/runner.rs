@@ -11,12 +11,14 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use super::evidence::*;
 use super::kube_api::{ca_bundles_share_a_certificate, check_kube_api};
+use crate::config::Secret;
 use crate::config::{CanarySection, FileConfig, ReviewerSection};
-use crate::kube::{KubeClient, TokenClaims};
-use crate::secret::Secret;
-use crate::vault::{AuthConfig, VaultClient, VaultError};
+use crate::evidence::AuthConfig;
+use crate::evidence::TokenClaims;
+use crate::evidence::*;
+use crate::kube::KubeClient;
+use crate::vault::{VaultClient, VaultError};
 
 /// Lifetime asked for the canary token (Kubernetes' minimum).
 pub const CANARY_TOKEN_SECONDS: i64 = 600;
@@ -57,6 +59,14 @@ impl ProbeTarget {
             reviewer: cfg.reviewer.clone(),
             role_annotation: cfg.probes.role_annotation.clone(),
             deadline: cfg.probes.deadline,
+        }
+    }
+
+    /// The same target with `role` under triage (the canary role when blank).
+    pub fn with_role(&self, role: String) -> Self {
+        Self {
+            role: Some(role).filter(|r| !r.trim().is_empty()),
+            ..self.clone()
         }
     }
 
@@ -126,10 +136,10 @@ struct Run<'a> {
 
 struct CanaryEvidence {
     token: Probe<TokenClaims>,
-    review: Probe<crate::kube::ReviewResult>,
+    review: Probe<crate::evidence::ReviewResult>,
     login: Probe<LoginOutcome>,
     vault_log: Probe<Vec<String>>,
-    secret_read: Probe<crate::vault::SecretRead>,
+    secret_read: Probe<crate::evidence::SecretRead>,
 }
 
 impl Run<'_> {
@@ -170,11 +180,11 @@ impl Run<'_> {
     async fn vault_side(
         &self,
     ) -> (
-        Probe<crate::vault::Health>,
+        Probe<crate::evidence::Health>,
         Probe<MountCheck>,
         (Probe<Option<AuthConfig>>, Probe<KubeApiEvidence>),
-        Probe<Option<crate::vault::Role>>,
-        Option<Probe<Option<crate::vault::Role>>>,
+        Probe<Option<crate::evidence::Role>>,
+        Option<Probe<Option<crate::evidence::Role>>>,
     ) {
         let vault = &self.probes.vault;
         let mount = self.target.auth_mount.as_str();
@@ -501,7 +511,7 @@ impl Run<'_> {
         }
     }
 
-    async fn workloads(&self) -> Probe<Vec<crate::kube::Workload>> {
+    async fn workloads(&self) -> Probe<Vec<crate::evidence::Workload>> {
         match self.kube() {
             Ok(k) => {
                 self.timed(k.vault_workloads(&self.target.role_annotation))

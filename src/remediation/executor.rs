@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 use super::plan::{
     Plan, PlanError, PlanSettings, ReconfigurePlan, RestartPlan, ReviewerToken, Strategy,
 };
-use super::rollout::RolloutStatus;
-use crate::diagnosis::Action;
+use super::rollout::{self, RolloutStatus};
+use crate::diagnosis::RemediationKind;
+use crate::diagnosis::Report;
+use crate::evidence::AuthConfig;
+use crate::probes::triage;
 use crate::probes::{ProbeTarget, Probes};
-use crate::triage::{Report, triage};
-use crate::vault::AuthConfig;
 
 /// Longest wait for one deployment to roll out.
 pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -63,16 +64,17 @@ pub struct Remediator {
 }
 
 impl Remediator {
-    /// Builds a plan of `action` from `report`.
-    pub fn plan(
-        &self,
-        report: &Report,
-        action: Action,
-        strategy: Strategy,
-    ) -> Result<Plan, PlanError> {
-        match action {
-            Action::ReconfigureAuth => Plan::reconfigure(report, strategy, &self.settings),
-            Action::RestartDeployments => Plan::restart(report, &self.settings),
+    /// Builds the plan of the fix `kind` from `report`: the one place a remediation kind
+    /// becomes an action and a strategy.
+    pub fn plan(&self, report: &Report, kind: RemediationKind) -> Result<Plan, PlanError> {
+        match kind {
+            RemediationKind::RotateReviewer => {
+                Plan::reconfigure(report, Strategy::RotateReviewer, &self.settings)
+            }
+            RemediationKind::UseLocalToken => {
+                Plan::reconfigure(report, Strategy::UseLocalToken, &self.settings)
+            }
+            RemediationKind::RestartDeployments => Plan::restart(report, &self.settings),
         }
     }
 
@@ -85,7 +87,7 @@ impl Remediator {
     ) -> Result<ExecutionOutcome, ExecError> {
         let fresh = Box::pin(triage(&self.probes, &self.target)).await;
         let current = match approved {
-            Plan::ReconfigureAuth(p) => self.plan(&fresh, Action::ReconfigureAuth, p.strategy),
+            Plan::ReconfigureAuth(p) => self.plan(&fresh, p.strategy.kind()),
             Plan::RestartDeployments(p) => Ok(still_there(p, &fresh)),
         };
         let current = match current {
@@ -316,7 +318,7 @@ impl Remediator {
                         return false;
                     }
                 }
-                if let Err(e) = kube.restart_deployment(&d.namespace, &d.name).await {
+                if let Err(e) = rollout::restart(kube, &d.namespace, &d.name).await {
                     record(Step {
                         step: format!("restart {id}"),
                         ok: false,
@@ -329,8 +331,8 @@ impl Remediator {
                     ok: true,
                     detail: format!("deployment.apps/{} restarted", d.name),
                 });
-                let status = kube
-                    .watch_rollout(&d.namespace, &d.name, self.rollout_timeout, |m| {
+                let status =
+                    rollout::watch(kube, &d.namespace, &d.name, self.rollout_timeout, |m| {
                         if m.starts_with("Waiting") {
                             record(Step {
                                 step: format!("progress {id}"),

@@ -9,9 +9,8 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::diagnosis::{Action, VerdictCode};
-use crate::triage::Report;
-use crate::vault::AuthConfig;
+use crate::diagnosis::{Action, RemediationKind, Report, VerdictCode};
+use crate::evidence::AuthConfig;
 
 /// Default lifetime asked for a rotated reviewer token (the API server may shorten it).
 pub const DEFAULT_REVIEWER_TOKEN_SECONDS: i64 = 365 * 24 * 3600;
@@ -36,11 +35,11 @@ impl Strategy {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "rotate-reviewer" => Some(Strategy::RotateReviewer),
-            "use-local-token" => Some(Strategy::UseLocalToken),
-            _ => None,
+    /// The fix this strategy carries out.
+    pub fn kind(self) -> RemediationKind {
+        match self {
+            Strategy::RotateReviewer => RemediationKind::RotateReviewer,
+            Strategy::UseLocalToken => RemediationKind::UseLocalToken,
         }
     }
 }

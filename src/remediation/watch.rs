@@ -11,8 +11,6 @@ use serde::{Deserialize, Serialize};
 
 /// Default warning lead time.
 pub const DEFAULT_WARN_BEFORE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
-/// Default interval between checks.
-pub const DEFAULT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// What the watch concludes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,47 +92,6 @@ pub fn assess(
         ReviewerHealth::ExpiresSoon { expires_at }
     } else {
         ReviewerHealth::Fine { expires_at }
-    }
-}
-
-/// One round of the watch: triage, judge the reviewer, and when it needs attention make sure a
-/// rotate plan waits for approval. Returns the judgement and the open request, if any.
-pub async fn check_once(
-    fixes: &crate::fixes::Fixes,
-    warn_before: std::time::Duration,
-    now: DateTime<Utc>,
-) -> (ReviewerHealth, Option<crate::approval::ApprovalRequest>) {
-    let r = fixes.remediator();
-    let report = crate::triage::triage(&r.probes, &r.target).await;
-    let secret_expiry = report
-        .evidence
-        .reviewer
-        .value()
-        .and_then(|e| e.claims.as_ref())
-        .and_then(|c| c.expires_at);
-    let health = assess(
-        secret_expiry,
-        fixes.rotated_reviewer_expiry(),
-        now,
-        warn_before,
-    );
-    if !health.needs_attention() {
-        return (health, None);
-    }
-    let bot = crate::approval::Actor::cli("vault-triage").with_display_name("reviewer watch");
-    match fixes.propose(
-        &report,
-        crate::diagnosis::Action::ReconfigureAuth,
-        crate::remediation::Strategy::RotateReviewer,
-        bot,
-        None,
-        now,
-    ) {
-        Ok((request, _)) => (health, Some(request)),
-        Err(e) => {
-            tracing::warn!(error = %e, "reviewer watch: no rotate plan could be prepared");
-            (health, None)
-        }
     }
 }
 

@@ -10,9 +10,9 @@ use serde_json::Value;
 use super::error::VaultError;
 use super::monitor::MonitorStream;
 use super::token_source::TokenSource;
-use super::types::{AuthConfig, AuthMount, Health, LoginSuccess, Role, SecretRead, TokenInfo};
-use crate::config::VaultSettings;
-use crate::secret::Secret;
+use super::types::{LoginSuccess, TokenInfo};
+use crate::config::{Secret, VaultSettings};
+use crate::evidence::{AuthConfig, AuthMount, Health, Role, SecretRead};
 
 /// A Vault client bound to one address and the bot's own token.
 #[derive(Clone)]
@@ -47,7 +47,7 @@ impl VaultClient {
         Ok(Self {
             http: builder.build()?,
             addr: settings.addr.trim_end_matches('/').to_string(),
-            token: settings.token.clone(),
+            token: TokenSource::from_setting(&settings.token)?,
             namespace: settings.namespace.clone(),
             timeout,
         })

@@ -1,5 +1,7 @@
 //! [`VaultError`]: why a Vault call failed, typed so the diagnosis can branch on it.
 
+use crate::evidence::ProbeError;
+
 /// A failed Vault call.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum VaultError {
@@ -79,6 +81,21 @@ impl VaultError {
             self,
             VaultError::Unreachable(_) | VaultError::Timeout(_) | VaultError::Tls(_)
         )
+    }
+}
+
+/// The evidence model's view of a failed call.
+impl From<VaultError> for ProbeError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::Unreachable(d) | VaultError::Tls(d) => ProbeError::NoAnswer { detail: d },
+            VaultError::Timeout(ms) => ProbeError::Timeout { after_ms: ms },
+            VaultError::Api { status, errors } => ProbeError::Status {
+                code: status,
+                message: errors.join("; "),
+            },
+            VaultError::Decode(d) => ProbeError::Other { detail: d },
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use anyhow::Context as _;
 
-use crate::secret::Secret;
+use crate::config::{Secret, TokenSetting};
 
 /// The bot's Vault token: none, fixed, or read from a file that may change.
 #[derive(Clone, Default)]
@@ -37,6 +37,15 @@ impl std::fmt::Debug for TokenSource {
 }
 
 impl TokenSource {
+    /// The source a [`TokenSetting`] names; a token file is read once now (an error at start).
+    pub fn from_setting(setting: &TokenSetting) -> anyhow::Result<Self> {
+        match setting {
+            TokenSetting::None => Ok(TokenSource::None),
+            TokenSetting::Fixed(token) => Ok(TokenSource::Fixed(token.clone())),
+            TokenSetting::File(path) => TokenSource::file(path),
+        }
+    }
+
     /// Reads the token file once now; a missing, unreadable or empty file is an error here
     /// (at start), and only a warning later.
     pub fn file(path: &Path) -> anyhow::Result<Self> {

@@ -11,8 +11,8 @@ use serenity::model::application::Interaction;
 
 use super::interaction::{COMMAND_NAME, chat_command, click_origin, command_origin};
 use super::payload;
-use super::rest::DiscordSink;
-use crate::chat::bot::ChatBot;
+use super::rest::DiscordChat;
+use crate::chat::ChatBot;
 use crate::chat::message::ButtonAction;
 
 /// Work to run once the answer is on its way.
@@ -46,16 +46,16 @@ impl Ack {
     }
 }
 
-/// The bot and the REST sink it answers through.
+/// The conversation and the REST voice it answers through.
 pub struct Edge {
     pub bot: Arc<ChatBot>,
-    pub sink: Arc<DiscordSink>,
+    pub chat: Arc<DiscordChat>,
 }
 
 impl Edge {
     /// Decides the answer; returns it with the work to start once it is sent.
     pub fn accept(&self, interaction: Interaction) -> (Ack, Option<Work>) {
-        let http = self.sink.http();
+        let http = self.chat.http();
         if http.application_id().is_none() {
             http.set_application_id(interaction.application_id());
         }
@@ -71,9 +71,9 @@ impl Edge {
                 let command = chat_command(&cmd.data);
                 let origin = command_origin(&cmd);
                 tracing::info!(actor = %origin.actor.platform_key(), channel = %origin.channel, ?command, "Discord command");
-                let (bot, sink) = (self.bot.clone(), self.sink.clone());
+                let (bot, chat) = (self.bot.clone(), self.chat.clone());
                 let work: Work = Box::pin(async move {
-                    bot.handle_command(&*sink, origin, command).await;
+                    bot.handle_command(&*chat, origin, command).await;
                 });
                 (Ack::Defer, Some(work))
             }
@@ -94,16 +94,16 @@ impl Edge {
                     .first()
                     .and_then(|e| e.title.as_deref())
                 {
-                    self.sink.remember_title(&clicked.id, title);
+                    self.chat.remember_title(&clicked.id, title);
                 }
                 if let Some(thread) = &click.message.thread {
-                    self.sink
+                    self.chat
                         .remember_thread(&clicked.id, &thread.id.to_string());
                 }
                 tracing::info!(actor = %origin.actor.platform_key(), action = %click.data.custom_id, "Discord click");
-                let (bot, sink) = (self.bot.clone(), self.sink.clone());
+                let (bot, chat) = (self.bot.clone(), self.chat.clone());
                 let work: Work = Box::pin(async move {
-                    bot.handle_click(&*sink, origin, clicked, action).await;
+                    bot.handle_click(&*chat, origin, clicked, action).await;
                 });
                 (Ack::DeferUpdate, Some(work))
             }

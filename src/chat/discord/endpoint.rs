@@ -69,7 +69,7 @@ async fn handle_interaction(
             .into_response();
     };
     if let Some(work) = work {
-        tokio::spawn(work);
+        endpoint.edge.bot.services().work.spawn(work);
     }
     axum::Json(answer).into_response()
 }

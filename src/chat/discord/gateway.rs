@@ -20,15 +20,15 @@ impl EventHandler for Handler {
         let (id, token) = (interaction.id(), interaction.token().to_string());
         let (ack, work) = self.edge.accept(interaction);
         let Some(answer) = ack.json() else { return };
-        // The callback goes through the sink's client: one rate limiter for every call.
-        let http = self.edge.sink.http();
+        // The callback goes through the REST voice's client: one rate limiter for every call.
+        let http = self.edge.chat.http();
         match http
             .create_interaction_response(id, &token, &answer, vec![])
             .await
         {
             Ok(()) => {
                 if let Some(work) = work {
-                    tokio::spawn(work);
+                    self.edge.bot.services().work.spawn(work);
                 }
             }
             Err(e) => {

@@ -11,9 +11,9 @@ use serenity::model::guild::Member;
 use serenity::model::user::User;
 
 use crate::approval::Actor;
-use crate::chat::bot::Origin;
 use crate::chat::command::{ChatCommand, parse};
 use crate::chat::message::MessageRef;
+use crate::chat::platform::Origin;
 
 /// The one slash command; its subcommands are in `commands/discord-commands.json`.
 pub const COMMAND_NAME: &str = "vault-triage";

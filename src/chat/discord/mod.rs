@@ -1,9 +1,9 @@
 //! Discord: the interactions endpoint (Ed25519) and the gateway, embeds and components, and
-//! the REST sink.
+//! the REST voice.
 //!
 //! Both transports share one path: `verify` (endpoint only) → `interaction` (what was asked,
 //! by whom, where) → `edge` (the immediate answer and the work behind it) → the neutral
-//! [`ChatBot`], which speaks through `rest::DiscordSink`; `payload` shapes every message
+//! [`ChatBot`], which speaks through `rest::DiscordChat`; `payload` shapes every message
 //! body. A command is deferred (type 5) and its answer edits `@original`; a click is
 //! acknowledged (type 6); approval cards and progress live in a thread started from the
 //! summary.
@@ -22,19 +22,22 @@ use anyhow::Context as _;
 use axum::Router;
 use serenity::model::id::GuildId;
 
-use crate::chat::bot::ChatBot;
-use crate::config::DiscordSettings;
+use futures::future::BoxFuture;
+
+use crate::chat::ChatBot;
+use crate::chat::platform::{ChatPlatform, PlatformRuntime};
+use crate::config::{DiscordSettings, Platform};
 
 pub use edge::{Ack, Edge};
 pub use endpoint::{MAX_BODY, PATH};
 pub use payload::render_for_demo;
-pub use rest::DiscordSink;
+pub use rest::DiscordChat;
 
 /// The running Discord integration.
 pub struct DiscordRuntime {
     router: Option<Router>,
     gateway: Option<gateway::Gateway>,
-    sink: Arc<DiscordSink>,
+    chat: Arc<DiscordChat>,
 }
 
 impl DiscordRuntime {
@@ -49,10 +52,10 @@ impl DiscordRuntime {
         let app = settings.application_id.as_deref();
         let api = settings.api_url.as_deref();
         let http = rest::http_client(token, app, api)?;
-        let sink = Arc::new(DiscordSink::new(Arc::new(http)));
+        let chat = Arc::new(DiscordChat::new(Arc::new(http)));
         let edge = Arc::new(Edge {
             bot,
-            sink: sink.clone(),
+            chat: chat.clone(),
         });
         let router = match &settings.public_key {
             Some(key) => Some(endpoint::router(
@@ -85,37 +88,47 @@ impl DiscordRuntime {
         Ok(DiscordRuntime {
             router,
             gateway,
-            sink,
+            chat,
         })
-    }
-
-    /// The `/discord/interactions` route, when the endpoint transport is on.
-    pub fn router(&self) -> Option<Router> {
-        self.router.clone()
-    }
-
-    /// Posting into channels (alert incidents).
-    pub fn poster(&self) -> Option<Arc<dyn crate::chat::poster::ChannelPoster>> {
-        Some(self.sink.clone())
     }
 
     /// Whether the gateway runs.
     pub fn has_gateway(&self) -> bool {
         self.gateway.is_some()
     }
+}
+
+impl PlatformRuntime for DiscordRuntime {
+    fn platform(&self) -> Platform {
+        Platform::Discord
+    }
+
+    /// The `/discord/interactions` route, when the endpoint transport is on.
+    fn routes(&self) -> Option<Router> {
+        self.router.clone()
+    }
+
+    fn chat(&self) -> Arc<dyn ChatPlatform> {
+        self.chat.clone()
+    }
 
     /// Closes the gateway connection, if any, and waits for it to end.
-    pub async fn shutdown(self) {
-        if let Some(g) = self.gateway {
-            g.shards.shutdown_all().await;
-            let _ = g.task.await;
-        }
+    fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            if let Some(g) = self.gateway {
+                g.shards.shutdown_all().await;
+                let _ = g.task.await;
+            }
+        })
     }
 }
 
+/// The command definitions in `commands/`, embedded.
+pub const COMMANDS_JSON: &str = include_str!("../../../commands/discord-commands.json");
+
 /// The command definitions of `commands/discord-commands.json`.
 pub fn command_definitions() -> anyhow::Result<serde_json::Value> {
-    let defs: serde_json::Value = serde_json::from_str(crate::app::DISCORD_COMMANDS)
+    let defs: serde_json::Value = serde_json::from_str(COMMANDS_JSON)
         .context("commands/discord-commands.json is not JSON")?;
     anyhow::ensure!(
         defs.as_array().is_some_and(|a| !a.is_empty()),

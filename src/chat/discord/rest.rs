@@ -1,4 +1,4 @@
-//! The REST side: the bot's [`Sink`] over serenity's `Http`, and how Discord's answers become
+//! The REST side: the bot's [`ChatPlatform`] over serenity's `Http`, and how Discord's answers become
 //! [`ChatError`]s.
 //!
 //! Production keeps serenity's rate limiter (it honours Discord's buckets and 429s); a REST
@@ -11,15 +11,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use futures::future::BoxFuture;
 use serde_json::json;
 use serenity::http::{Http, HttpBuilder, HttpError};
 use serenity::model::id::{ApplicationId, ChannelId, MessageId};
 use tokio::sync::OnceCell;
 
 use super::payload::{self, truncate};
-use crate::chat::bot::{ChatError, Origin, Sink};
 use crate::chat::message::{Message, MessageRef};
-use crate::secret::Secret;
+use crate::chat::platform::{ChatError, ChatPlatform, Origin};
+use crate::config::Platform;
+use crate::config::Secret;
 
 /// Discord's error code when a thread already exists for a message (its id is the message's).
 const THREAD_ALREADY_EXISTS: isize = 160_004;
@@ -104,7 +106,7 @@ pub fn chat_error(call: &str, e: serenity::Error) -> ChatError {
     };
     tracing::warn!(call, error = %err, "Discord API call failed");
     crate::metrics::chat_error(
-        "discord",
+        Platform::Discord,
         match &err {
             ChatError::Refused(_) => "refused",
             ChatError::Unavailable(_) => "unavailable",
@@ -129,7 +131,7 @@ where
         match call().await {
             Err(ChatError::Unavailable(why)) if attempt < MAX_ATTEMPTS => {
                 tracing::info!(call = what, attempt, reason = %why, "retrying a Discord call");
-                crate::metrics::chat_retry("discord", "server_error");
+                crate::metrics::chat_retry(Platform::Discord, "server_error");
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
                 attempt += 1;
@@ -157,7 +159,7 @@ fn discord_code(e: &serenity::Error) -> Option<isize> {
 }
 
 /// The bot's voice on Discord.
-pub struct DiscordSink {
+pub struct DiscordChat {
     http: Arc<Http>,
     /// Summary message id → its thread, started once.
     threads: DashMap<String, Arc<OnceCell<String>>>,
@@ -165,7 +167,7 @@ pub struct DiscordSink {
     titles: DashMap<String, String>,
 }
 
-impl DiscordSink {
+impl DiscordChat {
     pub fn new(http: Arc<Http>) -> Self {
         Self {
             http,
@@ -238,9 +240,9 @@ impl DiscordSink {
     }
 }
 
-impl Sink for DiscordSink {
+impl DiscordChat {
     /// Edits the deferred response (`@original`) into the answer.
-    async fn deliver(&self, origin: &Origin, msg: &Message) -> Result<MessageRef, ChatError> {
+    async fn edit_original(&self, origin: &Origin, msg: &Message) -> Result<MessageRef, ChatError> {
         let body = payload::body(msg);
         let mut tries = 0;
         let sent = loop {
@@ -271,7 +273,28 @@ impl Sink for DiscordSink {
         })
     }
 
-    async fn reply_in_thread(
+    /// `POST /channels/{channel}/messages`.
+    async fn post_in_channel(&self, channel: &str, msg: &Message) -> Result<MessageRef, ChatError> {
+        let id = ChannelId::from(snowflake(channel)?);
+        let body = payload::body(msg);
+        let sent = with_retries("post in channel", || async {
+            self.http
+                .send_message(id, vec![], &body)
+                .await
+                .map_err(|e| chat_error("post in channel", e))
+        })
+        .await?;
+        if let Some(title) = &msg.title {
+            self.remember_title(&sent.id.to_string(), title);
+        }
+        Ok(MessageRef {
+            channel: channel.to_string(),
+            id: sent.id.to_string(),
+            thread: None,
+        })
+    }
+
+    async fn post_in_thread(
         &self,
         root: &MessageRef,
         msg: &Message,
@@ -293,7 +316,7 @@ impl Sink for DiscordSink {
         })
     }
 
-    async fn update(&self, target: &MessageRef, msg: &Message) -> Result<(), ChatError> {
+    async fn edit(&self, target: &MessageRef, msg: &Message) -> Result<(), ChatError> {
         let channel = ChannelId::from(snowflake(&target.channel)?);
         let message = MessageId::from(snowflake(&target.id)?);
         let body = payload::body(msg);
@@ -308,7 +331,7 @@ impl Sink for DiscordSink {
     }
 
     /// A follow-up only the person who acted sees.
-    async fn ephemeral(&self, origin: &Origin, text: &str) -> Result<(), ChatError> {
+    async fn ephemeral_follow_up(&self, origin: &Origin, text: &str) -> Result<(), ChatError> {
         self.http
             .create_followup_message(&origin.reply, &payload::ephemeral(text), vec![])
             .await
@@ -317,52 +340,56 @@ impl Sink for DiscordSink {
     }
 }
 
-impl crate::chat::poster::ChannelPoster for DiscordSink {
-    fn platform(&self) -> &'static str {
-        "discord"
+impl ChatPlatform for DiscordChat {
+    fn platform(&self) -> Platform {
+        Platform::Discord
     }
 
-    /// `POST /channels/{channel}/messages`.
     fn post<'a>(
         &'a self,
         channel: &'a str,
         msg: &'a Message,
-    ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
-        Box::pin(async move {
-            let id = ChannelId::from(snowflake(channel)?);
-            let body = payload::body(msg);
-            let sent = with_retries("post in channel", || async {
-                self.http
-                    .send_message(id, vec![], &body)
-                    .await
-                    .map_err(|e| chat_error("post in channel", e))
-            })
-            .await?;
-            if let Some(title) = &msg.title {
-                self.remember_title(&sent.id.to_string(), title);
-            }
-            Ok(MessageRef {
-                channel: channel.to_string(),
-                id: sent.id.to_string(),
-                thread: None,
-            })
-        })
+    ) -> BoxFuture<'a, Result<MessageRef, ChatError>> {
+        Box::pin(self.post_in_channel(channel, msg))
+    }
+
+    fn follow_up<'a>(
+        &'a self,
+        origin: &'a Origin,
+        msg: &'a Message,
+    ) -> BoxFuture<'a, Result<MessageRef, ChatError>> {
+        Box::pin(self.edit_original(origin, msg))
+    }
+
+    fn start_thread<'a>(
+        &'a self,
+        root: &'a MessageRef,
+    ) -> BoxFuture<'a, Result<String, ChatError>> {
+        Box::pin(self.thread_of(root))
     }
 
     fn reply_in_thread<'a>(
         &'a self,
         root: &'a MessageRef,
         msg: &'a Message,
-    ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
-        Box::pin(<Self as Sink>::reply_in_thread(self, root, msg))
+    ) -> BoxFuture<'a, Result<MessageRef, ChatError>> {
+        Box::pin(self.post_in_thread(root, msg))
     }
 
     fn update<'a>(
         &'a self,
-        at: &'a MessageRef,
+        target: &'a MessageRef,
         msg: &'a Message,
-    ) -> futures::future::BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(<Self as Sink>::update(self, at, msg))
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(self.edit(target, msg))
+    }
+
+    fn ephemeral<'a>(
+        &'a self,
+        origin: &'a Origin,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(self.ephemeral_follow_up(origin, text))
     }
 }
 
@@ -398,7 +425,7 @@ mod tests {
 
     #[test]
     fn a_thread_is_named_after_its_summary() {
-        let sink = DiscordSink::new(Arc::new(Http::new("t")));
+        let sink = DiscordChat::new(Arc::new(Http::new("t")));
         assert_eq!(sink.thread_name("1"), "vault-triage");
         sink.remember_title(
             "1",

@@ -1,7 +1,7 @@
 //! The Slack Web API as the bot uses it: `chat.postMessage`, `chat.update`,
 //! `chat.postEphemeral`, `response_url` posts and `apps.connections.open`, with Slack's rate
 //! limits honoured (429 `Retry-After`, 5xx backoff, one post per second per channel), and the
-//! [`SlackSink`] the conversation logic talks through.
+//! [`SlackChat`], the bot's [`ChatPlatform`] on Slack.
 //!
 //! Tokens go in the `Authorization` header and nowhere else: not in errors, not in logs.
 
@@ -13,9 +13,12 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::blocks;
-use crate::chat::bot::{ChatError, Origin, Sink};
+use futures::future::BoxFuture;
+
 use crate::chat::message::{Message, MessageRef};
-use crate::secret::Secret;
+use crate::chat::platform::{ChatError, ChatPlatform, Origin};
+use crate::config::Platform;
+use crate::config::Secret;
 
 /// Most attempts of one call (429s and 5xx included).
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -128,7 +131,7 @@ impl SlackApi {
                         }
                         ChatError::Unavailable(_) => "unavailable".into(),
                     };
-                    crate::metrics::chat_error("slack", &code);
+                    crate::metrics::chat_error(Platform::Slack, &code);
                     return Err(e);
                 }
                 Attempt::Retry(wait, why) => {
@@ -141,7 +144,7 @@ impl SlackApi {
                     };
                     tracing::info!(call = what, attempt, wait_ms = wait.as_millis() as u64, reason = %why, "retrying a Slack call");
                     crate::metrics::chat_retry(
-                        "slack",
+                        Platform::Slack,
                         if why.contains("429") || why == "ratelimited" {
                             "rate_limited"
                         } else {
@@ -156,7 +159,7 @@ impl SlackApi {
             }
         }
         tracing::warn!(call = what, reason = %last, "a Slack call failed after {MAX_ATTEMPTS} attempts");
-        crate::metrics::chat_error("slack", "gave_up_after_retries");
+        crate::metrics::chat_error(Platform::Slack, "gave_up_after_retries");
         Err(ChatError::Unavailable(last))
     }
 
@@ -237,18 +240,18 @@ pub fn refusal(code: &str) -> String {
     format!("{code}: {hint}")
 }
 
-/// The conversation logic's way into Slack.
+/// The bot's voice on Slack: the [`ChatPlatform`] over the Web API.
 #[derive(Clone)]
-pub struct SlackSink {
+pub struct SlackChat {
     api: Arc<SlackApi>,
 }
 
-impl SlackSink {
+impl SlackChat {
     pub fn new(api: Arc<SlackApi>) -> Self {
         Self { api }
     }
 
-    pub(crate) async fn post(
+    async fn post_in(
         &self,
         channel: &str,
         thread: Option<&str>,
@@ -268,29 +271,8 @@ impl SlackSink {
             thread: thread.map(str::to_string),
         })
     }
-}
 
-impl Sink for SlackSink {
-    async fn deliver(&self, origin: &Origin, msg: &Message) -> Result<MessageRef, ChatError> {
-        self.post(&origin.channel, origin.thread.as_deref(), msg)
-            .await
-    }
-
-    async fn reply_in_thread(
-        &self,
-        root: &MessageRef,
-        msg: &Message,
-    ) -> Result<MessageRef, ChatError> {
-        let thread = root.thread.as_deref().unwrap_or(&root.id);
-        self.post(&root.channel, Some(thread), msg).await
-    }
-
-    async fn update(&self, target: &MessageRef, msg: &Message) -> Result<(), ChatError> {
-        let body = blocks::update_message(&target.channel, &target.id, msg);
-        self.api.call("chat.update", &body, None).await.map(|_| ())
-    }
-
-    async fn ephemeral(&self, origin: &Origin, text: &str) -> Result<(), ChatError> {
+    async fn ephemeral_text(&self, origin: &Origin, text: &str) -> Result<(), ChatError> {
         let text = blocks::cut(text, blocks::MAX_FALLBACK);
         if !origin.reply.is_empty() {
             let body =
@@ -314,33 +296,65 @@ impl Sink for SlackSink {
     }
 }
 
-impl crate::chat::poster::ChannelPoster for SlackSink {
-    fn platform(&self) -> &'static str {
-        "slack"
+/// A Slack thread is named by its root message's `ts`.
+fn thread_ts(root: &MessageRef) -> &str {
+    root.thread.as_deref().unwrap_or(&root.id)
+}
+
+impl ChatPlatform for SlackChat {
+    fn platform(&self) -> Platform {
+        Platform::Slack
     }
 
     fn post<'a>(
         &'a self,
         channel: &'a str,
         msg: &'a Message,
-    ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
-        Box::pin(SlackSink::post(self, channel, None, msg))
+    ) -> BoxFuture<'a, Result<MessageRef, ChatError>> {
+        Box::pin(self.post_in(channel, None, msg))
+    }
+
+    /// Posts in the channel (or thread) the command came from.
+    fn follow_up<'a>(
+        &'a self,
+        origin: &'a Origin,
+        msg: &'a Message,
+    ) -> BoxFuture<'a, Result<MessageRef, ChatError>> {
+        Box::pin(self.post_in(&origin.channel, origin.thread.as_deref(), msg))
+    }
+
+    fn start_thread<'a>(
+        &'a self,
+        root: &'a MessageRef,
+    ) -> BoxFuture<'a, Result<String, ChatError>> {
+        Box::pin(async move { Ok(thread_ts(root).to_string()) })
     }
 
     fn reply_in_thread<'a>(
         &'a self,
         root: &'a MessageRef,
         msg: &'a Message,
-    ) -> futures::future::BoxFuture<'a, Result<MessageRef, ChatError>> {
-        Box::pin(<Self as Sink>::reply_in_thread(self, root, msg))
+    ) -> BoxFuture<'a, Result<MessageRef, ChatError>> {
+        Box::pin(self.post_in(&root.channel, Some(thread_ts(root)), msg))
     }
 
     fn update<'a>(
         &'a self,
-        at: &'a MessageRef,
+        target: &'a MessageRef,
         msg: &'a Message,
-    ) -> futures::future::BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(<Self as Sink>::update(self, at, msg))
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(async move {
+            let body = blocks::update_message(&target.channel, &target.id, msg);
+            self.api.call("chat.update", &body, None).await.map(|_| ())
+        })
+    }
+
+    fn ephemeral<'a>(
+        &'a self,
+        origin: &'a Origin,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(self.ephemeral_text(origin, text))
     }
 }
 

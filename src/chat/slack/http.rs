@@ -16,7 +16,7 @@ use axum::routing::post;
 use super::Edge;
 use super::payload::{self, Event, InteractionKind};
 use super::verify::{self, SignatureError};
-use crate::secret::Secret;
+use crate::config::Secret;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;

@@ -1,10 +1,10 @@
 //! Slack: the HTTP endpoints (v0 signatures) and Socket Mode, Block Kit rendering, and the
-//! Web API sink with rate-limit handling.
+//! Web API voice with rate-limit handling.
 //!
 //! - [`verify`]: request signatures, pure.
 //! - [`payload`]: slash commands, clicks and events parsed into what the bot needs, pure.
 //! - [`blocks`]: the neutral message as Block Kit and Web API bodies, pure.
-//! - [`api`]: the Web API client (429, 5xx, per-channel pacing) and the [`SlackSink`].
+//! - [`api`]: the Web API client (429, 5xx, per-channel pacing) and [`SlackChat`].
 //! - [`http`]: `POST /slack/commands`, `/slack/interactions`, `/slack/events`.
 //! - [`socket`]: Socket Mode.
 //!
@@ -24,13 +24,22 @@ use anyhow::Context as _;
 use axum::Router;
 use serde_json::{Value, json};
 
-pub use api::{SlackApi, SlackSink};
+pub use api::{SlackApi, SlackChat};
 pub use blocks::{blocks, render_for_demo};
 
-use crate::chat::bot::ChatBot;
+use futures::future::BoxFuture;
+
+use crate::chat::ChatBot;
 use crate::chat::command::{self, ChatCommand};
-use crate::config::SlackSettings;
+use crate::chat::platform::{ChatPlatform, PlatformRuntime};
+use crate::config::{Platform, SlackSettings};
 use payload::{Click, SlashCommand};
+
+/// The Slack app manifest in `commands/` for the HTTP endpoints…
+pub const MANIFEST: &str = include_str!("../../../commands/slack-app-manifest.json");
+/// …and for Socket Mode (no public endpoint).
+pub const MANIFEST_SOCKET_MODE: &str =
+    include_str!("../../../commands/slack-app-manifest.socket-mode.json");
 
 /// The acknowledgement of a command whose answer comes later.
 pub const TRIAGING: &str = "🔎 Triaging…";
@@ -38,12 +47,12 @@ pub const TRIAGING: &str = "🔎 Triaging…";
 /// Where verified, parsed Slack input goes: the answer now, the work on its own task.
 pub struct Edge {
     bot: Arc<ChatBot>,
-    sink: SlackSink,
+    chat: Arc<SlackChat>,
 }
 
 impl Edge {
-    pub fn new(bot: Arc<ChatBot>, sink: SlackSink) -> Self {
-        Self { bot, sink }
+    pub fn new(bot: Arc<ChatBot>, chat: Arc<SlackChat>) -> Self {
+        Self { bot, chat }
     }
 
     /// Answers a slash command at once: help directly (only to the caller), anything else
@@ -57,9 +66,12 @@ impl Edge {
             | ChatCommand::Status
             | ChatCommand::Role(_)
             | ChatCommand::Reviewer) => {
-                let (bot, sink, origin) = (self.bot.clone(), self.sink.clone(), cmd.origin());
+                let (bot, chat, origin) = (self.bot.clone(), self.chat.clone(), cmd.origin());
                 tracing::info!(user = %origin.actor.user_id, channel = %origin.channel, command = ?c, "Slack command");
-                tokio::spawn(async move { bot.handle_command(&sink, origin, c).await });
+                self.bot
+                    .services()
+                    .work
+                    .spawn(async move { bot.handle_command(&*chat, origin, c).await });
             }
         }
         ack
@@ -67,10 +79,10 @@ impl Edge {
 
     /// Runs a click on its own task.
     pub fn accept_click(&self, click: Click) {
-        let (bot, sink) = (self.bot.clone(), self.sink.clone());
+        let (bot, chat) = (self.bot.clone(), self.chat.clone());
         tracing::info!(user = %click.origin.actor.user_id, channel = %click.origin.channel, action = %click.action.encode(), "Slack click");
-        tokio::spawn(async move {
-            bot.handle_click(&sink, click.origin, click.clicked, click.action)
+        self.bot.services().work.spawn(async move {
+            bot.handle_click(&*chat, click.origin, click.clicked, click.action)
                 .await
         });
     }
@@ -98,7 +110,7 @@ pub fn command_ack(c: &ChatCommand) -> Value {
 pub struct SlackRuntime {
     router: Option<Router>,
     socket: Option<tokio::task::JoinHandle<()>>,
-    sink: SlackSink,
+    chat: Arc<SlackChat>,
 }
 
 impl SlackRuntime {
@@ -110,8 +122,8 @@ impl SlackRuntime {
             .context("SLACK_BOT_TOKEN is needed to post to Slack")?;
         let api =
             Arc::new(SlackApi::new(&settings.api_url, token).context("building the Slack client")?);
-        let sink = SlackSink::new(api.clone());
-        let edge = Arc::new(Edge::new(bot, sink.clone()));
+        let chat = Arc::new(SlackChat::new(api.clone()));
+        let edge = Arc::new(Edge::new(bot, chat.clone()));
         let router = settings
             .signing_secret
             .clone()
@@ -133,25 +145,31 @@ impl SlackRuntime {
         Ok(SlackRuntime {
             router,
             socket,
-            sink,
+            chat,
         })
+    }
+}
+
+impl PlatformRuntime for SlackRuntime {
+    fn platform(&self) -> Platform {
+        Platform::Slack
     }
 
     /// The `/slack/*` routes, when the HTTP transport is on.
-    pub fn router(&self) -> Option<Router> {
+    fn routes(&self) -> Option<Router> {
         self.router.clone()
     }
 
-    /// Posting into channels (alert incidents).
-    pub fn poster(&self) -> Option<Arc<dyn crate::chat::poster::ChannelPoster>> {
-        Some(Arc::new(self.sink.clone()))
+    fn chat(&self) -> Arc<dyn ChatPlatform> {
+        self.chat.clone()
     }
 
-    /// Stops Socket Mode (the HTTP routes stop with the server).
-    pub fn stop(&self) {
+    /// Stops Socket Mode.
+    fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
         if let Some(s) = &self.socket {
             s.abort();
         }
+        Box::pin(async {})
     }
 }
 

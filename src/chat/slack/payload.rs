@@ -7,8 +7,8 @@
 use serde::Deserialize;
 
 use crate::approval::Actor;
-use crate::chat::bot::Origin;
 use crate::chat::message::{ButtonAction, MessageRef};
+use crate::chat::platform::Origin;
 
 /// A slash command (`application/x-www-form-urlencoded` over HTTP).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -14,7 +14,7 @@ use slack_socket_ws::tungstenite::Message as WsMessage;
 
 use super::payload::{self, InteractionKind};
 use super::{Edge, SlackApi};
-use crate::secret::Secret;
+use crate::config::Secret;
 
 /// First wait before reconnecting after a failure; doubled up to [`MAX_RECONNECT_WAIT`].
 pub const FIRST_RECONNECT_WAIT: Duration = Duration::from_secs(1);

@@ -1,0 +1,56 @@
+//! The services below chat: what the bot does, whoever asks. Chat, the alert intake, the
+//! reviewer watch and the demo all go through [`Services`]; none of them decides anything the
+//! services decide.
+//!
+//! - [`triage`]: runs triages, keeps the ones people may act on, one per cause.
+//! - [`fixes`]: proposals, approvals and execution at quorum, journaled.
+//! - [`approvals`]: the live, journaled approval requests.
+//! - [`reviewer`]: the reviewer watch's round.
+//! - [`work`]: the work in flight behind the edges' answers.
+//!
+//! The composition root (`crate::app`) builds one `Services` for `serve`, the demo and the
+//! tests alike.
+
+pub mod approvals;
+pub mod fixes;
+pub mod reviewer;
+pub mod triage;
+pub mod work;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::approval::Policy;
+use crate::config::FileConfig;
+use crate::incident::journal::Journal;
+
+pub use approvals::{ApprovalStore, INTERRUPTED_OUTCOME, Proposal, RestoreReport};
+pub use fixes::{Approved, FixError, Fixes, Progress};
+pub use triage::{Kept, TriageService, Triaged};
+pub use work::InFlight;
+
+/// Everything a running bot shares.
+pub struct Services {
+    pub config: FileConfig,
+    pub journal: Arc<Journal>,
+    pub triage: TriageService,
+    pub fixes: Fixes,
+    /// The tasks behind the edges' answers (commands, clicks, incidents).
+    pub work: InFlight,
+}
+
+impl Services {
+    /// The approval policy.
+    pub fn policy(&self) -> &Policy {
+        self.fixes.policy()
+    }
+
+    /// How long before the reviewer token expires the watch warns.
+    pub fn warn_before(&self) -> Duration {
+        self.config
+            .reviewer
+            .as_ref()
+            .map(|r| r.warn_before)
+            .unwrap_or(crate::remediation::watch::DEFAULT_WARN_BEFORE)
+    }
+}

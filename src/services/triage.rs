@@ -1,0 +1,185 @@
+//! Triage as a service: one triage per cause, for chat and alerts alike.
+//!
+//! A triage that people may act on (a summary with buttons) is recorded in the journal and
+//! kept under an opaque id, so a click on its buttons finds the report the summary showed.
+//! The alert intake shares one running triage between all incidents that trigger together and
+//! reuses a finished one for `alerts.triage_reuse`: five services failing for one cause cost
+//! one triage. Quick looks (`status`, `reviewer`, the reviewer watch) are neither recorded nor
+//! kept.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use tracing::Instrument as _;
+
+use crate::diagnosis::Report;
+use crate::incident::journal::{Event, Journal, JournalError};
+use crate::probes::{ProbeTarget, Probes, triage};
+
+/// How long a summary's buttons keep working (its report is kept that long).
+pub const TRIAGE_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Most reports kept for buttons; the oldest goes first.
+pub const MAX_KEPT: usize = 1000;
+/// Prefix of triage ids.
+const ID_PREFIX: &str = "tri_";
+
+/// A kept triage: its id (what buttons carry) and its report.
+#[derive(Debug, Clone)]
+pub struct Triaged {
+    pub id: String,
+    pub report: Arc<Report>,
+}
+
+/// A kept triage as a button finds it.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    pub report: Arc<Report>,
+    /// The incident it was made for, if any.
+    pub incident: Option<String>,
+}
+
+struct Stored {
+    kept: Kept,
+    at: Instant,
+}
+
+struct Shared {
+    at: Instant,
+    triaged: Triaged,
+}
+
+/// Runs triages, keeps the ones people may act on, and shares one per cause.
+pub struct TriageService {
+    probes: Probes,
+    target: ProbeTarget,
+    journal: Arc<Journal>,
+    reuse: Duration,
+    kept: DashMap<String, Stored>,
+    shared: tokio::sync::Mutex<Option<Shared>>,
+}
+
+impl TriageService {
+    /// `target` is the configured canary; `reuse` the window in which the alert intake reuses
+    /// a finished triage.
+    pub fn new(
+        probes: Probes,
+        target: ProbeTarget,
+        journal: Arc<Journal>,
+        reuse: Duration,
+    ) -> Self {
+        Self {
+            probes,
+            target,
+            journal,
+            reuse,
+            kept: DashMap::new(),
+            shared: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn probes(&self) -> &Probes {
+        &self.probes
+    }
+
+    /// The configured target, or the same with another role under triage.
+    fn target_for(&self, role: Option<String>) -> ProbeTarget {
+        match role {
+            Some(role) => self.target.with_role(role),
+            None => self.target.clone(),
+        }
+    }
+
+    /// A triage nobody acts on (status, reviewer, the watch); its log lines carry `label`.
+    pub async fn look(&self, label: &str) -> Report {
+        Box::pin(triage(&self.probes, &self.target))
+            .instrument(tracing::info_span!("triage", incident = %label))
+            .await
+    }
+
+    /// A fresh triage people may act on: recorded in the journal (for `incident`, if any)
+    /// and kept for its buttons. Its log lines carry `label`.
+    pub async fn run(
+        &self,
+        role: Option<String>,
+        incident: Option<String>,
+        label: &str,
+    ) -> Triaged {
+        let target = self.target_for(role);
+        let report = Box::pin(triage(&self.probes, &target))
+            .instrument(tracing::info_span!("triage", incident = %label))
+            .await;
+        if let Err(e) = self.record(&report, incident.as_deref()) {
+            tracing::error!(error = %e, "a finished triage could not be journaled");
+        }
+        self.keep(report, incident)
+    }
+
+    /// One triage per cause: a triage that finished within the reuse window is handed out
+    /// again; callers that arrive while one runs wait for it.
+    pub async fn run_shared(&self, incident: &str) -> Triaged {
+        let mut current = self.shared.lock().await;
+        if let Some(s) = current.as_ref()
+            && s.at.elapsed() < self.reuse
+        {
+            return s.triaged.clone();
+        }
+        let triaged = self.run(None, Some(incident.to_string()), incident).await;
+        *current = Some(Shared {
+            at: Instant::now(),
+            triaged: triaged.clone(),
+        });
+        triaged
+    }
+
+    /// The kept triage a button names, while it is kept.
+    pub fn kept(&self, id: &str) -> Option<Kept> {
+        self.kept
+            .get(id)
+            .filter(|s| s.at.elapsed() < TRIAGE_TTL)
+            .map(|s| s.kept.clone())
+    }
+
+    /// Records a finished triage in the journal.
+    pub fn record(&self, report: &Report, incident: Option<&str>) -> Result<(), JournalError> {
+        self.journal
+            .append(
+                Event::TriageCompleted {
+                    incident: incident.map(str::to_owned),
+                    code: report.verdict.code.as_str().into(),
+                    summary: report.verdict.headline.clone(),
+                },
+                incident,
+                None,
+            )
+            .map(|_| ())
+    }
+
+    fn keep(&self, report: Report, incident: Option<String>) -> Triaged {
+        let now = Instant::now();
+        self.kept
+            .retain(|_, t| now.duration_since(t.at) < TRIAGE_TTL);
+        if self.kept.len() >= MAX_KEPT
+            && let Some(oldest) = self
+                .kept
+                .iter()
+                .min_by_key(|t| t.at)
+                .map(|t| t.key().clone())
+        {
+            self.kept.remove(&oldest);
+        }
+        let id = crate::id::unguessable(ID_PREFIX);
+        let report = Arc::new(report);
+        self.kept.insert(
+            id.clone(),
+            Stored {
+                kept: Kept {
+                    report: report.clone(),
+                    incident,
+                },
+                at: now,
+            },
+        );
+        Triaged { id, report }
+    }
+}

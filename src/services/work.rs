@@ -1,0 +1,104 @@
+//! Work in flight: every task the edges and the alert intake start behind their answer is
+//! counted, so shutdown (and a test) can wait until the bot has nothing left to do.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
+
+/// Counts running tasks and tells when none is left.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    running: AtomicUsize,
+    idle: Notify,
+}
+
+/// Decrements the count when the task ends, however it ends (also when aborted).
+struct Guard(Arc<Inner>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl InFlight {
+    /// Runs `work` on a task of its own, counted until it ends.
+    pub fn spawn<F>(&self, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.running.fetch_add(1, Ordering::AcqRel);
+        let guard = Guard(self.inner.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            work.await
+        })
+    }
+
+    /// How many tasks run now.
+    pub fn running(&self) -> usize {
+        self.inner.running.load(Ordering::Acquire)
+    }
+
+    /// Resolves once no task runs. A task counted before the last one ends keeps it waiting,
+    /// so work that starts more work is waited for too.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.inner.idle.notified();
+            if self.running() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn idle_waits_for_work_and_the_work_it_starts() {
+        let work = InFlight::default();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let inner = work.clone();
+        work.spawn(async move {
+            let _ = rx.await;
+            inner.spawn(tokio::time::sleep(Duration::from_millis(20)));
+        });
+        assert_eq!(work.running(), 1);
+        let idle = tokio::spawn({
+            let work = work.clone();
+            async move { work.idle().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!idle.is_finished());
+        tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), idle)
+            .await
+            .expect("idle once both tasks ended")
+            .unwrap();
+        assert_eq!(work.running(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_aborted_task_no_longer_counts() {
+        let work = InFlight::default();
+        let h = work.spawn(std::future::pending::<()>());
+        h.abort();
+        tokio::time::timeout(Duration::from_secs(5), work.idle())
+            .await
+            .expect("an aborted task is not waited for");
+    }
+}

@@ -1,0 +1,995 @@
+//! The deployment artefacts in `deploy/` agree with the code.
+//!
+//! Every manifest parses into its Kubernetes type without losing a field; the kustomization
+//! lists exactly the manifests that exist; the example config is what the binary accepts and
+//! is what the ConfigMap ships; the Deployment is restricted, probes the bot's endpoints and
+//! sets only variables the binary reads (derived from `src/config/cli.rs` itself); the RBAC grants
+//! exactly the Kubernetes calls the code makes, scoped and named as tightly as RBAC allows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, Namespace, PodSpec, Service, ServiceAccount,
+};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use vault_triage::config::{DEFAULT_LISTEN, FileConfig};
+
+/// The bot's namespace and ServiceAccount.
+const BOT_NAMESPACE: &str = "vault-triage";
+const BOT_SERVICE_ACCOUNT: &str = "vault-triage";
+/// The Lease the replicas elect a leader with.
+const LEADER_LEASE: &str = "vault-triage-leader";
+/// The example namespace where restarts are allowed.
+const RESTART_NAMESPACE: &str = "production";
+/// The Secret holding the bot's credentials.
+const SECRETS: &str = "vault-triage-secrets";
+/// Where the Deployment mounts the config file.
+const CONFIG_PATH: &str = "/etc/vault-triage/config.toml";
+/// Variables the Deployment sets for leader election (downward API), not read by clap.
+const POD_IDENTITY_VARS: [&str; 2] = ["POD_NAME", "POD_NAMESPACE"];
+
+// ---------------------------------------------------------------------------------------------
+// Reading deploy/
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn deploy_dir() -> PathBuf {
+    repo().join("deploy")
+}
+
+fn read(relative: &str) -> String {
+    let path = deploy_dir().join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The Kubernetes manifests: every `deploy/*.yaml` but the kustomization itself.
+fn manifest_files() -> BTreeSet<String> {
+    std::fs::read_dir(deploy_dir())
+        .expect("deploy/ exists")
+        .map(|e| {
+            e.expect("a readable entry")
+                .file_name()
+                .into_string()
+                .unwrap()
+        })
+        .filter(|n| (n.ends_with(".yaml") || n.ends_with(".yml")) && n != "kustomization.yaml")
+        .collect()
+}
+
+/// The YAML documents of a file (split on `---` lines), skipping ones with only comments.
+fn documents(relative: &str) -> Vec<Value> {
+    read(relative)
+        .split("\n---")
+        .filter(|doc| {
+            doc.lines()
+                .map(str::trim)
+                .any(|l| !l.is_empty() && !l.starts_with('#'))
+        })
+        .map(|doc| {
+            serde_saphyr::from_str::<Value>(doc)
+                .unwrap_or_else(|e| panic!("{relative} is not valid YAML: {e}\n{doc}"))
+        })
+        .collect()
+}
+
+/// Every object of every manifest file, with the file it came from.
+fn objects() -> Vec<(String, Value)> {
+    manifest_files()
+        .into_iter()
+        .flat_map(|f| documents(&f).into_iter().map(move |d| (f.clone(), d)))
+        .collect()
+}
+
+fn typed<T: k8s_openapi::Resource + DeserializeOwned>() -> Vec<T> {
+    objects()
+        .into_iter()
+        .filter(|(_, v)| v["kind"] == T::KIND)
+        .map(|(f, v)| {
+            serde_json::from_value(v).unwrap_or_else(|e| panic!("{f}: not a {}: {e}", T::KIND))
+        })
+        .collect()
+}
+
+fn the_one<T: k8s_openapi::Resource + DeserializeOwned>() -> T {
+    let mut all = typed::<T>();
+    assert_eq!(all.len(), 1, "exactly one {} in deploy/", T::KIND);
+    all.remove(0)
+}
+
+/// Parses `value` as `T` and serializes it back: what the API server would see.
+fn through<T: DeserializeOwned + Serialize>(value: &Value) -> Result<Value, String> {
+    let object: T = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+    serde_json::to_value(&object).map_err(|e| e.to_string())
+}
+
+fn through_its_type(value: &Value) -> Result<Value, String> {
+    match value["kind"].as_str().unwrap_or_default() {
+        "Namespace" => through::<Namespace>(value),
+        "ServiceAccount" => through::<ServiceAccount>(value),
+        "ClusterRole" => through::<ClusterRole>(value),
+        "ClusterRoleBinding" => through::<ClusterRoleBinding>(value),
+        "Role" => through::<Role>(value),
+        "RoleBinding" => through::<RoleBinding>(value),
+        "Deployment" => through::<Deployment>(value),
+        "Service" => through::<Service>(value),
+        "ConfigMap" => through::<ConfigMap>(value),
+        "PersistentVolumeClaim" => {
+            through::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(value)
+        }
+        other => Err(format!("unexpected kind {other:?}")),
+    }
+}
+
+fn example_config_text() -> String {
+    read("config.example.toml")
+}
+
+fn example_config() -> FileConfig {
+    FileConfig::parse(&example_config_text()).expect("deploy/config.example.toml parses")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Manifests and kustomization
+
+#[test]
+fn every_manifest_parses_into_its_kubernetes_type_without_losing_a_field() {
+    let all = objects();
+    assert!(!all.is_empty(), "deploy/ has manifests");
+    for (file, value) in all {
+        let name = value["metadata"]["name"].clone();
+        match through_its_type(&value) {
+            Ok(back) => assert_eq!(
+                back, value,
+                "{file}: {name} changes when read as {}: a misspelt or misplaced field",
+                value["kind"]
+            ),
+            Err(e) => panic!("{file}: {name}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn the_kustomization_lists_every_manifest_and_nothing_else() {
+    let kustomization = documents("kustomization.yaml").remove(0);
+    let listed: Vec<String> = serde_json::from_value(kustomization["resources"].clone())
+        .expect("resources is a list of files");
+    let unique: BTreeSet<String> = listed.iter().cloned().collect();
+    assert_eq!(unique.len(), listed.len(), "a file is listed twice");
+    assert_eq!(unique, manifest_files());
+}
+
+#[test]
+fn the_kustomization_does_not_move_resources_into_one_namespace() {
+    // The reviewer Role lives in `vault` and the restarter binding in each restart namespace:
+    // a kustomize `namespace:` would move them into the bot's namespace.
+    let kustomization = documents("kustomization.yaml").remove(0);
+    assert!(kustomization.get("namespace").is_none());
+}
+
+#[test]
+fn the_namespace_enforces_the_restricted_pod_security_standard() {
+    let ns = the_one::<Namespace>();
+    assert_eq!(ns.metadata.name.as_deref(), Some(BOT_NAMESPACE));
+    let labels = ns.metadata.labels.unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("pod-security.kubernetes.io/enforce")
+            .map(String::as_str),
+        Some("restricted")
+    );
+}
+
+#[test]
+fn the_canary_service_account_is_never_mounted_into_a_pod() {
+    let config = example_config();
+    let accounts = typed::<ServiceAccount>();
+    let canary = accounts
+        .iter()
+        .find(|sa| sa.metadata.name.as_deref() == Some(config.canary.service_account.as_str()))
+        .expect("the canary ServiceAccount is shipped");
+    assert_eq!(
+        canary.metadata.namespace.as_deref(),
+        Some(config.canary.namespace.as_str())
+    );
+    assert_eq!(canary.automount_service_account_token, Some(false));
+    assert!(
+        accounts
+            .iter()
+            .any(|sa| sa.metadata.name.as_deref() == Some(BOT_SERVICE_ACCOUNT))
+    );
+    assert_ne!(
+        pod_spec().service_account_name.as_deref(),
+        Some(config.canary.service_account.as_str())
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The config file
+
+#[test]
+fn the_example_config_parses_as_the_binary_reads_it() {
+    let config = example_config();
+    assert_eq!(config.auth_mount(), "kubernetes");
+    assert!(config.reviewer.is_some(), "the example shows [reviewer]");
+    let actions: BTreeSet<&str> = config.approvals.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        BTreeSet::from(["reconfigure-auth", "restart-deployments"])
+    );
+}
+
+#[test]
+fn the_example_config_shows_every_section() {
+    let table: toml::Table = example_config_text().parse().unwrap();
+    let sections: BTreeSet<&str> = table.keys().map(String::as_str).collect();
+    let expected = BTreeSet::from([
+        "vault",
+        "canary",
+        "reviewer",
+        "probes",
+        "alerts",
+        "chat",
+        "approvals",
+        "people",
+        "state",
+    ]);
+    assert_eq!(sections, expected);
+}
+
+#[test]
+fn the_configmap_ships_the_example_config_unchanged() {
+    let cm = the_one::<ConfigMap>();
+    let data = cm.data.unwrap_or_default();
+    let shipped = data.get("config.toml").expect("key config.toml");
+    assert_eq!(shipped, &example_config_text());
+    FileConfig::parse(shipped).expect("the ConfigMap's config.toml parses");
+}
+
+#[test]
+fn the_example_config_carries_no_alert_credentials() {
+    // It is shipped in a ConfigMap: credentials belong in a Secret.
+    let alerts = example_config().alerts;
+    assert!(alerts.tokens.is_empty() && alerts.basic.is_empty());
+    assert!(alerts.grafana_hmac_secret.is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Deployment and the Service
+
+fn deployment() -> Deployment {
+    the_one::<Deployment>()
+}
+
+fn pod_spec() -> PodSpec {
+    deployment().spec.template.spec.expect("a pod template")
+}
+
+fn container() -> Container {
+    let mut containers = pod_spec().containers;
+    assert_eq!(containers.len(), 1, "one container");
+    containers.remove(0)
+}
+
+fn container_port() -> i32 {
+    let ports = container().ports.unwrap_or_default();
+    assert_eq!(ports.len(), 1, "one container port");
+    ports[0].container_port
+}
+
+/// A probe or Service port, resolved against the container's ports.
+fn resolve(port: &IntOrString) -> i32 {
+    match port {
+        IntOrString::Int(n) => *n,
+        IntOrString::String(name) => {
+            container()
+                .ports
+                .unwrap_or_default()
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .unwrap_or_else(|| panic!("no container port named {name:?}"))
+                .container_port
+        }
+    }
+}
+
+fn env() -> Vec<k8s_openapi::api::core::v1::EnvVar> {
+    container().env.unwrap_or_default()
+}
+
+fn env_value(name: &str) -> Option<String> {
+    env()
+        .into_iter()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value)
+}
+
+/// The environment variables the binary reads: every `env = "…"` in `src/config/cli.rs`
+/// (clap's command line, the only place that reads the environment), and those among them
+/// whose values clap is told to hide (`hide_env_values`): the secrets.
+fn variables_the_binary_reads() -> (BTreeSet<String>, BTreeSet<String>) {
+    let source = std::fs::read_to_string(repo().join("src/config/cli.rs")).unwrap();
+    let mut all = BTreeSet::new();
+    let mut secret = BTreeSet::new();
+    for line in source.lines() {
+        let Some((_, rest)) = line.split_once("env = \"") else {
+            continue;
+        };
+        let name = rest.split('"').next().unwrap().to_string();
+        if line.contains("hide_env_values = true") {
+            secret.insert(name.clone());
+        }
+        all.insert(name);
+    }
+    assert!(all.contains("VAULT_ADDR") && secret.contains("VAULT_TOKEN"));
+    (all, secret)
+}
+
+#[test]
+fn the_deployment_runs_two_replicas_as_the_bot_service_account() {
+    let d = deployment();
+    assert_eq!(d.metadata.namespace.as_deref(), Some(BOT_NAMESPACE));
+    assert_eq!(d.spec.replicas, Some(2));
+    let pod = pod_spec();
+    assert_eq!(
+        pod.service_account_name.as_deref(),
+        Some(BOT_SERVICE_ACCOUNT)
+    );
+    assert_eq!(pod.automount_service_account_token, Some(true));
+}
+
+#[test]
+fn the_pod_security_context_is_restricted() {
+    let pod = pod_spec().security_context.expect("a pod security context");
+    assert_eq!(pod.run_as_non_root, Some(true));
+    assert_eq!(
+        pod.seccomp_profile.map(|s| s.type_).as_deref(),
+        Some("RuntimeDefault")
+    );
+}
+
+#[test]
+fn the_container_security_context_is_restricted() {
+    let sc = container()
+        .security_context
+        .expect("a container security context");
+    assert_eq!(sc.run_as_non_root, Some(true));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_ne!(sc.privileged, Some(true));
+    let caps = sc.capabilities.expect("capabilities");
+    assert_eq!(caps.drop, Some(vec!["ALL".to_string()]));
+    assert!(caps.add.unwrap_or_default().is_empty());
+    assert_eq!(
+        sc.seccomp_profile.map(|s| s.type_).as_deref(),
+        Some("RuntimeDefault")
+    );
+}
+
+#[test]
+fn the_container_runs_as_the_image_user() {
+    let dockerfile = read("Dockerfile");
+    let user = dockerfile
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("a USER line");
+    let uid: i64 = user.split(':').next().unwrap().trim().parse().unwrap();
+    assert_eq!(uid, 65532);
+    let sc = container().security_context.unwrap();
+    assert_eq!(sc.run_as_user, Some(uid));
+}
+
+#[test]
+fn the_image_runs_serve_from_a_locked_release_build() {
+    let dockerfile = read("Dockerfile");
+    let froms: Vec<&str> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("FROM "))
+        .collect();
+    assert_eq!(froms.len(), 2, "a builder stage and a final stage");
+    assert!(froms[0].starts_with("rust:1-bookworm"));
+    assert_eq!(froms[1], "gcr.io/distroless/cc-debian12:nonroot");
+    assert!(dockerfile.contains("cargo build --release --locked"));
+    assert!(dockerfile.contains(r#"ENTRYPOINT ["/vault-triage", "serve"]"#));
+    assert!(
+        dockerfile
+            .lines()
+            .any(|l| l == format!("EXPOSE {}", container_port()))
+    );
+    // The Deployment keeps the image's entrypoint.
+    assert!(container().command.is_none() && container().args.is_none());
+}
+
+#[test]
+fn the_container_port_is_the_one_serve_listens_on_by_default() {
+    let listen: SocketAddr = DEFAULT_LISTEN.parse().unwrap();
+    assert_eq!(container_port(), i32::from(listen.port()));
+    assert!(
+        env_value("VAULT_TRIAGE_LISTEN").is_none(),
+        "the default is kept"
+    );
+}
+
+#[test]
+fn the_probes_ask_healthz_and_readyz_on_the_container_port() {
+    let c = container();
+    for (probe, path) in [
+        (c.liveness_probe, "/healthz"),
+        (c.readiness_probe, "/readyz"),
+    ] {
+        let get = probe
+            .and_then(|p| p.http_get)
+            .unwrap_or_else(|| panic!("an HTTP probe on {path}"));
+        assert_eq!(get.path.as_deref(), Some(path));
+        assert_eq!(resolve(&get.port), container_port());
+        assert!(get.scheme.is_none_or(|s| s == "HTTP"));
+    }
+}
+
+#[test]
+fn the_container_has_resource_requests_and_limits() {
+    let resources = container().resources.expect("resources");
+    for (what, list) in [
+        ("requests", resources.requests),
+        ("limits", resources.limits),
+    ] {
+        let list = list.unwrap_or_else(|| panic!("no {what}"));
+        assert!(list.contains_key("cpu"), "{what}.cpu");
+        assert!(list.contains_key("memory"), "{what}.memory");
+    }
+}
+
+#[test]
+fn every_variable_the_deployment_sets_is_one_the_binary_reads() {
+    let (known, _) = variables_the_binary_reads();
+    for var in env() {
+        assert!(
+            known.contains(&var.name) || POD_IDENTITY_VARS.contains(&var.name.as_str()),
+            "{} is not read by the binary (src/config/cli.rs)",
+            var.name
+        );
+    }
+}
+
+#[test]
+fn secrets_come_from_the_secret_and_never_from_literal_values() {
+    let (_, secret) = variables_the_binary_reads();
+    let set: BTreeMap<String, _> = env().into_iter().map(|e| (e.name.clone(), e)).collect();
+    for name in ["VAULT_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"] {
+        assert!(set.contains_key(name), "{name} is set");
+    }
+    assert!(set.keys().any(|k| k.starts_with("DISCORD_")));
+    for (name, var) in &set {
+        let from_secret = var
+            .value_from
+            .as_ref()
+            .and_then(|f| f.secret_key_ref.as_ref());
+        if secret.contains(name) {
+            assert!(var.value.is_none(), "{name} has a literal value");
+            let r = from_secret.unwrap_or_else(|| panic!("{name} must come from a Secret"));
+            assert_eq!(r.name, SECRETS);
+            assert_eq!(&r.key, name);
+        }
+        if let Some(r) = from_secret {
+            assert_eq!(r.name, SECRETS, "{name}");
+            // Only the Vault token is required; chat keys are optional per platform.
+            assert_eq!(r.optional.unwrap_or(false), name != "VAULT_TOKEN", "{name}");
+        }
+    }
+}
+
+#[test]
+fn the_pod_identity_comes_from_the_downward_api() {
+    let set: BTreeMap<String, _> = env().into_iter().map(|e| (e.name.clone(), e)).collect();
+    for (name, field) in [
+        ("POD_NAME", "metadata.name"),
+        ("POD_NAMESPACE", "metadata.namespace"),
+    ] {
+        let path = set
+            .get(name)
+            .and_then(|e| e.value_from.as_ref())
+            .and_then(|f| f.field_ref.as_ref())
+            .map(|f| f.field_path.clone());
+        assert_eq!(path.as_deref(), Some(field), "{name}");
+    }
+}
+
+#[test]
+fn logs_are_json_and_vault_is_addressed() {
+    assert_eq!(
+        env_value("VAULT_TRIAGE_LOG_FORMAT").as_deref(),
+        Some("json")
+    );
+    let addr = env_value("VAULT_ADDR").expect("VAULT_ADDR");
+    assert!(addr.starts_with("https://") || addr.starts_with("http://"));
+}
+
+/// The volume mounted at the deepest mount point containing `path`.
+fn volume_holding(path: &Path) -> k8s_openapi::api::core::v1::Volume {
+    let mounts = container().volume_mounts.unwrap_or_default();
+    let mount = mounts
+        .iter()
+        .filter(|m| path.starts_with(&m.mount_path))
+        .max_by_key(|m| m.mount_path.len())
+        .unwrap_or_else(|| panic!("nothing is mounted at {}", path.display()));
+    pod_spec()
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .find(|v| v.name == mount.name)
+        .unwrap_or_else(|| panic!("no volume {}", mount.name))
+}
+
+#[test]
+fn the_config_file_is_mounted_from_the_configmap_where_vault_triage_config_points() {
+    assert_eq!(
+        env_value("VAULT_TRIAGE_CONFIG").as_deref(),
+        Some(CONFIG_PATH)
+    );
+    let volume = volume_holding(Path::new(CONFIG_PATH));
+    let source = volume.config_map.expect("a ConfigMap volume");
+    assert_eq!(
+        Some(source.name),
+        the_one::<ConfigMap>().metadata.name,
+        "the shipped ConfigMap"
+    );
+    let items = source.items.unwrap_or_default();
+    assert!(
+        items.is_empty()
+            || items
+                .iter()
+                .any(|i| i.key == "config.toml" && i.path == "config.toml")
+    );
+}
+
+#[test]
+fn the_state_dir_is_on_a_writable_volume() {
+    let dir = example_config().state.dir;
+    let mounts = container().volume_mounts.unwrap_or_default();
+    let mount = mounts
+        .iter()
+        .find(|m| Path::new(&m.mount_path) == dir)
+        .expect("state.dir is a mount point");
+    assert_ne!(mount.read_only, Some(true));
+    let volume = volume_holding(&dir);
+    assert!(volume.empty_dir.is_some() || volume.persistent_volume_claim.is_some());
+}
+
+#[test]
+fn the_service_sends_port_80_to_the_container_port() {
+    let service = the_one::<Service>();
+    assert_eq!(service.metadata.namespace.as_deref(), Some(BOT_NAMESPACE));
+    let spec = service.spec.expect("a spec");
+    let ports = spec.ports.unwrap_or_default();
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0].port, 80);
+    assert_eq!(
+        resolve(ports[0].target_port.as_ref().expect("a targetPort")),
+        container_port()
+    );
+    let pod_labels = deployment()
+        .spec
+        .template
+        .metadata
+        .and_then(|m| m.labels)
+        .unwrap_or_default();
+    let selector = spec.selector.expect("a selector");
+    assert!(!selector.is_empty());
+    for (k, v) in selector {
+        assert_eq!(pod_labels.get(&k), Some(&v), "selector {k}={v}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RBAC compared with the calls the code makes
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Scope {
+    Cluster,
+    Namespace(String),
+}
+
+/// One verb on one resource, in one scope, on one named object (or any).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Permission {
+    group: String,
+    resource: String,
+    verb: String,
+    scope: Scope,
+    name: Option<String>,
+}
+
+fn allow(group: &str, resource: &str, verb: &str, scope: Scope, name: Option<&str>) -> Permission {
+    Permission {
+        group: group.into(),
+        resource: resource.into(),
+        verb: verb.into(),
+        scope,
+        name: name.map(Into::into),
+    }
+}
+
+fn ns(name: &str) -> Scope {
+    Scope::Namespace(name.into())
+}
+
+/// What the code asks of the API server, from `src/kube/client.rs` and `src/kube/restart.rs`,
+/// with the names of the example config.
+///
+/// Not listed: SelfSubjectReview and SelfSubjectAccessReview (the reviewer checks, made as the
+/// reviewer), which every authenticated user may create (system:basic-user).
+fn permissions_the_code_needs(config: &FileConfig) -> BTreeSet<Permission> {
+    use Scope::Cluster;
+    let canary = &config.canary;
+    let reviewer = config.reviewer.as_ref().expect("[reviewer]");
+    let token_secret = reviewer.token_secret.as_deref().expect("token_secret");
+    BTreeSet::from([
+        // token_request: the canary token.
+        allow(
+            "",
+            "serviceaccounts/token",
+            "create",
+            ns(&canary.namespace),
+            Some(&canary.service_account),
+        ),
+        // token_review: the canary review, with the bot's identity.
+        allow(
+            "authentication.k8s.io",
+            "tokenreviews",
+            "create",
+            Cluster,
+            None,
+        ),
+        // cluster_ca: the cluster CA as published in the canary's namespace.
+        allow(
+            "",
+            "configmaps",
+            "get",
+            ns(&canary.namespace),
+            Some("kube-root-ca.crt"),
+        ),
+        // service_account_uid: does the reviewer ServiceAccount exist?
+        allow(
+            "",
+            "serviceaccounts",
+            "get",
+            ns(&reviewer.namespace),
+            Some(&reviewer.service_account),
+        ),
+        // secret_token: the reviewer token Secret, and no other Secret.
+        allow(
+            "",
+            "secrets",
+            "get",
+            ns(&reviewer.namespace),
+            Some(token_secret),
+        ),
+        // token_request: rotate-reviewer mints a fresh reviewer token.
+        allow(
+            "",
+            "serviceaccounts/token",
+            "create",
+            ns(&reviewer.namespace),
+            Some(&reviewer.service_account),
+        ),
+        // vault_workloads: the blast radius, every namespace.
+        allow("apps", "deployments", "list", Cluster, None),
+        // deployment and watch_rollout: any namespace a restart may touch.
+        allow("apps", "deployments", "get", Cluster, None),
+        allow("apps", "deployments", "watch", Cluster, None),
+        // restart_deployment: only where restarts are allowed.
+        allow("apps", "deployments", "patch", ns(RESTART_NAMESPACE), None),
+        // Leader election in the bot's namespace; `create` cannot be limited by name.
+        allow(
+            "coordination.k8s.io",
+            "leases",
+            "get",
+            ns(BOT_NAMESPACE),
+            Some(LEADER_LEASE),
+        ),
+        allow(
+            "coordination.k8s.io",
+            "leases",
+            "update",
+            ns(BOT_NAMESPACE),
+            Some(LEADER_LEASE),
+        ),
+        allow(
+            "coordination.k8s.io",
+            "leases",
+            "create",
+            ns(BOT_NAMESPACE),
+            None,
+        ),
+    ])
+}
+
+/// The rules a binding grants, expanded into single permissions.
+fn expand(rules: &[PolicyRule], scope: &Scope) -> Vec<Permission> {
+    let mut out = Vec::new();
+    for rule in rules {
+        assert!(
+            rule.non_resource_urls.as_ref().is_none_or(Vec::is_empty),
+            "no non-resource URLs are needed"
+        );
+        let names: Vec<Option<String>> = match &rule.resource_names {
+            Some(names) if !names.is_empty() => names.iter().cloned().map(Some).collect(),
+            _ => vec![None],
+        };
+        for group in rule.api_groups.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    for name in &names {
+                        out.push(Permission {
+                            group: group.clone(),
+                            resource: resource.clone(),
+                            verb: verb.clone(),
+                            scope: scope.clone(),
+                            name: name.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Everything the shipped RBAC grants the bot, through every binding.
+fn permissions_granted() -> BTreeSet<Permission> {
+    let cluster_roles: BTreeMap<String, ClusterRole> = typed::<ClusterRole>()
+        .into_iter()
+        .map(|r| (r.metadata.name.clone().unwrap(), r))
+        .collect();
+    let roles: BTreeMap<(String, String), Role> = typed::<Role>()
+        .into_iter()
+        .map(|r| {
+            let key = (
+                r.metadata
+                    .namespace
+                    .clone()
+                    .expect("a Role has a namespace"),
+                r.metadata.name.clone().unwrap(),
+            );
+            (key, r)
+        })
+        .collect();
+    let cluster_rules = |name: &str| {
+        cluster_roles
+            .get(name)
+            .unwrap_or_else(|| panic!("no ClusterRole {name}"))
+            .rules
+            .clone()
+            .unwrap_or_default()
+    };
+    let mut granted = BTreeSet::new();
+    for binding in typed::<ClusterRoleBinding>() {
+        assert_eq!(binding.role_ref.kind, "ClusterRole");
+        granted.extend(expand(
+            &cluster_rules(&binding.role_ref.name),
+            &Scope::Cluster,
+        ));
+    }
+    for binding in typed::<RoleBinding>() {
+        let namespace = binding.metadata.namespace.clone().expect("a namespace");
+        let rules = match binding.role_ref.kind.as_str() {
+            "ClusterRole" => cluster_rules(&binding.role_ref.name),
+            "Role" => roles
+                .get(&(namespace.clone(), binding.role_ref.name.clone()))
+                .unwrap_or_else(|| panic!("no Role {namespace}/{}", binding.role_ref.name))
+                .rules
+                .clone()
+                .unwrap_or_default(),
+            other => panic!("unexpected roleRef kind {other}"),
+        };
+        granted.extend(expand(&rules, &ns(&namespace)));
+    }
+    granted
+}
+
+fn covers(grant: &Permission, need: &Permission) -> bool {
+    grant.group == need.group
+        && grant.resource == need.resource
+        && grant.verb == need.verb
+        && (grant.name.is_none() || grant.name == need.name)
+        && (grant.scope == Scope::Cluster || grant.scope == need.scope)
+}
+
+#[test]
+fn every_permission_the_code_needs_is_granted() {
+    let granted = permissions_granted();
+    for need in permissions_the_code_needs(&example_config()) {
+        assert!(
+            granted.iter().any(|g| covers(g, &need)),
+            "not granted: {need:?}"
+        );
+    }
+}
+
+#[test]
+fn nothing_is_granted_that_the_code_does_not_need() {
+    let needed = permissions_the_code_needs(&example_config());
+    let extra: Vec<_> = permissions_granted().difference(&needed).cloned().collect();
+    assert!(extra.is_empty(), "granted beyond need: {extra:#?}");
+}
+
+#[test]
+fn no_rule_uses_a_wildcard() {
+    let rules = typed::<ClusterRole>()
+        .into_iter()
+        .flat_map(|r| r.rules.unwrap_or_default())
+        .chain(
+            typed::<Role>()
+                .into_iter()
+                .flat_map(|r| r.rules.unwrap_or_default()),
+        );
+    for rule in rules {
+        let words = rule
+            .api_groups
+            .iter()
+            .chain(rule.resources.iter())
+            .chain(rule.resource_names.iter())
+            .flatten()
+            .chain(rule.verbs.iter());
+        for word in words {
+            assert!(!word.contains('*'), "wildcard in {rule:?}");
+        }
+    }
+}
+
+#[test]
+fn only_the_reviewer_token_secret_is_readable() {
+    let reviewer = example_config().reviewer.unwrap();
+    let secrets: Vec<_> = permissions_granted()
+        .into_iter()
+        .filter(|p| p.resource == "secrets")
+        .collect();
+    assert_eq!(
+        secrets,
+        vec![allow(
+            "",
+            "secrets",
+            "get",
+            ns(&reviewer.namespace),
+            reviewer.token_secret.as_deref()
+        )]
+    );
+}
+
+#[test]
+fn deployments_are_never_patched_at_cluster_scope() {
+    for p in permissions_granted() {
+        if p.resource == "deployments" && p.verb != "get" && p.verb != "list" && p.verb != "watch" {
+            assert_ne!(p.scope, Scope::Cluster, "{p:?}");
+        }
+    }
+    for binding in typed::<ClusterRoleBinding>() {
+        assert_ne!(binding.role_ref.name, "vault-triage-restarter");
+    }
+}
+
+#[test]
+fn every_binding_is_for_the_bot_service_account_only() {
+    let subjects = typed::<ClusterRoleBinding>()
+        .into_iter()
+        .map(|b| b.subjects)
+        .chain(typed::<RoleBinding>().into_iter().map(|b| b.subjects));
+    for subjects in subjects {
+        let subjects = subjects.unwrap_or_default();
+        assert_eq!(subjects.len(), 1);
+        assert_eq!(subjects[0].kind, "ServiceAccount");
+        assert_eq!(subjects[0].name, BOT_SERVICE_ACCOUNT);
+        assert_eq!(subjects[0].namespace.as_deref(), Some(BOT_NAMESPACE));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vault, Alertmanager and Grafana
+
+/// `path "…" { capabilities = [ … ] }` blocks of an HCL policy, comments skipped.
+fn policy_paths(hcl: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in hcl.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+        if let Some(rest) = line.strip_prefix("path \"") {
+            current = Some(rest.split('"').next().unwrap().to_string());
+        } else if let Some(rest) = line.strip_prefix("capabilities") {
+            let list = rest.split(['[', ']']).nth(1).expect("a list");
+            let caps = list
+                .split(',')
+                .map(|c| c.trim().trim_matches('"').to_string())
+                .filter(|c| !c.is_empty())
+                .collect();
+            out.insert(current.take().expect("capabilities inside a path"), caps);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_vault_policy_grants_only_what_the_bot_reads_and_the_config_write() {
+    let mount = example_config().auth_mount().to_string();
+    let set = |caps: &[&str]| caps.iter().map(|c| c.to_string()).collect::<BTreeSet<_>>();
+    let expected = BTreeMap::from([
+        ("sys/auth".to_string(), set(&["read"])),
+        (format!("auth/{mount}/config"), set(&["read", "update"])),
+        (format!("auth/{mount}/role/*"), set(&["read"])),
+        ("sys/monitor".to_string(), set(&["read"])),
+    ]);
+    assert_eq!(policy_paths(&read("vault/policy.hcl")), expected);
+}
+
+#[test]
+fn the_canary_role_binds_only_the_canary_and_reads_only_its_secret() {
+    let config = example_config();
+    let script = read("vault/canary-role.sh");
+    let canary = &config.canary;
+    assert!(script.contains(&format!("auth/${{MOUNT}}/role/{}", canary.role)));
+    assert!(script.contains(&format!(
+        "bound_service_account_names={}",
+        canary.service_account
+    )));
+    assert!(script.contains(&format!(
+        "bound_service_account_namespaces={}",
+        canary.namespace
+    )));
+    assert!(script.contains("token_ttl=60s"));
+    let paths = policy_paths(&script);
+    let secret = canary.secret_path.clone().expect("canary.secret_path");
+    assert_eq!(
+        paths,
+        BTreeMap::from([(secret, BTreeSet::from(["read".to_string()]))])
+    );
+}
+
+/// `http://<service>.<namespace>.svc` of the shipped Service (port 80 is the default).
+fn service_url() -> String {
+    let service = the_one::<Service>();
+    format!(
+        "http://{}.{}.svc",
+        service.metadata.name.unwrap(),
+        service.metadata.namespace.unwrap()
+    )
+}
+
+#[test]
+fn alertmanager_sends_resolved_alerts_with_a_bearer_token_file() {
+    let config = documents("alertmanager/receiver.yaml").remove(0);
+    let receivers = config["receivers"].as_array().expect("receivers");
+    let hook = &receivers[0]["webhook_configs"][0];
+    assert_eq!(
+        hook["url"].as_str(),
+        Some(format!("{}/alerts/alertmanager", service_url()).as_str())
+    );
+    assert_eq!(hook["send_resolved"], Value::Bool(true));
+    let auth = &hook["http_config"]["authorization"];
+    assert_eq!(auth["type"].as_str(), Some("Bearer"));
+    assert!(auth["credentials_file"].is_string());
+    assert!(auth.get("credentials").is_none(), "no inline token");
+    let route = &config["route"]["routes"][0];
+    assert_eq!(route["receiver"], receivers[0]["name"]);
+}
+
+#[test]
+fn grafana_posts_with_a_bearer_token_from_its_environment() {
+    let provisioning = documents("grafana/contact-point.yaml").remove(0);
+    let receiver = &provisioning["contactPoints"][0]["receivers"][0];
+    assert_eq!(receiver["type"].as_str(), Some("webhook"));
+    let settings = &receiver["settings"];
+    assert_eq!(
+        settings["url"].as_str(),
+        Some(format!("{}/alerts/grafana", service_url()).as_str())
+    );
+    assert_eq!(settings["authorization_scheme"].as_str(), Some("Bearer"));
+    let credentials = settings["authorization_credentials"].as_str().unwrap();
+    assert!(credentials.starts_with('$'), "interpolated, not inline");
+}

@@ -1,0 +1,271 @@
+//! Remediation against the lab and a real OpenBao: the approved plan runs, verifies, carries
+//! every other config field across, restarts deployments the way kubectl does, and refuses
+//! when the world changed since approval.
+
+use crate::support as common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use vault_triage::diagnosis::{RemediationKind, VerdictCode};
+use vault_triage::lab::{ISSUER, Lab, LabOptions, SIGNING_PUB_PEM, Scenario, apply_setup};
+use vault_triage::probes::triage;
+use vault_triage::remediation::{ExecError, PlanSettings, Remediator, Step};
+
+fn remediator(
+    probes: vault_triage::probes::Probes,
+    target: vault_triage::probes::ProbeTarget,
+) -> Remediator {
+    let reviewer = target
+        .reviewer
+        .as_ref()
+        .map(|r| (r.namespace.clone(), r.service_account.clone()));
+    Remediator {
+        probes,
+        target,
+        settings: PlanSettings {
+            reviewer,
+            ..PlanSettings::default()
+        },
+        rollout_timeout: Duration::from_secs(20),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_reviewer_fixes_logins_and_restarts_roll_out_like_kubectl() {
+    common::init_crypto();
+    let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
+        .await
+        .unwrap();
+    let (_dir, files) = common::lab_files(&lab);
+    let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
+    let r = remediator(probes, target);
+    let before = triage(&r.probes, &r.target).await;
+    assert_eq!(before.verdict.code, VerdictCode::ReviewerJwtExpired);
+    let old_config = lab.vault_auth_config().unwrap();
+
+    let plan = r.plan(&before, RemediationKind::RotateReviewer).unwrap();
+    let preview = plan.preview();
+    assert!(
+        preview.contains("token_reviewer_jwt: *** → *** (fresh token for vault/vault-auth"),
+        "{preview}"
+    );
+    assert!(!preview.contains("eyJ"), "{preview}");
+    let restart = r
+        .plan(&before, RemediationKind::RestartDeployments)
+        .unwrap();
+
+    let steps = Mutex::new(Vec::<Step>::new());
+    let out = r
+        .execute_approved(&plan, &|s| steps.lock().unwrap().push(s.clone()))
+        .await
+        .unwrap();
+    assert!(out.ok, "{out:?}");
+    let names: Vec<String> = out.steps.iter().map(|s| s.step.clone()).collect();
+    assert_eq!(
+        names,
+        ["mint reviewer token", "write config", "read back", "verify"]
+    );
+    assert!(out.steps.iter().all(|s| s.ok), "{:?}", out.steps);
+    assert_eq!(
+        steps.lock().unwrap().len(),
+        4,
+        "progress reported each step"
+    );
+    let new_config = lab.vault_auth_config().unwrap();
+    assert_ne!(
+        new_config["token_reviewer_jwt"],
+        old_config["token_reviewer_jwt"]
+    );
+    for field in [
+        "kubernetes_host",
+        "kubernetes_ca_cert",
+        "issuer",
+        "disable_iss_validation",
+        "disable_local_ca_jwt",
+        "pem_keys",
+    ] {
+        assert_eq!(
+            new_config[field], old_config[field],
+            "{field} carried across"
+        );
+    }
+    assert_eq!(
+        triage(&r.probes, &r.target).await.verdict.code,
+        VerdictCode::Healthy
+    );
+
+    // Restarts, after the fix.
+    let out = r.execute_approved(&restart, &|_| {}).await.unwrap();
+    assert!(out.ok, "{out:?}");
+    assert_eq!(out.summary, "5 of 5 deployments rolled out");
+    let patches: Vec<_> = lab
+        .kube_requests()
+        .into_iter()
+        .filter(|q| q.method == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), 5);
+    for p in &patches {
+        assert_eq!(
+            p.content_type.as_deref(),
+            Some("application/strategic-merge-patch+json")
+        );
+        assert!(
+            p.query
+                .as_deref()
+                .unwrap_or("")
+                .contains("fieldManager=kubectl-rollout"),
+            "{:?}",
+            p.query
+        );
+        let body: serde_json::Value = serde_json::from_str(&p.body).unwrap();
+        assert!(body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].is_string());
+        assert_eq!(
+            p.identity,
+            "system:serviceaccount:vault-triage:vault-triage"
+        );
+    }
+    let d = lab.deployment("production", "payments-api").unwrap();
+    assert!(d["metadata"]["generation"].as_i64().unwrap() > 1);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_past_its_progress_deadline_is_reported_as_failed() {
+    common::init_crypto();
+    let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
+        .await
+        .unwrap();
+    let (_dir, files) = common::lab_files(&lab);
+    let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
+    let r = remediator(probes, target);
+    let report = triage(&r.probes, &r.target).await;
+    let plan = r
+        .plan(&report, RemediationKind::RestartDeployments)
+        .unwrap();
+    lab.fail_rollout("production", "ledger-sync");
+    let out = r.execute_approved(&plan, &|_| {}).await.unwrap();
+    assert!(!out.ok);
+    assert_eq!(out.summary, "4 of 5 deployments rolled out");
+    let failed = out
+        .steps
+        .iter()
+        .find(|s| s.step == "rollout production/ledger-sync")
+        .unwrap();
+    assert!(!failed.ok);
+    assert_eq!(
+        failed.detail,
+        "deployment \"ledger-sync\" exceeded its progress deadline"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_plan_is_refused_when_the_config_changed_since() {
+    common::init_crypto();
+    let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
+        .await
+        .unwrap();
+    let (_dir, files) = common::lab_files(&lab);
+    let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
+    let r = remediator(probes, target);
+    let report = triage(&r.probes, &r.target).await;
+    let plan = r.plan(&report, RemediationKind::RotateReviewer).unwrap();
+
+    // Someone rewrites the config (another issuer) between approval and execution.
+    let http = reqwest::Client::new();
+    let mut cfg = lab.vault_auth_config().unwrap();
+    cfg["issuer"] = "https://changed.example".into();
+    let resp = http
+        .post(format!("{}/v1/auth/kubernetes/config", lab.vault_addr()))
+        .header("X-Vault-Token", lab.vault_token())
+        .json(&cfg)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let before = lab.vault_auth_config().unwrap();
+
+    let err = r.execute_approved(&plan, &|_| {}).await.unwrap_err();
+    let ExecError::WorldChanged { reason, .. } = &err;
+    assert_eq!(reason, "the auth config changed");
+    assert!(err.to_string().contains("nothing was changed"));
+    assert_eq!(
+        lab.vault_auth_config().unwrap(),
+        before,
+        "nothing was written"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(skip_openbao, ignore = "VAULT_TRIAGE_SKIP_OPENBAO=1")]
+async fn openbao_reviewer_incident_is_fixed_and_every_other_field_survives() {
+    common::init_crypto();
+    let bin = common::bao_binary();
+    let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
+        .await
+        .unwrap();
+    let (_dir, files) = common::lab_files(&lab);
+    let bao = common::BaoServer::start(&bin).await;
+    // Non-default fields that a careless rewrite would drop: PEM keys (the lab signs its
+    // tokens for real, so OpenBao verifies them), an enforced issuer.
+    let mut setup = lab.vault_setup();
+    let cfg = setup.auth_config.as_mut().unwrap();
+    cfg.pem_keys = vec![SIGNING_PUB_PEM.to_string()];
+    cfg.issuer = ISSUER.to_string();
+    cfg.disable_iss_validation = false;
+    let token = apply_setup(&bao.addr, "root", &setup).await.unwrap();
+    let (probes, target) = common::probes_for(&files, &bao.addr, &token).await;
+    let r = remediator(probes, target);
+
+    let before = triage(&r.probes, &r.target).await;
+    assert_eq!(
+        before.verdict.code,
+        VerdictCode::ReviewerJwtExpired,
+        "{:?}",
+        before.verdict.evidence
+    );
+    let config_before = before
+        .evidence
+        .auth_config
+        .value()
+        .cloned()
+        .flatten()
+        .unwrap();
+    assert_eq!(config_before.pem_keys.len(), 1);
+
+    let plan = r.plan(&before, RemediationKind::RotateReviewer).unwrap();
+    let out = r.execute_approved(&plan, &|_| {}).await.unwrap();
+    assert!(out.ok, "{out:?}");
+
+    let after = triage(&r.probes, &r.target).await;
+    assert_eq!(
+        after.verdict.code,
+        VerdictCode::Healthy,
+        "{:?}",
+        after.verdict.evidence
+    );
+    let config_after = after
+        .evidence
+        .auth_config
+        .value()
+        .cloned()
+        .flatten()
+        .unwrap();
+    assert_eq!(config_after.kubernetes_host, config_before.kubernetes_host);
+    assert_eq!(
+        config_after.kubernetes_ca_cert.trim(),
+        config_before.kubernetes_ca_cert.trim()
+    );
+    assert_eq!(config_after.pem_keys, config_before.pem_keys);
+    assert_eq!(config_after.issuer, ISSUER);
+    assert!(!config_after.disable_iss_validation);
+    assert_eq!(
+        config_after.disable_local_ca_jwt,
+        config_before.disable_local_ca_jwt
+    );
+    assert_eq!(config_after.token_reviewer_jwt_set, Some(true));
+    drop(bao);
+    lab.shutdown().await;
+}

