@@ -321,7 +321,7 @@ async fn approve_and_run(
                 "👍",
                 &format!(
                     "{who} ({}) approves: {} of {}",
-                    actor.platform.as_str(),
+                    actor.via.as_str(),
                     request.approvals.len(),
                     request.required
                 ),
@@ -331,7 +331,7 @@ async fn approve_and_run(
                     "👍",
                     &format!(
                         "{who} ({}) approves: quorum reached, the bot re-probes and runs it",
-                        actor.platform.as_str()
+                        actor.via.as_str()
                     ),
                 );
                 done = Some(result?);

@@ -3,14 +3,14 @@
 use std::fmt::Write as _;
 
 use crate::diagnosis::Report;
-use crate::diagnosis::{CheckStatus, Verdict, VerdictCode};
+use crate::diagnosis::{CheckStatus, Severity, Verdict};
 
 /// The verdict's marker: green when healthy, red when logins fail, yellow otherwise.
 pub fn marker(v: &Verdict) -> &'static str {
-    match v.code {
-        VerdictCode::Healthy => "🟢",
-        VerdictCode::PolicyDenied | VerdictCode::Inconclusive => "🟡",
-        _ => "🔴",
+    match v.code.severity() {
+        Severity::Fine => "🟢",
+        Severity::Warning => "🟡",
+        Severity::Failing => "🔴",
     }
 }
 

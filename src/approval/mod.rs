@@ -9,7 +9,7 @@
 pub mod policy;
 pub mod request;
 
-pub use policy::{Actor, PersonKey, Platform, Policy, PolicyError, Rule};
+pub use policy::{Actor, PersonKey, Policy, PolicyError, Rule, Via};
 pub use request::{
     Approval, ApprovalRequest, ApprovalState, Decision, NewRequest, Refusal, RequestId, Requester,
 };

@@ -11,38 +11,63 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ApprovalRule, Person};
+use crate::config::{ApprovalRule, Person, Platform};
 use crate::diagnosis::Action;
 
-/// The chat platform (or terminal) a click came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    Slack,
-    Discord,
+/// Where someone acted: on a chat platform, or at the terminal (`cli:` approvers, the demo,
+/// the bot's own reviewer watch). Written `slack`, `discord`, `cli`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Via {
+    Chat(Platform),
     Cli,
 }
 
-impl Platform {
+impl Via {
     pub fn as_str(self) -> &'static str {
         match self {
-            Platform::Slack => "slack",
-            Platform::Discord => "discord",
-            Platform::Cli => "cli",
+            Via::Chat(p) => p.as_str(),
+            Via::Cli => "cli",
         }
     }
 }
 
-impl fmt::Display for Platform {
+impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Via {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cli" => Ok(Via::Cli),
+            other => other.parse::<Platform>().map(Via::Chat),
+        }
+    }
+}
+
+impl Serialize for Via {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Via {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
 /// Someone acting through a platform, as the platform (verified by the edge) reported them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
-    pub platform: Platform,
+    /// Where they acted (journaled as `platform`).
+    #[serde(rename = "platform")]
+    pub via: Via,
     /// The platform's user id (Slack `U…`, Discord snowflake, terminal user name).
     pub user_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,9 +78,9 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn new(platform: Platform, user_id: impl Into<String>) -> Self {
+    pub fn new(via: Via, user_id: impl Into<String>) -> Self {
         Self {
-            platform,
+            via,
             user_id: user_id.into(),
             display_name: None,
             roles: Vec::new(),
@@ -63,15 +88,15 @@ impl Actor {
     }
 
     pub fn slack(user_id: impl Into<String>) -> Self {
-        Self::new(Platform::Slack, user_id)
+        Self::new(Via::Chat(Platform::Slack), user_id)
     }
 
     pub fn discord(user_id: impl Into<String>) -> Self {
-        Self::new(Platform::Discord, user_id)
+        Self::new(Via::Chat(Platform::Discord), user_id)
     }
 
     pub fn cli(user: impl Into<String>) -> Self {
-        Self::new(Platform::Cli, user)
+        Self::new(Via::Cli, user)
     }
 
     pub fn with_roles(mut self, roles: impl IntoIterator<Item = impl Into<String>>) -> Self {
@@ -86,7 +111,7 @@ impl Actor {
 
     /// `platform:user_id`, e.g. `slack:U012ABC`.
     pub fn platform_key(&self) -> String {
-        format!("{}:{}", self.platform, self.user_id)
+        format!("{}:{}", self.via, self.user_id)
     }
 }
 
@@ -100,8 +125,8 @@ impl PersonKey {
         Self(name.to_owned())
     }
 
-    fn platform(platform: Platform, user_id: &str) -> Self {
-        Self(format!("{platform}:{user_id}"))
+    fn account(via: Via, user_id: &str) -> Self {
+        Self(format!("{via}:{user_id}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -147,11 +172,12 @@ pub enum PolicyError {
 /// One parsed `approvers` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ApproverEntry {
+    /// A `[[people]]` name.
     Person(String),
-    Slack(String),
-    Discord(String),
+    /// `slack:U…`, `discord:…`, `cli:user`, or a bare Slack user id.
+    Account(Via, String),
+    /// `discord-role:…`: whoever holds the role.
     DiscordRole(String),
-    Cli(String),
 }
 
 /// The rule for one action.
@@ -185,9 +211,11 @@ impl Rule {
         if self.people.contains(person) {
             return true;
         }
-        match actor.platform {
-            Platform::Discord => actor.roles.iter().any(|r| self.discord_roles.contains(r)),
-            Platform::Slack | Platform::Cli => false,
+        match actor.via {
+            Via::Chat(Platform::Discord) => {
+                actor.roles.iter().any(|r| self.discord_roles.contains(r))
+            }
+            Via::Chat(Platform::Slack) | Via::Cli => false,
         }
     }
 
@@ -212,7 +240,7 @@ impl Rule {
 pub struct Policy {
     rules: HashMap<Action, Rule>,
     /// (platform, user id) → person name.
-    identities: HashMap<(Platform, String), String>,
+    identities: HashMap<(Via, String), String>,
 }
 
 impl Policy {
@@ -231,18 +259,16 @@ impl Policy {
             if !names.insert(person.name.clone()) {
                 return Err(bad("this name is listed twice"));
             }
-            let ids = [
-                (Platform::Slack, person.slack.as_deref()),
-                (Platform::Discord, person.discord.as_deref()),
-            ];
-            for (platform, id) in ids {
-                let Some(id) = id else { continue };
+            for platform in Platform::ALL {
+                let Some(id) = person.id_on(platform) else {
+                    continue;
+                };
                 if id.trim().is_empty() {
                     return Err(bad(&format!("the {platform} id is empty")));
                 }
                 let previous = policy
                     .identities
-                    .insert((platform, id.to_owned()), person.name.clone());
+                    .insert((Via::Chat(platform), id.to_owned()), person.name.clone());
                 if let Some(other) = previous {
                     return Err(bad(&format!(
                         "{platform} id {id} also belongs to \"{other}\"; one account is one person"
@@ -296,14 +322,8 @@ impl Policy {
                     ApproverEntry::Person(name) => {
                         parsed.people.insert(PersonKey::person(&name));
                     }
-                    ApproverEntry::Slack(id) => {
-                        parsed.people.insert(policy.key_for(Platform::Slack, &id));
-                    }
-                    ApproverEntry::Discord(id) => {
-                        parsed.people.insert(policy.key_for(Platform::Discord, &id));
-                    }
-                    ApproverEntry::Cli(user) => {
-                        parsed.people.insert(policy.key_for(Platform::Cli, &user));
+                    ApproverEntry::Account(via, id) => {
+                        parsed.people.insert(policy.key_for(via, &id));
                     }
                     ApproverEntry::DiscordRole(role) => {
                         parsed.discord_roles.insert(role);
@@ -326,13 +346,13 @@ impl Policy {
 
     /// The person behind an actor: their `[[people]]` name, else `platform:user_id`.
     pub fn identity(&self, actor: &Actor) -> PersonKey {
-        self.key_for(actor.platform, &actor.user_id)
+        self.key_for(actor.via, &actor.user_id)
     }
 
-    fn key_for(&self, platform: Platform, user_id: &str) -> PersonKey {
-        match self.identities.get(&(platform, user_id.to_owned())) {
+    fn key_for(&self, via: Via, user_id: &str) -> PersonKey {
+        match self.identities.get(&(via, user_id.to_owned())) {
             Some(name) => PersonKey::person(name),
-            None => PersonKey::platform(platform, user_id),
+            None => PersonKey::account(via, user_id),
         }
     }
 
@@ -360,13 +380,14 @@ fn parse_approver(entry: &str, people: &BTreeSet<String>) -> Result<ApproverEntr
         if id.is_empty() {
             return Err("has nothing after the ':'".to_owned());
         }
-        return match prefix {
-            "slack" => Ok(ApproverEntry::Slack(id.to_owned())),
-            "discord" => Ok(ApproverEntry::Discord(id.to_owned())),
-            "discord-role" => Ok(ApproverEntry::DiscordRole(id.to_owned())),
-            "cli" => Ok(ApproverEntry::Cli(id.to_owned())),
-            other => Err(format!(
-                "has an unknown prefix \"{other}\" (use slack:, discord:, discord-role: or cli:)"
+        if prefix == "discord-role" {
+            return Ok(ApproverEntry::DiscordRole(id.to_owned()));
+        }
+        return match prefix.parse::<Via>() {
+            Ok(via) => Ok(ApproverEntry::Account(via, id.to_owned())),
+            Err(_) => Err(format!(
+                "has an unknown prefix \"{prefix}\" (use {}, discord-role: or cli:)",
+                Platform::ALL.map(|p| format!("{p}:")).join(", ")
             )),
         };
     }
@@ -374,7 +395,10 @@ fn parse_approver(entry: &str, people: &BTreeSet<String>) -> Result<ApproverEntr
         return Ok(ApproverEntry::Person(entry.to_owned()));
     }
     if looks_like_slack_user_id(entry) {
-        return Ok(ApproverEntry::Slack(entry.to_owned()));
+        return Ok(ApproverEntry::Account(
+            Via::Chat(Platform::Slack),
+            entry.to_owned(),
+        ));
     }
     Err("is neither a [[people]] name nor a Slack user id (U… or W…)".to_owned())
 }

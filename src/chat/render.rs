@@ -6,7 +6,7 @@ use super::command::help_text;
 use super::message::{Button, ButtonAction, ButtonStyle, Confirm, Message, Section, Tone};
 use crate::approval::{ApprovalRequest, ApprovalState, Policy};
 use crate::diagnosis::Report;
-use crate::diagnosis::{Action, CheckStatus, Verdict, VerdictCode};
+use crate::diagnosis::{Action, CheckStatus, Severity, Verdict};
 use crate::evidence::CallerCheck;
 use crate::remediation::Step;
 use crate::remediation::watch::ReviewerHealth;
@@ -34,10 +34,10 @@ pub const MAX_CHECKS: usize = 14;
 pub const MAX_DEPLOYMENTS: usize = 12;
 
 fn tone(v: &Verdict) -> Tone {
-    match v.code {
-        VerdictCode::Healthy => Tone::Good,
-        VerdictCode::PolicyDenied | VerdictCode::Inconclusive => Tone::Warning,
-        _ => Tone::Danger,
+    match v.code.severity() {
+        Severity::Fine => Tone::Good,
+        Severity::Warning => Tone::Warning,
+        Severity::Failing => Tone::Danger,
     }
 }
 
@@ -355,7 +355,7 @@ fn person_list(request: &ApprovalRequest) -> String {
             format!(
                 "{} ({}, {})",
                 d.person,
-                d.actor.platform.as_str(),
+                d.actor.via.as_str(),
                 d.at.format("%H:%M UTC")
             )
         })

@@ -326,6 +326,16 @@ pub struct Person {
     pub discord: Option<String>,
 }
 
+impl Person {
+    /// Their account on `platform`, if listed.
+    pub fn id_on(&self, platform: Platform) -> Option<&str> {
+        match platform {
+            Platform::Slack => self.slack.as_deref(),
+            Platform::Discord => self.discord.as_deref(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateSection {

@@ -332,7 +332,20 @@ pub fn reminders(code: VerdictCode) -> Vec<String> {
             "Prevent a repeat: when Vault runs in the cluster, let it use its own auto-rotated pod token (no token_reviewer_jwt); otherwise rotate the reviewer token well before it expires.".into(),
         ),
         VerdictCode::PolicyDenied => out.push("Authentication is fine: do not touch the Kubernetes auth config.".into()),
-        _ => {}
+        VerdictCode::Healthy
+        | VerdictCode::VaultUnreachable
+        | VerdictCode::VaultSealed
+        | VerdictCode::K8sAuthMountMissing
+        | VerdictCode::K8sAuthUnconfigured
+        | VerdictCode::ReviewerRbacMissing
+        | VerdictCode::KubeApiUnreachable
+        | VerdictCode::KubeCaMismatch
+        | VerdictCode::ClientJwtRejected
+        | VerdictCode::RoleBindingMismatch
+        | VerdictCode::AudienceMismatch
+        | VerdictCode::IssuerMismatch
+        | VerdictCode::RoleNotFound
+        | VerdictCode::Inconclusive => {}
     }
     out
 }

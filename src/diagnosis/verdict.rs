@@ -93,6 +93,28 @@ impl VerdictCode {
     }
 
     /// Does the fault stop every login through the mount (not one role's)?
+    /// How bad it is, for a marker or a colour: one decision for every renderer.
+    pub fn severity(self) -> Severity {
+        match self {
+            VerdictCode::Healthy => Severity::Fine,
+            VerdictCode::PolicyDenied | VerdictCode::Inconclusive => Severity::Warning,
+            VerdictCode::VaultUnreachable
+            | VerdictCode::VaultSealed
+            | VerdictCode::K8sAuthMountMissing
+            | VerdictCode::K8sAuthUnconfigured
+            | VerdictCode::ReviewerJwtExpired
+            | VerdictCode::ReviewerJwtRejected
+            | VerdictCode::ReviewerRbacMissing
+            | VerdictCode::KubeApiUnreachable
+            | VerdictCode::KubeCaMismatch
+            | VerdictCode::ClientJwtRejected
+            | VerdictCode::RoleBindingMismatch
+            | VerdictCode::AudienceMismatch
+            | VerdictCode::IssuerMismatch
+            | VerdictCode::RoleNotFound => Severity::Failing,
+        }
+    }
+
     pub fn is_mount_wide(self) -> bool {
         match self {
             VerdictCode::VaultUnreachable
@@ -130,6 +152,14 @@ impl std::str::FromStr for VerdictCode {
             .find(|c| c.as_str() == s)
             .ok_or_else(|| format!("unknown verdict code {s:?}"))
     }
+}
+
+/// How bad a verdict is: logins work, something needs a look, or logins fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Fine,
+    Warning,
+    Failing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

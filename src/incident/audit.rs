@@ -162,7 +162,7 @@ fn describe(event: &Event, action: Option<&str>) -> String {
             request.summary.lines().next().unwrap_or_default()
         ),
         Event::ApprovalGranted { id, person, actor } => {
-            format!("{} approved by {person} via {}", of(id), actor.platform)
+            format!("{} approved by {person} via {}", of(id), actor.via)
         }
         Event::ApprovalRefused { id, actor, reason } => {
             format!(
@@ -172,7 +172,7 @@ fn describe(event: &Event, action: Option<&str>) -> String {
             )
         }
         Event::ApprovalDenied { id, person, actor } => {
-            format!("{} denied by {person} via {}", of(id), actor.platform)
+            format!("{} denied by {person} via {}", of(id), actor.via)
         }
         Event::ExecutionStarted { id } => format!("{} started", of(id)),
         Event::ExecutionStep {

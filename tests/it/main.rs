@@ -11,6 +11,7 @@ mod alerts_intake;
 mod approval_store;
 mod bot_token;
 mod chat_bot;
+mod crypto_provider;
 mod demo_cli;
 mod deploy_manifests;
 mod discord_commands;
