@@ -37,3 +37,4 @@ mod security_approvals;
 mod slack_e2e;
 mod slack_manifest;
 mod slack_socket_mode;
+mod snapshots;
