@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::plan::{
     Plan, PlanError, PlanSettings, ReconfigurePlan, RestartPlan, ReviewerToken, Strategy,
 };
-use super::rollout::{self, RolloutStatus};
+use super::restart;
+use super::rollout::RolloutStatus;
 use crate::diagnosis::RemediationKind;
 use crate::diagnosis::Report;
 use crate::evidence::AuthConfig;
@@ -318,7 +319,7 @@ impl Remediator {
                         return false;
                     }
                 }
-                if let Err(e) = rollout::restart(kube, &d.namespace, &d.name).await {
+                if let Err(e) = restart::restart(kube, &d.namespace, &d.name).await {
                     record(Step {
                         step: format!("restart {id}"),
                         ok: false,
@@ -332,7 +333,7 @@ impl Remediator {
                     detail: format!("deployment.apps/{} restarted", d.name),
                 });
                 let status =
-                    rollout::watch(kube, &d.namespace, &d.name, self.rollout_timeout, |m| {
+                    restart::watch(kube, &d.namespace, &d.name, self.rollout_timeout, |m| {
                         if m.starts_with("Waiting") {
                             record(Step {
                                 step: format!("progress {id}"),

@@ -1,11 +1,13 @@
 //! Remediation: plans, their fingerprints, and the executor — the only code that writes.
 //!
 //! `plan` computes what a fix will change from a triage report (pure); `rollout` holds
-//! kubectl's restart patch and rollout-status rules (pure); `executor` re-probes, checks the
-//! approved fingerprint, writes the Vault config or restarts deployments, and verifies.
+//! kubectl's restart patch and rollout-status rules (pure) and `restart` applies them to a
+//! Deployment; `executor` re-probes, checks the approved fingerprint, writes the Vault config
+//! or restarts deployments, and verifies; `watch` judges the reviewer token's expiry (pure).
 
 pub mod executor;
 pub mod plan;
+pub mod restart;
 pub mod rollout;
 pub mod watch;
 
