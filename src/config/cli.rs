@@ -178,6 +178,10 @@ pub struct ChatArgs {
     /// Slack Web API base (tests and proxies).
     #[arg(long, env = "SLACK_API_URL", default_value = SLACK_API_URL)]
     pub slack_api_url: String,
+    /// Socket Mode connections kept open at once (Slack allows up to 10; a second one takes
+    /// the envelopes while Slack refreshes the first).
+    #[arg(long, env = "SLACK_SOCKET_CONNECTIONS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub slack_socket_connections: u32,
     /// Discord bot token: posts messages and starts threads; runs the gateway.
     #[arg(long, env = "DISCORD_BOT_TOKEN", hide_env_values = true)]
     pub discord_bot_token: Option<String>,
@@ -209,6 +213,8 @@ pub struct SlackSettings {
     pub app_token: Option<Secret>,
     /// Ends with `/`.
     pub api_url: String,
+    /// Socket Mode connections kept open at once.
+    pub socket_connections: u32,
 }
 
 /// Resolved Discord settings.
@@ -236,6 +242,7 @@ impl ChatArgs {
             signing_secret: Self::secret(&self.slack_signing_secret),
             app_token: Self::secret(&self.slack_app_token),
             api_url: format!("{}/", self.slack_api_url.trim_end_matches('/')),
+            socket_connections: self.slack_socket_connections,
         };
         (s.bot_token.is_some() || s.signing_secret.is_some() || s.app_token.is_some()).then_some(s)
     }

@@ -26,7 +26,8 @@ async fn a_socket_mode_command_is_acked_and_its_summary_posted() {
         let mut socket = tokio_tungstenite::accept_async(tcp).await.unwrap();
         socket
             .send(WsMessage::Text(
-                json!({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0TEST"}})
+                json!({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0TEST"},
+                       "debug_info": {"host": "applink-test", "approximate_connection_time": 18060}})
                     .to_string(),
             ))
             .await

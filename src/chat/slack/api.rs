@@ -1,24 +1,35 @@
-//! The Slack Web API as the bot uses it: `chat.postMessage`, `chat.update`,
-//! `chat.postEphemeral`, `response_url` posts and `apps.connections.open`, with Slack's rate
-//! limits honoured (429 `Retry-After`, 5xx backoff, one post per second per channel), and the
-//! [`SlackChat`], the bot's [`ChatPlatform`] on Slack.
+//! The Slack Web API as the bot uses it, through slack-morphism's client: `chat.postMessage`,
+//! `chat.update`, `chat.postEphemeral` (typed requests and responses) and `response_url`
+//! posts, with Slack's limits honoured by this module rather than by slack-morphism's rate
+//! control: one post per second *per channel* (its throttle counts chat.postMessage per
+//! workspace, which would serialise every incident channel behind one another), 429s waited
+//! out for their `Retry-After` (capped), and 5xx and transport failures retried with backoff
+//! (its rate control retries 429s only). Each attempt has a timeout of its own (its client has
+//! none). Retries and errors are counted in `/metrics`. [`SlackChat`] is the bot's
+//! [`ChatPlatform`] on Slack.
 //!
 //! Tokens go in the `Authorization` header and nowhere else: not in errors, not in logs.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::{
+    ClientResult, SlackApiChatPostEphemeralRequest, SlackApiToken, SlackApiTokenValue,
+    SlackChannelId, SlackClient, SlackClientApiCallContext, SlackClientHttpConnector as _,
+    SlackClientHyperConnector, SlackClientHyperHttpsConnector, SlackMessageContent, SlackTs,
+    SlackUserId,
+};
 use tokio::time::Instant;
 
 use super::blocks;
-use futures::future::BoxFuture;
-
 use crate::chat::message::{Message, MessageRef};
 use crate::chat::platform::{ChatError, ChatPlatform, Origin};
-use crate::config::Platform;
-use crate::config::Secret;
+use crate::config::{Platform, Secret};
 
 /// Most attempts of one call (429s and 5xx included).
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -31,38 +42,55 @@ pub const CHANNEL_PACE: Duration = Duration::from_secs(1);
 /// Timeout of one HTTP request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A Slack Web API client.
+/// slack-morphism's client over a hyper connector that speaks `https` and, for local fakes
+/// and proxies, `http`.
+pub type Client = SlackClient<SlackClientHyperHttpsConnector>;
+
+/// The client for the Web API at `base` (`https://slack.com/api`, with or without a trailing
+/// `/`). TLS trusts the Web PKI roots built into the binary, as reqwest does.
+pub fn client(base: &str) -> Client {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    SlackClient::new(
+        SlackClientHyperConnector::with_connector(https)
+            .with_slack_api_url(base.trim_end_matches('/')),
+    )
+}
+
+/// The Slack Web API as the bot's bot token uses it.
 pub struct SlackApi {
-    http: reqwest::Client,
-    /// Ends with `/`.
-    base: String,
-    bot_token: Secret,
+    client: Arc<Client>,
+    bot_token: SlackApiToken,
     pace: Duration,
     /// Per channel: when the next post may go out.
     next_post: DashMap<String, Instant>,
 }
 
 /// What a failed attempt means for the next one.
-enum Attempt {
-    Done(Value),
+enum Attempt<T> {
+    Done(T),
     Retry(Duration, String),
     Fail(ChatError),
 }
 
 impl SlackApi {
-    /// A client for the Web API at `base` (ending with `/`).
-    pub fn new(base: &str, bot_token: Secret) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("vault-triage/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(SlackApi {
-            http,
-            base: format!("{}/", base.trim_end_matches('/')),
-            bot_token,
+    /// A client for the Web API at `base`.
+    pub fn new(base: &str, bot_token: &Secret) -> Self {
+        SlackApi {
+            client: Arc::new(client(base)),
+            bot_token: SlackApiToken::new(SlackApiTokenValue::new(bot_token.expose().to_string())),
             pace: CHANNEL_PACE,
             next_post: DashMap::new(),
-        })
+        }
+    }
+
+    /// The underlying client (Socket Mode runs on it).
+    pub fn client(&self) -> Arc<Client> {
+        self.client.clone()
     }
 
     /// Waits for `channel`'s turn: posts to one channel go out at most once per `pace`, and
@@ -78,50 +106,106 @@ impl SlackApi {
         tokio::time::sleep_until(slot).await;
     }
 
-    /// Calls Web API `method` with `body` as the bot; `pace` names the channel a post goes to.
-    pub async fn call(
+    /// `chat.postMessage`; returns where the message lives.
+    pub async fn post_message(
         &self,
-        method: &str,
-        body: &Value,
-        pace: Option<&str>,
-    ) -> Result<Value, ChatError> {
-        if let Some(channel) = pace {
-            self.pace(channel).await;
+        channel: &str,
+        thread: Option<&str>,
+        msg: &Message,
+    ) -> Result<MessageRef, ChatError> {
+        self.pace(channel).await;
+        let request = blocks::post_message(channel, thread, msg);
+        let sent = self
+            .send("chat.postMessage", || async {
+                self.client
+                    .open_session(&self.bot_token)
+                    .chat_post_message(&request)
+                    .await
+            })
+            .await?;
+        Ok(MessageRef {
+            channel: sent.channel.to_string(),
+            id: sent.ts.to_string(),
+            thread: thread.map(str::to_string),
+        })
+    }
+
+    /// `chat.update` of message `ts` in `channel`.
+    pub async fn update(&self, channel: &str, ts: &str, msg: &Message) -> Result<(), ChatError> {
+        let request = blocks::update_message(channel, ts, msg);
+        self.send("chat.update", || async {
+            self.client
+                .open_session(&self.bot_token)
+                .chat_update(&request)
+                .await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// `chat.postEphemeral` of `text` to `user` in `channel` (in `thread`, if any).
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        thread: Option<&str>,
+        text: &str,
+    ) -> Result<(), ChatError> {
+        self.pace(channel).await;
+        let mut request = SlackApiChatPostEphemeralRequest::new(
+            SlackChannelId::new(channel.into()),
+            SlackUserId::new(user.into()),
+            SlackMessageContent::new().with_text(text.into()),
+        );
+        if let Some(t) = thread {
+            request = request.with_thread_ts(SlackTs::new(t.into()));
         }
-        let url = format!("{}{method}", self.base);
-        self.send(method, &url, Some(&self.bot_token), body).await
+        self.send("chat.postEphemeral", || async {
+            self.client
+                .open_session(&self.bot_token)
+                .chat_post_ephemeral(&request)
+                .await
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Posts `body` to a `response_url` (which needs no token).
     pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), ChatError> {
-        self.send("response_url", response_url, None, body)
-            .await
-            .map(|_| ())
+        let url = url::Url::parse(response_url)
+            .map_err(|_| ChatError::Refused("the reply link is not a URL".into()))?;
+        self.send("response_url", || async {
+            let span = tracing::Span::none();
+            let context = SlackClientApiCallContext {
+                rate_control_params: None,
+                token: None,
+                tracing_span: &span,
+                is_sensitive_url: true,
+            };
+            self.client
+                .http_api
+                .connector
+                .http_post_uri::<Value, Value>(url.clone(), body, context)
+                .await
+        })
+        .await
+        .map(|_| ())
     }
 
-    /// `apps.connections.open` with the app-level token: a Socket Mode WebSocket URL.
-    pub async fn open_connection(&self, app_token: &Secret) -> Result<String, ChatError> {
-        let url = format!("{}apps.connections.open", self.base);
-        let v = self
-            .send("apps.connections.open", &url, Some(app_token), &json!({}))
-            .await?;
-        v["url"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| ChatError::Unavailable("apps.connections.open returned no url".into()))
-    }
-
-    async fn send(
-        &self,
-        what: &str,
-        url: &str,
-        token: Option<&Secret>,
-        body: &Value,
-    ) -> Result<Value, ChatError> {
+    /// Runs `call` with Slack's retry rules; `what` names it in logs and errors.
+    async fn send<T, F, Fut>(&self, what: &str, call: F) -> Result<T, ChatError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = ClientResult<T>>,
+    {
         let mut backoff = FIRST_BACKOFF;
         let mut last = String::new();
         for attempt in 1..=MAX_ATTEMPTS {
-            match self.attempt(url, token, body).await {
+            let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, call()).await {
+                Ok(result) => classify(result),
+                Err(_) => Attempt::Retry(Duration::ZERO, "timed out".into()),
+            };
+            match outcome {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Fail(e) => {
                     tracing::warn!(call = what, error = %e, "Slack refused a call");
@@ -162,61 +246,49 @@ impl SlackApi {
         crate::metrics::chat_error(Platform::Slack, "gave_up_after_retries");
         Err(ChatError::Unavailable(last))
     }
-
-    async fn attempt(&self, url: &str, token: Option<&Secret>, body: &Value) -> Attempt {
-        let mut req = self.http.post(url).json(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t.expose());
-        }
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => return Attempt::Retry(Duration::ZERO, transport_error(&e)),
-        };
-        let status = resp.status();
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            let after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs)
-                .unwrap_or(Duration::from_secs(1))
-                .min(MAX_RETRY_AFTER);
-            return Attempt::Retry(
-                after.max(Duration::from_millis(1)),
-                "rate limited (429)".into(),
-            );
-        }
-        if status.is_server_error() {
-            return Attempt::Retry(Duration::ZERO, format!("HTTP {status}"));
-        }
-        if !status.is_success() {
-            return Attempt::Fail(ChatError::Refused(format!("HTTP {}", status.as_u16())));
-        }
-        let text = resp.text().await.unwrap_or_default();
-        // response_url answers "ok" or nothing; the Web API answers JSON.
-        let Ok(v) = serde_json::from_str::<Value>(&text) else {
-            return Attempt::Done(Value::Null);
-        };
-        if v.get("ok") == Some(&Value::Bool(false)) {
-            let code = v["error"].as_str().unwrap_or("unknown_error");
-            if code == "ratelimited" {
-                return Attempt::Retry(Duration::from_secs(1), "ratelimited".into());
-            }
-            return Attempt::Fail(ChatError::Refused(refusal(code)));
-        }
-        Attempt::Done(v)
-    }
 }
 
-/// A transport failure in words, without the URL (a response_url is a credential of sorts).
-fn transport_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "could not connect".into()
-    } else {
-        "request failed".into()
+/// What one attempt's result means: done, retry (after a wait, or a backoff when zero), or a
+/// refusal to report.
+fn classify<T>(result: ClientResult<T>) -> Attempt<T> {
+    match result {
+        Ok(v) => Attempt::Done(v),
+        Err(SlackClientError::RateLimitError(e)) => {
+            let after = e
+                .retry_after
+                .unwrap_or(Duration::from_secs(1))
+                .clamp(Duration::from_millis(1), MAX_RETRY_AFTER);
+            Attempt::Retry(after, "rate limited (429)".into())
+        }
+        Err(SlackClientError::ApiError(e)) if e.code == "ratelimited" => {
+            Attempt::Retry(Duration::from_secs(1), "ratelimited".into())
+        }
+        Err(SlackClientError::ApiError(e)) => Attempt::Fail(ChatError::Refused(refusal(&e.code))),
+        Err(SlackClientError::HttpError(e)) if e.status_code.is_server_error() => {
+            Attempt::Retry(Duration::ZERO, format!("HTTP {}", e.status_code.as_u16()))
+        }
+        Err(SlackClientError::HttpError(e)) => {
+            // A non-200 answer with Slack's error body still names the error.
+            let code = e
+                .http_response_body
+                .as_deref()
+                .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                .and_then(|v| v["error"].as_str().map(String::from));
+            Attempt::Fail(ChatError::Refused(match code {
+                Some(code) => refusal(&code),
+                None => format!("HTTP {}", e.status_code.as_u16()),
+            }))
+        }
+        Err(SlackClientError::HttpProtocolError(_)) | Err(SlackClientError::EndOfStream(_)) => {
+            Attempt::Retry(Duration::ZERO, "could not connect".into())
+        }
+        Err(SlackClientError::ProtocolError(_)) => Attempt::Fail(ChatError::Unavailable(
+            "Slack's answer could not be read".into(),
+        )),
+        Err(SlackClientError::SystemError(_))
+        | Err(SlackClientError::SocketModeProtocolError(_)) => {
+            Attempt::Fail(ChatError::Unavailable("the Slack client failed".into()))
+        }
     }
 }
 
@@ -251,27 +323,6 @@ impl SlackChat {
         Self { api }
     }
 
-    async fn post_in(
-        &self,
-        channel: &str,
-        thread: Option<&str>,
-        msg: &Message,
-    ) -> Result<MessageRef, ChatError> {
-        let body = blocks::post_message(channel, thread, msg);
-        let v = self
-            .api
-            .call("chat.postMessage", &body, Some(channel))
-            .await?;
-        let ts = v["ts"]
-            .as_str()
-            .ok_or_else(|| ChatError::Unavailable("chat.postMessage returned no ts".into()))?;
-        Ok(MessageRef {
-            channel: v["channel"].as_str().unwrap_or(channel).to_string(),
-            id: ts.to_string(),
-            thread: thread.map(str::to_string),
-        })
-    }
-
     async fn ephemeral_text(&self, origin: &Origin, text: &str) -> Result<(), ChatError> {
         let text = blocks::cut(text, blocks::MAX_FALLBACK);
         if !origin.reply.is_empty() {
@@ -284,15 +335,14 @@ impl SlackChat {
                 }
             }
         }
-        let mut body =
-            json!({"channel": origin.channel, "user": origin.actor.user_id, "text": text});
-        if let Some(t) = &origin.thread {
-            body["thread_ts"] = json!(t);
-        }
         self.api
-            .call("chat.postEphemeral", &body, Some(&origin.channel))
+            .post_ephemeral(
+                &origin.channel,
+                &origin.actor.user_id,
+                origin.thread.as_deref(),
+                &text,
+            )
             .await
-            .map(|_| ())
     }
 }
 
@@ -311,7 +361,7 @@ impl ChatPlatform for SlackChat {
         channel: &'a str,
         msg: &'a Message,
     ) -> BoxFuture<'a, Result<MessageRef, ChatError>> {
-        Box::pin(self.post_in(channel, None, msg))
+        Box::pin(self.api.post_message(channel, None, msg))
     }
 
     /// Posts in the channel (or thread) the command came from.
@@ -320,7 +370,10 @@ impl ChatPlatform for SlackChat {
         origin: &'a Origin,
         msg: &'a Message,
     ) -> BoxFuture<'a, Result<MessageRef, ChatError>> {
-        Box::pin(self.post_in(&origin.channel, origin.thread.as_deref(), msg))
+        Box::pin(
+            self.api
+                .post_message(&origin.channel, origin.thread.as_deref(), msg),
+        )
     }
 
     fn start_thread<'a>(
@@ -335,7 +388,10 @@ impl ChatPlatform for SlackChat {
         root: &'a MessageRef,
         msg: &'a Message,
     ) -> BoxFuture<'a, Result<MessageRef, ChatError>> {
-        Box::pin(self.post_in(&root.channel, Some(thread_ts(root)), msg))
+        Box::pin(
+            self.api
+                .post_message(&root.channel, Some(thread_ts(root)), msg),
+        )
     }
 
     fn update<'a>(
@@ -343,10 +399,7 @@ impl ChatPlatform for SlackChat {
         target: &'a MessageRef,
         msg: &'a Message,
     ) -> BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(async move {
-            let body = blocks::update_message(&target.channel, &target.id, msg);
-            self.api.call("chat.update", &body, None).await.map(|_| ())
-        })
+        Box::pin(self.api.update(&target.channel, &target.id, msg))
     }
 
     fn ephemeral<'a>(
@@ -373,7 +426,7 @@ mod tests {
 
     #[tokio::test]
     async fn posts_to_one_channel_are_paced_and_other_channels_do_not_wait() {
-        let mut api = SlackApi::new("http://127.0.0.1:1/api/", Secret::new("xoxb-test")).unwrap();
+        let mut api = SlackApi::new("http://127.0.0.1:1/api/", &Secret::new("xoxb-test"));
         api.pace = Duration::from_millis(100);
         let start = Instant::now();
         api.pace("C1").await;

@@ -1,7 +1,14 @@
-//! Block Kit: the neutral [`Message`] as Slack blocks, and the Web API bodies that carry them.
-//! Pure. Slack's size limits are met by cutting with "…", never by failing.
+//! Block Kit: the neutral [`Message`] as Slack blocks (slack-morphism's typed Block Kit model),
+//! and the Web API requests that carry them. Pure. Slack's size limits are met by cutting with
+//! "…", never by failing.
 
-use serde_json::{Value, json};
+use slack_morphism::prelude::{
+    SlackActionBlockElement, SlackActionsBlock, SlackApiChatPostMessageRequest,
+    SlackApiChatUpdateRequest, SlackBlock, SlackBlockButtonElement, SlackBlockButtonStyle,
+    SlackBlockConfirmItem, SlackBlockMarkDownText, SlackBlockPlainText, SlackBlockPlainTextOnly,
+    SlackBlockText, SlackChannelId, SlackContextBlock, SlackContextBlockElement, SlackHeaderBlock,
+    SlackMessageContent, SlackSectionBlock, SlackTs,
+};
 
 use crate::chat::message::{Button, ButtonStyle, Message, Section};
 
@@ -38,20 +45,31 @@ pub fn cut(s: &str, max: usize) -> String {
     out
 }
 
-fn mrkdwn(text: &str, max: usize) -> Value {
-    json!({"type": "mrkdwn", "text": cut(text, max)})
+fn mrkdwn(text: &str, max: usize) -> SlackBlockMarkDownText {
+    SlackBlockMarkDownText::new(cut(text, max))
 }
 
-fn plain(text: &str, max: usize) -> Value {
-    json!({"type": "plain_text", "text": cut(text, max), "emoji": true})
+fn plain(text: &str, max: usize) -> SlackBlockPlainTextOnly {
+    SlackBlockPlainText::new(cut(text, max))
+        .with_emoji(true)
+        .into()
 }
 
-fn section(text: &str) -> Value {
-    json!({"type": "section", "text": mrkdwn(text, MAX_TEXT)})
+fn section(text: &str) -> SlackBlock {
+    SlackSectionBlock::new()
+        .with_text(mrkdwn(text, MAX_TEXT).into())
+        .into()
+}
+
+fn context(text: &str) -> SlackBlock {
+    SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(mrkdwn(
+        text, MAX_TEXT,
+    ))])
+    .into()
 }
 
 /// Lines joined into sections of at most [`MAX_TEXT`] characters each.
-fn line_sections(lines: &[String]) -> Vec<Value> {
+fn line_sections(lines: &[String]) -> Vec<SlackBlock> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for line in lines {
@@ -71,7 +89,7 @@ fn line_sections(lines: &[String]) -> Vec<Value> {
     out
 }
 
-fn section_blocks(s: &Section) -> Vec<Value> {
+fn section_blocks(s: &Section) -> Vec<SlackBlock> {
     match s {
         Section::Text { text } if text.trim().is_empty() => Vec::new(),
         Section::Text { text } => vec![section(text)],
@@ -83,11 +101,11 @@ fn section_blocks(s: &Section) -> Vec<Value> {
         Section::Fields { fields } => fields
             .chunks(MAX_FIELDS)
             .map(|chunk| {
-                let fields: Vec<Value> = chunk
+                let fields: Vec<SlackBlockText> = chunk
                     .iter()
-                    .map(|(label, value)| mrkdwn(&format!("*{label}*\n{value}"), MAX_FIELD))
+                    .map(|(label, value)| mrkdwn(&format!("*{label}*\n{value}"), MAX_FIELD).into())
                     .collect();
-                json!({"type": "section", "fields": fields})
+                SlackSectionBlock::new().with_fields(fields).into()
             })
             .collect(),
         Section::Checks { items } => {
@@ -100,47 +118,44 @@ fn section_blocks(s: &Section) -> Vec<Value> {
     }
 }
 
-fn button(b: &Button) -> Value {
+fn button(b: &Button) -> SlackActionBlockElement {
     let id = b.action.encode();
-    let mut v = json!({
-        "type": "button",
-        "text": plain(&b.label, MAX_BUTTON_LABEL),
-        "action_id": id,
-        "value": id,
-    });
+    let mut button = SlackBlockButtonElement::new(plain(&b.label, MAX_BUTTON_LABEL))
+        .with_action_id(id.clone().into())
+        .with_value(id);
     match b.style {
-        ButtonStyle::Primary => v["style"] = json!("primary"),
-        ButtonStyle::Danger => v["style"] = json!("danger"),
+        ButtonStyle::Primary => button = button.with_style(SlackBlockButtonStyle::Primary),
+        ButtonStyle::Danger => button = button.with_style(SlackBlockButtonStyle::Danger),
         ButtonStyle::Default => {}
     }
     if let Some(c) = &b.confirm {
-        let mut confirm = json!({
-            "title": plain(&c.title, MAX_CONFIRM_TITLE),
-            "text": mrkdwn(&c.text, MAX_CONFIRM_TEXT),
-            "confirm": plain(&c.confirm, MAX_CONFIRM_BUTTON),
-            "deny": plain(&c.deny, MAX_CONFIRM_BUTTON),
-        });
+        let mut confirm = SlackBlockConfirmItem::new(
+            plain(&c.title, MAX_CONFIRM_TITLE),
+            mrkdwn(&c.text, MAX_CONFIRM_TEXT).into(),
+            plain(&c.confirm, MAX_CONFIRM_BUTTON),
+            plain(&c.deny, MAX_CONFIRM_BUTTON),
+        );
         if b.style == ButtonStyle::Danger {
-            confirm["style"] = json!("danger");
+            confirm = confirm.with_style("danger".into());
         }
-        v["confirm"] = confirm;
+        button = button.with_confirm(confirm);
     }
-    v
+    SlackActionBlockElement::Button(button)
 }
 
 /// The blocks of `msg`; empty for a plain-text message (its `text` is the whole message).
-pub fn blocks(msg: &Message) -> Value {
+pub fn blocks(msg: &Message) -> Vec<SlackBlock> {
     let is_card = msg.title.is_some()
         || !msg.sections.is_empty()
         || !msg.buttons.is_empty()
         || msg.footer.is_some();
     if !is_card {
-        return json!([]);
+        return Vec::new();
     }
-    let mut body: Vec<Value> = Vec::new();
+    let mut body: Vec<SlackBlock> = Vec::new();
     match msg.title.as_deref() {
         Some(t) if t.chars().count() <= MAX_HEADER => {
-            body.push(json!({"type": "header", "text": plain(t, MAX_HEADER)}))
+            body.push(SlackHeaderBlock::new(plain(t, MAX_HEADER)).into())
         }
         Some(t) => body.push(section(&format!("*{t}*"))),
         None if msg.sections.is_empty() && !msg.text.is_empty() => body.push(section(&msg.text)),
@@ -149,24 +164,21 @@ pub fn blocks(msg: &Message) -> Value {
     for s in &msg.sections {
         body.extend(section_blocks(s));
     }
-    let mut tail: Vec<Value> = Vec::new();
+    let mut tail: Vec<SlackBlock> = Vec::new();
     if let Some(f) = &msg.footer {
-        tail.push(json!({"type": "context", "elements": [mrkdwn(f, MAX_TEXT)]}));
+        tail.push(context(f));
     }
     // Buttons past what Slack allows are dropped: at most two actions blocks.
     for chunk in msg.buttons.chunks(MAX_ACTIONS).take(2) {
-        tail.push(json!({
-            "type": "actions",
-            "elements": chunk.iter().map(button).collect::<Vec<_>>(),
-        }));
+        tail.push(SlackActionsBlock::new(chunk.iter().map(button).collect()).into());
     }
     let room = MAX_BLOCKS - tail.len();
     if body.len() > room {
         body.truncate(room - 1);
-        body.push(json!({"type": "context", "elements": [mrkdwn("…", MAX_TEXT)]}));
+        body.push(context("…"));
     }
     body.extend(tail);
-    Value::Array(body)
+    body
 }
 
 /// The notification text of `msg`.
@@ -179,46 +191,59 @@ pub fn fallback(msg: &Message) -> String {
     cut(&t, MAX_FALLBACK)
 }
 
-/// The body of a `chat.postMessage` of `msg` to `channel` (in `thread_ts` when set).
-pub fn post_message(channel: &str, thread_ts: Option<&str>, msg: &Message) -> Value {
-    let mut body = json!({
-        "channel": channel,
-        "text": fallback(msg),
-        "unfurl_links": false,
-        "unfurl_media": false,
-    });
-    let b = blocks(msg);
-    if b.as_array().is_some_and(|a| !a.is_empty()) {
-        body["blocks"] = b;
+/// The `chat.postMessage` of `msg` to `channel` (in `thread_ts` when set).
+pub fn post_message(
+    channel: &str,
+    thread_ts: Option<&str>,
+    msg: &Message,
+) -> SlackApiChatPostMessageRequest {
+    let mut content = SlackMessageContent::new().with_text(fallback(msg));
+    let blocks = blocks(msg);
+    if !blocks.is_empty() {
+        content = content.with_blocks(blocks);
     }
+    let mut request =
+        SlackApiChatPostMessageRequest::new(SlackChannelId::new(channel.into()), content)
+            .with_unfurl_links(false)
+            .with_unfurl_media(false);
     if let Some(t) = thread_ts {
-        body["thread_ts"] = json!(t);
+        request = request.with_thread_ts(SlackTs::new(t.into()));
     }
-    body
+    request
 }
 
-/// The body of a `chat.update` replacing message `ts` in `channel` with `msg`.
-pub fn update_message(channel: &str, ts: &str, msg: &Message) -> Value {
-    json!({
-        "channel": channel,
-        "ts": ts,
-        "text": fallback(msg),
-        // Always sent, so a card that becomes plain text loses its buttons.
-        "blocks": blocks(msg),
-    })
+/// The `chat.update` replacing message `ts` in `channel` with `msg`.
+pub fn update_message(channel: &str, ts: &str, msg: &Message) -> SlackApiChatUpdateRequest {
+    // Blocks always sent, so a card that becomes plain text loses its buttons.
+    let content = SlackMessageContent::new()
+        .with_text(fallback(msg))
+        .with_blocks(blocks(msg));
+    SlackApiChatUpdateRequest::new(
+        SlackChannelId::new(channel.into()),
+        content,
+        SlackTs::new(ts.into()),
+    )
 }
 
 /// What the bot would post for `msg`, as pretty JSON: the `chat.postMessage` body (for `demo`).
 pub fn render_for_demo(msg: &Message) -> String {
-    serde_json::to_string_pretty(&post_message(DEMO_CHANNEL, None, msg))
+    serde_json::to_value(post_message(DEMO_CHANNEL, None, msg))
+        .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|e| format!("(not renderable: {e})"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
     use crate::approval::RequestId;
     use crate::chat::message::{ButtonAction, Confirm, Tone};
+
+    /// The JSON Slack receives.
+    fn wire(v: impl serde::Serialize) -> Value {
+        serde_json::to_value(v).unwrap()
+    }
 
     fn card() -> Message {
         Message {
@@ -272,7 +297,7 @@ mod tests {
     #[test]
     fn a_card_becomes_header_sections_context_and_actions() {
         let msg = card();
-        let b = blocks(&msg);
+        let b = wire(blocks(&msg));
         let kinds: Vec<&str> = b
             .as_array()
             .unwrap()
@@ -313,13 +338,13 @@ mod tests {
             text: "*verify*: ok".into(),
             ..Message::default()
         };
-        assert_eq!(blocks(&msg), json!([]));
-        let body = post_message("C1", Some("1.2"), &msg);
+        assert!(blocks(&msg).is_empty());
+        let body = wire(post_message("C1", Some("1.2"), &msg));
         assert_eq!(
             body,
             json!({"channel": "C1", "text": "*verify*: ok", "thread_ts": "1.2", "unfurl_links": false, "unfurl_media": false})
         );
-        assert_eq!(update_message("C1", "1.3", &msg)["blocks"], json!([]));
+        assert_eq!(wire(update_message("C1", "1.3", &msg))["blocks"], json!([]));
     }
 
     #[test]
@@ -337,7 +362,7 @@ mod tests {
         });
         msg.buttons = (0..60).map(|_| card().buttons[1].clone()).collect();
         msg.buttons[0].label = long.clone();
-        let b = blocks(&msg);
+        let b = wire(blocks(&msg));
         let arr = b.as_array().unwrap();
         assert_eq!(arr.len(), MAX_BLOCKS);
         for block in arr {
@@ -361,7 +386,7 @@ mod tests {
                 <= MAX_BUTTON_LABEL
         );
         assert!(fallback(&msg).chars().count() <= MAX_FALLBACK);
-        let code = section_blocks(&Section::Code { text: long });
+        let code = wire(section_blocks(&Section::Code { text: long }));
         let t = code[0]["text"]["text"].as_str().unwrap();
         assert!(t.ends_with("…\n```") && t.chars().count() <= MAX_TEXT);
     }

@@ -4,9 +4,12 @@
 //! - [`verify`]: request signatures, pure.
 //! - [`payload`]: slash commands, clicks and events parsed into what the bot needs, pure.
 //! - [`blocks`]: the neutral message as Block Kit and Web API bodies, pure.
-//! - [`api`]: the Web API client (429, 5xx, per-channel pacing) and [`SlackChat`].
-//! - [`http`]: `POST /slack/commands`, `/slack/interactions`, `/slack/events`.
-//! - [`socket`]: Socket Mode.
+//! - [`api`]: the Web API through slack-morphism's client (429, 5xx, per-channel pacing) and
+//!   [`SlackChat`].
+//! - [`http`]: `POST /slack/commands`, `/slack/interactions`, `/slack/events` (our own
+//!   signature check: slack-morphism's has no injectable clock and answers 400, the contract
+//!   says 401).
+//! - [`socket`]: Socket Mode through slack-morphism's listener.
 //!
 //! Both transports hand what they parsed to one [`Edge`], which answers at once and runs the
 //! work on a task of its own, so Slack gets its acknowledgement well inside 3 s.
@@ -109,7 +112,7 @@ pub fn command_ack(c: &ChatCommand) -> Value {
 /// The running Slack integration.
 pub struct SlackRuntime {
     router: Option<Router>,
-    socket: Option<tokio::task::JoinHandle<()>>,
+    socket: Option<socket::SocketMode>,
     chat: Arc<SlackChat>,
 }
 
@@ -120,18 +123,26 @@ impl SlackRuntime {
             .bot_token
             .clone()
             .context("SLACK_BOT_TOKEN is needed to post to Slack")?;
-        let api =
-            Arc::new(SlackApi::new(&settings.api_url, token).context("building the Slack client")?);
+        let api = Arc::new(SlackApi::new(&settings.api_url, &token));
         let chat = Arc::new(SlackChat::new(api.clone()));
         let edge = Arc::new(Edge::new(bot, chat.clone()));
         let router = settings
             .signing_secret
             .clone()
             .map(|secret| http::router(edge.clone(), secret));
-        let socket = settings
-            .app_token
-            .clone()
-            .map(|app_token| tokio::spawn(socket::run(edge.clone(), api.clone(), app_token)));
+        let socket = match &settings.app_token {
+            Some(app_token) => Some(
+                socket::SocketMode::start(
+                    api.client(),
+                    edge.clone(),
+                    app_token,
+                    settings.socket_connections,
+                )
+                .await
+                .context("starting Slack Socket Mode")?,
+            ),
+            None => None,
+        };
         if router.is_none() && socket.is_none() {
             tracing::warn!(
                 "Slack can post but receives nothing: set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)"
@@ -164,12 +175,13 @@ impl PlatformRuntime for SlackRuntime {
         self.chat.clone()
     }
 
-    /// Stops Socket Mode.
+    /// Closes the Socket Mode connections.
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()> {
-        if let Some(s) = &self.socket {
-            s.abort();
-        }
-        Box::pin(async {})
+        Box::pin(async move {
+            if let Some(s) = self.socket {
+                s.stop().await;
+            }
+        })
     }
 }
 

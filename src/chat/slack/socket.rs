@@ -1,244 +1,198 @@
-//! Slack Socket Mode: `apps.connections.open` with the app-level token, then a WebSocket on
-//! which Slack sends envelopes. Each envelope is acknowledged with its `envelope_id` (a slash
-//! command's ack carries the same answer the HTTP endpoint gives), then handled exactly like
-//! the HTTP path, through the same parsers and the same [`Edge`]. The connection is reopened
-//! when Slack asks (`disconnect`) or when it drops.
+//! Slack Socket Mode through slack-morphism's listener: it opens the connections
+//! (`apps.connections.open` with the app-level token), keeps them alive (pings, reconnects when
+//! Slack asks or a connection drops) and acknowledges each envelope with what the callbacks
+//! return. A slash command's ack carries the same answer the HTTP endpoint gives; the work then
+//! goes through the same [`Edge`] as over HTTP.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::{SinkExt as _, StreamExt as _};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use slack_socket_ws::tungstenite::Message as WsMessage;
+use slack_morphism::prelude::{
+    SlackApiToken, SlackApiTokenValue, SlackClientEventsListenerEnvironment,
+    SlackClientEventsUserState, SlackClientHyperHttpsConnector, SlackClientSocketModeConfig,
+    SlackClientSocketModeListener, SlackCommandEvent, SlackCommandEventResponse,
+    SlackInteractionEvent, SlackMessageContent, SlackMessageResponseType,
+    SlackSocketModeListenerCallbacks, UserCallbackResult,
+};
 
-use super::payload::{self, InteractionKind};
-use super::{Edge, SlackApi};
+use super::api::Client;
+use super::payload::{self, InteractionKind, SlashCommand};
+use super::{Edge, command_ack};
 use crate::config::Secret;
 
-/// First wait before reconnecting after a failure; doubled up to [`MAX_RECONNECT_WAIT`].
-pub const FIRST_RECONNECT_WAIT: Duration = Duration::from_secs(1);
-/// Longest wait between reconnection attempts.
-pub const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(60);
+/// Connections kept open at once: while Slack refreshes one, the other takes the envelopes.
+pub const CONNECTIONS: u32 = 2;
 
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    #[serde(rename = "type")]
-    kind: String,
-    envelope_id: Option<String>,
-    #[serde(default)]
-    payload: Value,
-    reason: Option<String>,
+/// A running Socket Mode listener.
+pub struct SocketMode {
+    listener: SlackClientSocketModeListener<SlackClientHyperHttpsConnector>,
 }
 
-/// What to do with one envelope: the ack to send (if any), then the work.
-#[derive(Debug)]
-pub enum Handling {
-    /// Acknowledge with this JSON, then run `then`.
-    Ack { ack: Value, then: Work },
-    /// Slack wants this connection closed; open a new one.
-    Reconnect(String),
-    /// Nothing to answer (`hello`, unknown frames).
-    Nothing,
+impl SocketMode {
+    /// Connects with `app_token` on `client` and hands what arrives to `edge`.
+    pub async fn start(
+        client: Arc<Client>,
+        edge: Arc<Edge>,
+        app_token: &Secret,
+        connections: u32,
+    ) -> anyhow::Result<SocketMode> {
+        let environment = Arc::new(
+            SlackClientEventsListenerEnvironment::new(client)
+                .with_user_state(edge)
+                .with_error_handler(on_error),
+        );
+        let callbacks = SlackSocketModeListenerCallbacks::new()
+            .with_command_events(on_command)
+            .with_interaction_events(on_interaction);
+        let listener = SlackClientSocketModeListener::new(
+            &SlackClientSocketModeConfig::new().with_max_connections_count(connections),
+            environment,
+            callbacks,
+        );
+        let token = SlackApiToken::new(SlackApiTokenValue::new(app_token.expose().to_string()));
+        listener
+            .listen_for(&token)
+            .await
+            .map_err(|e| anyhow::anyhow!("Slack Socket Mode: {e}"))?;
+        listener.start().await;
+        Ok(SocketMode { listener })
+    }
+
+    /// Closes the connections.
+    pub async fn stop(self) {
+        self.listener.shutdown().await;
+    }
 }
 
-/// The work after an ack.
-#[derive(Debug)]
-pub enum Work {
-    Command(Box<payload::SlashCommand>),
-    Click(Box<payload::Click>),
-    None,
+async fn edge(state: &SlackClientEventsUserState) -> Option<Arc<Edge>> {
+    state.read().await.get_user_state::<Arc<Edge>>().cloned()
 }
 
-/// Decides what an envelope needs. Pure, apart from reading the command text.
-pub fn handle_frame(text: &str) -> Handling {
-    let env: Envelope = match serde_json::from_str(text) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(error = %e, "a Socket Mode frame does not parse");
-            return Handling::Nothing;
-        }
+/// The slash command as the HTTP endpoint parses it. Socket Mode does not carry the caller's
+/// display name.
+pub fn slash_command(ev: &SlackCommandEvent) -> SlashCommand {
+    SlashCommand {
+        command: ev.command.to_string(),
+        text: ev.text.clone().unwrap_or_default(),
+        channel_id: ev.channel_id.to_string(),
+        user_id: ev.user_id.to_string(),
+        user_name: None,
+        response_url: ev.response_url.0.to_string(),
+    }
+}
+
+/// The ack of a command: the answer the HTTP endpoint gives, as Socket Mode's payload.
+pub fn command_response(cmd: &SlashCommand) -> SlackCommandEventResponse {
+    let ack = command_ack(&crate::chat::command::parse(&cmd.text));
+    let text = ack["text"].as_str().unwrap_or_default().to_string();
+    let kind = match ack["response_type"].as_str() {
+        Some("in_channel") => SlackMessageResponseType::InChannel,
+        _ => SlackMessageResponseType::Ephemeral,
     };
-    match (env.kind.as_str(), env.envelope_id) {
-        ("hello", _) => {
-            tracing::info!("Slack Socket Mode connected");
-            Handling::Nothing
-        }
-        ("disconnect", _) => Handling::Reconnect(env.reason.unwrap_or_else(|| "disconnect".into())),
-        ("slash_commands", Some(id)) => match payload::command_json(&env.payload) {
-            Ok(cmd) => Handling::Ack {
-                ack: json!({
-                    "envelope_id": id,
-                    "payload": super::command_ack(&crate::chat::command::parse(&cmd.text)),
-                }),
-                then: Work::Command(Box::new(cmd)),
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "a Socket Mode slash command does not parse");
-                Handling::Ack {
-                    ack: json!({ "envelope_id": id }),
-                    then: Work::None,
-                }
-            }
-        },
-        ("interactive", Some(id)) => {
-            let then = match payload::interaction_json(&env.payload) {
-                Ok(InteractionKind::Click(c)) => Work::Click(c),
-                Ok(InteractionKind::Ignored(what)) => {
-                    tracing::debug!(what, "Slack interaction acknowledged and ignored");
-                    Work::None
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "a Socket Mode interaction does not parse");
-                    Work::None
-                }
-            };
-            Handling::Ack {
-                ack: json!({ "envelope_id": id }),
-                then,
-            }
-        }
-        (kind, Some(id)) => {
-            tracing::debug!(kind, "Slack envelope acknowledged");
-            Handling::Ack {
-                ack: json!({ "envelope_id": id }),
-                then: Work::None,
-            }
-        }
-        (kind, None) => {
-            tracing::debug!(kind, "Socket Mode frame without envelope ignored");
-            Handling::Nothing
-        }
-    }
+    SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text))
+        .with_response_type(kind)
 }
 
-fn dispatch(edge: &Edge, work: Work) {
-    match work {
-        Work::Command(cmd) => {
-            // The answer already went out in the ack.
-            let _ = edge.accept_command(&cmd);
-        }
-        Work::Click(click) => edge.accept_click(*click),
-        Work::None => {}
+async fn on_command(
+    ev: SlackCommandEvent,
+    _client: Arc<Client>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackCommandEventResponse> {
+    let cmd = slash_command(&ev);
+    let response = command_response(&cmd);
+    if let Some(edge) = edge(&state).await {
+        // The answer goes out in the ack; the work runs behind it.
+        let _ = edge.accept_command(&cmd);
     }
+    Ok(response)
 }
 
-/// Keeps a Socket Mode connection open for as long as the task runs.
-pub async fn run(edge: Arc<Edge>, api: Arc<SlackApi>, app_token: Secret) {
-    let mut wait = FIRST_RECONNECT_WAIT;
-    loop {
-        match session(&edge, &api, &app_token).await {
-            Ok(reason) => {
-                tracing::info!(reason, "Slack Socket Mode reconnecting");
-                wait = FIRST_RECONNECT_WAIT;
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, wait_s = wait.as_secs(), "Slack Socket Mode connection failed")
+async fn on_interaction(
+    ev: SlackInteractionEvent,
+    _client: Arc<Client>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    // The same parser as the HTTP endpoint, over the same JSON.
+    let parsed = serde_json::to_value(&ev)
+        .map_err(|e| e.to_string())
+        .and_then(|v| payload::interaction_json(&v).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(InteractionKind::Click(click)) => {
+            if let Some(edge) = edge(&state).await {
+                edge.accept_click(*click);
             }
         }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(MAX_RECONNECT_WAIT);
-    }
-}
-
-/// One connection: returns why it ended when Slack closed it, an error when it failed.
-async fn session(edge: &Edge, api: &SlackApi, app_token: &Secret) -> anyhow::Result<String> {
-    let url = api.open_connection(app_token).await?;
-    // The URL carries a ticket: it is not logged.
-    let (mut ws, _) = slack_socket_ws::connect_async(url.as_str())
-        .await
-        .map_err(|e| anyhow::anyhow!("WebSocket connection: {}", ws_error(&e)))?;
-    while let Some(frame) = ws.next().await {
-        let text = match frame.map_err(|e| anyhow::anyhow!("WebSocket: {}", ws_error(&e)))? {
-            WsMessage::Text(t) => t,
-            WsMessage::Close(_) => return Ok("closed by Slack".into()),
-            _ => continue,
-        };
-        match handle_frame(text.as_str()) {
-            Handling::Ack { ack, then } => {
-                ws.send(WsMessage::text(ack.to_string()))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("sending an ack: {}", ws_error(&e)))?;
-                dispatch(edge, then);
-            }
-            Handling::Reconnect(reason) => {
-                let _ = ws.close(None).await;
-                return Ok(reason);
-            }
-            Handling::Nothing => {}
+        Ok(InteractionKind::Ignored(what)) => {
+            tracing::debug!(what, "Slack interaction acknowledged and ignored")
         }
+        Err(e) => tracing::warn!(error = %e, "a Socket Mode interaction does not parse"),
     }
-    Ok("connection ended".into())
+    Ok(())
 }
 
-fn ws_error(e: &slack_socket_ws::tungstenite::Error) -> String {
-    use slack_socket_ws::tungstenite::Error as E;
-    match e {
-        E::Http(r) => format!("HTTP {}", r.status()),
-        E::Io(io) => io.kind().to_string(),
-        E::ConnectionClosed | E::AlreadyClosed => "closed".into(),
-        other => other.to_string(),
-    }
+/// An envelope that failed (unparseable, or a callback error) is logged and still
+/// acknowledged, so Slack does not deliver it again and again.
+fn on_error(
+    err: Box<dyn std::error::Error + Send + Sync>,
+    _client: Arc<Client>,
+    _state: SlackClientEventsUserState,
+) -> axum::http::StatusCode {
+    tracing::warn!(error = %err, "a Socket Mode envelope could not be handled");
+    axum::http::StatusCode::OK
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
-    fn a_slash_command_envelope_is_acked_with_the_same_answer_as_http() {
-        let frame = json!({
-            "envelope_id": "env-1",
-            "type": "slash_commands",
-            "accepts_response_payload": true,
-            "payload": {
-                "command": "/vault-triage", "text": "", "channel_id": "C1", "user_id": "U1",
-                "response_url": "https://hooks.slack.com/commands/1", "trigger_id": "1"
-            }
-        });
-        let Handling::Ack {
-            ack,
-            then: Work::Command(cmd),
-        } = handle_frame(&frame.to_string())
-        else {
-            panic!()
+    fn a_socket_mode_command_is_acked_with_the_same_answer_as_http() {
+        let ev: SlackCommandEvent = serde_json::from_value(json!({
+            "command": "/vault-triage", "text": "", "channel_id": "C1", "user_id": "U1",
+            "team_id": "T1", "response_url": "https://hooks.slack.com/commands/1",
+            "trigger_id": "1"
+        }))
+        .unwrap();
+        let cmd = slash_command(&ev);
+        assert_eq!(cmd.channel_id, "C1");
+        assert_eq!(cmd.user_id, "U1");
+        assert_eq!(
+            serde_json::to_value(command_response(&cmd)).unwrap(),
+            json!({"response_type": "in_channel", "text": "🔎 Triaging…"})
+        );
+        let help = SlashCommand {
+            text: "help".into(),
+            ..cmd
         };
         assert_eq!(
-            ack,
-            json!({"envelope_id": "env-1", "payload": {"response_type": "in_channel", "text": "🔎 Triaging…"}})
+            serde_json::to_value(command_response(&help)).unwrap()["response_type"],
+            "ephemeral"
         );
-        assert_eq!(cmd.channel_id, "C1");
     }
 
     #[test]
-    fn other_envelopes_are_acked_and_hello_and_disconnect_are_not() {
-        assert!(matches!(
-            handle_frame(r#"{"type":"hello","num_connections":1}"#),
-            Handling::Nothing
-        ));
-        assert!(matches!(
-            handle_frame(r#"{"type":"disconnect","reason":"refresh_requested"}"#),
-            Handling::Reconnect(r) if r == "refresh_requested"
-        ));
-        let Handling::Ack {
-            ack,
-            then: Work::None,
-        } = handle_frame(r#"{"type":"events_api","envelope_id":"e2","payload":{}}"#)
-        else {
-            panic!()
+    fn a_block_actions_event_reaches_the_same_parser_as_over_http() {
+        let ev: SlackInteractionEvent = serde_json::from_value(json!({
+            "type": "block_actions",
+            "team": {"id": "T1"},
+            "user": {"id": "U0BOB", "name": "bob"},
+            "api_app_id": "A1",
+            "container": {"type": "message", "message_ts": "1.2", "channel_id": "C1"},
+            "trigger_id": "1",
+            "channel": {"id": "C1", "name": "incidents"},
+            "message": {"type": "message", "ts": "1.2", "thread_ts": "1.1", "text": "…"},
+            "response_url": "https://hooks.slack.com/actions/1",
+            "actions": [{"action_id": "vt:rerun:tri_1", "type": "button", "value": "vt:rerun:tri_1", "block_id": "b", "action_ts": "1"}]
+        }))
+        .unwrap();
+        let v = serde_json::to_value(&ev).unwrap();
+        let Ok(InteractionKind::Click(click)) = payload::interaction_json(&v) else {
+            panic!("{v}")
         };
-        assert_eq!(ack, json!({"envelope_id": "e2"}));
-        let Handling::Ack {
-            ack,
-            then: Work::None,
-        } = handle_frame(
-            r#"{"type":"slash_commands","envelope_id":"e3","payload":{"broken":true}}"#,
-        )
-        else {
-            panic!()
-        };
-        assert_eq!(ack, json!({"envelope_id": "e3"}));
-        assert!(matches!(handle_frame("not json"), Handling::Nothing));
+        assert_eq!(click.origin.actor.user_id, "U0BOB");
+        assert_eq!(click.origin.channel, "C1");
+        assert_eq!(click.clicked.id, "1.2");
+        assert_eq!(click.clicked.thread.as_deref(), Some("1.1"));
+        assert_eq!(click.action.encode(), "vt:rerun:tri_1");
     }
 }

@@ -199,6 +199,8 @@ impl TestApp {
             slack_signing_secret: opts.slack.then(|| slack::SIGNING_SECRET.into()),
             slack_app_token: opts.slack_socket.as_ref().map(|_| slack::APP_TOKEN.into()),
             slack_api_url: slack.api_url(),
+            // One Socket Mode connection, so the fake sees one `apps.connections.open`.
+            slack_socket_connections: 1,
             discord_bot_token: with_discord.then(|| discord::BOT_TOKEN.into()),
             discord_public_key: opts.discord.then(discord::public_key_hex),
             discord_application_id: Some(discord::APP.into()),

@@ -186,10 +186,12 @@ async fn web_api(
                     )
                     .into_response()
                 }
-                "chat.update" => {
-                    axum::Json(json!({"ok": true, "channel": channel, "ts": body["ts"]}))
-                        .into_response()
-                }
+                // As Slack answers: the updated message comes back.
+                "chat.update" => axum::Json(json!({
+                    "ok": true, "channel": channel, "ts": body["ts"], "text": body["text"],
+                    "message": {"text": body["text"], "blocks": body["blocks"]}
+                }))
+                .into_response(),
                 "chat.postEphemeral" => {
                     axum::Json(json!({"ok": true, "message_ts": "1.1"})).into_response()
                 }
