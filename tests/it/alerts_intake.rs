@@ -11,6 +11,7 @@ use vault_triage::alerts::service::AlertService;
 use vault_triage::config::FileConfig;
 use vault_triage::config::Secret;
 use vault_triage::lab::{Lab, LabOptions, Scenario};
+use vault_triage::services::Services;
 
 const TOKEN: &str = "s3cr3t-triage-token";
 
@@ -26,6 +27,7 @@ struct Bot {
     addr: String,
     poster: Arc<RecordingChat>,
     service: Arc<AlertService>,
+    services: Arc<Services>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -36,13 +38,14 @@ async fn start(lab: &Lab, files: &vault_triage::lab::LabFiles, state: &std::path
     cfg.alerts.basic = vec![Secret::new("am:pw")];
     cfg.alerts.max_body_bytes = 256 * 1024;
     cfg.chat.slack_channel = Some("C0INCIDENTS".into());
-    let (_, service, poster) = common::alerts::alert_service(lab, files, cfg).await;
+    let (services, service, poster) = common::alerts::alert_service(lab, files, cfg).await;
     let (addr, server) =
         common::alerts::serve(vault_triage::server::router(vec![service.router()])).await;
     Bot {
         addr,
         poster,
         service,
+        services,
         server,
     }
 }
@@ -65,12 +68,13 @@ async fn post(
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
 }
 
-async fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Waits until the intake has no work in flight (every incident told, every triage posted);
+/// then `cond` must hold.
+async fn settled(bot: &Bot, what: &str, cond: impl Fn() -> bool) {
+    tokio::time::timeout(Duration::from_secs(60), bot.services.work.idle())
+        .await
+        .expect("the intake's work did not finish");
+    assert!(cond(), "after the work settled, no {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +98,7 @@ async fn a_vault_alert_group_gets_one_root_message_one_triage_and_its_resolution
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["changed"], true);
     let p = bot.poster.clone();
-    wait_until("the triage summary in the thread", || {
+    settled(&bot, "the triage summary in the thread", || {
         p.replies()
             .iter()
             .any(|(_, m)| m.text.contains("reviewer token expired"))
@@ -145,7 +149,7 @@ async fn a_vault_alert_group_gets_one_root_message_one_triage_and_its_resolution
     )
     .await;
     assert_eq!(status, 200);
-    wait_until("the resolution note", || {
+    settled(&bot, "the resolution note", || {
         p.replies()
             .iter()
             .any(|(_, m)| m.text.contains("✅ Resolved"))
@@ -167,8 +171,10 @@ async fn a_vault_alert_group_gets_one_root_message_one_triage_and_its_resolution
     )
     .await;
     assert_eq!(body["changed"], false);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(bot.poster.all().len(), count);
+    settled(&bot, "silence after the late copy", || {
+        bot.poster.all().len() == count
+    })
+    .await;
     assert!(count > before);
     assert_eq!(bot.poster.roots().len(), 1, "still one root message");
     let incident = bot.service.incidents().pop().unwrap();
@@ -336,7 +342,7 @@ async fn a_storm_of_fifty_groups_gives_fifty_root_messages_and_one_triage() {
         assert!(took < Duration::from_secs(5), "intake answered in {took:?}");
     }
     let p = bot.poster.clone();
-    wait_until("50 root messages and 50 summaries", || {
+    settled(&bot, "50 root messages and 50 summaries", || {
         p.roots().len() == 50
             && p.replies()
                 .iter()
@@ -382,8 +388,8 @@ async fn a_restart_between_two_deliveries_keeps_the_thread() {
         )
         .await;
         let p = bot.poster.clone();
-        wait_until("the root message", || !p.roots().is_empty()).await;
-        wait_until("the root recorded", || {
+        settled(&bot, "the root message", || !p.roots().is_empty()).await;
+        settled(&bot, "the root recorded", || {
             bot.service.incidents().iter().any(|i| !i.roots.is_empty())
         })
         .await;
@@ -408,7 +414,7 @@ async fn a_restart_between_two_deliveries_keeps_the_thread() {
     .await;
     assert_eq!(status, 200);
     let p = bot.poster.clone();
-    wait_until("the thread note", || !p.replies().is_empty()).await;
+    settled(&bot, "the thread note", || !p.replies().is_empty()).await;
     assert!(bot.poster.roots().is_empty(), "no second root message");
     assert_eq!(bot.poster.updates()[0].0, root);
     assert_eq!(bot.poster.replies()[0].0, root);

@@ -4,7 +4,7 @@ use crate::support as common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vault_triage::config::FileConfig;
 use vault_triage::config::Secret;
@@ -47,7 +47,7 @@ async fn every_log_line_of_an_alert_triage_names_its_incident() {
     cfg.state.dir = state.path().to_path_buf();
     cfg.alerts.tokens = vec![Secret::new("t")];
     cfg.chat.slack_channel = Some("C0INCIDENTS".into());
-    let (_, service, poster) = common::alerts::alert_service(&lab, &files, cfg).await;
+    let (services, service, poster) = common::alerts::alert_service(&lab, &files, cfg).await;
     let (addr, _server) =
         common::alerts::serve(vault_triage::server::router(vec![service.router()])).await;
     let body = std::fs::read(format!(
@@ -66,15 +66,16 @@ async fn every_log_line_of_an_alert_triage_names_its_incident() {
         .await
         .unwrap();
     let incident = r["incident"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !poster
-        .replies()
-        .iter()
-        .any(|(_, m)| m.text.contains("reviewer token expired"))
-    {
-        assert!(Instant::now() < deadline, "no triage summary");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(60), services.work.idle())
+        .await
+        .expect("the intake's work did not finish");
+    assert!(
+        poster
+            .replies()
+            .iter()
+            .any(|(_, m)| m.text.contains("reviewer token expired")),
+        "no triage summary"
+    );
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
