@@ -308,14 +308,18 @@ async fn handle(
         .grafana_timestamp_header
         .as_deref()
         .and_then(&header);
-    if let Err(e) = svc
-        .auth
-        .check(header("authorization"), signature, timestamp, &body)
-    {
+    if let Err(e) = svc.auth.check(
+        header("authorization"),
+        signature,
+        timestamp,
+        &body,
+        Utc::now().timestamp(),
+    ) {
         tracing::info!(source = ?source, reason = %e, "alert webhook refused");
         return match e {
-            AuthError::NotConfigured => error(StatusCode::UNAUTHORIZED, e.to_string()),
-            AuthError::Missing | AuthError::Wrong => error(StatusCode::UNAUTHORIZED, e.to_string()),
+            AuthError::NotConfigured | AuthError::Missing | AuthError::Wrong | AuthError::Stale => {
+                error(StatusCode::UNAUTHORIZED, e.to_string())
+            }
         };
     }
     // A repeated delivery (Alertmanager resends whole snapshots) is recognised from a light

@@ -20,6 +20,10 @@ use super::error::KubeError;
 use crate::config::Secret;
 use crate::evidence::{ReviewResult, Workload};
 
+/// Read timeout of a watch connection: the watcher asks the API server to close each watch
+/// after 290 s, so a quiet watch is not a dead one until well after that.
+pub const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(330);
+
 /// A Kubernetes client for the bot's identity (or another bearer's).
 #[derive(Clone)]
 pub struct KubeClient {
@@ -108,6 +112,15 @@ impl KubeClient {
 
     pub(super) fn raw(&self) -> kube::Client {
         self.client.clone()
+    }
+
+    /// A client for watches: the same connection settings, but a read timeout longer than a
+    /// watch stays open without news (the server ends each watch after
+    /// [`WATCH_READ_TIMEOUT`] minus half a minute), instead of the probes' per-call timeout.
+    pub(super) fn watch_client(&self) -> Result<kube::Client, KubeError> {
+        let mut config = self.config.clone();
+        config.read_timeout = Some(WATCH_READ_TIMEOUT);
+        kube::Client::try_from(config).map_err(|e| KubeError::Client(e.to_string()))
     }
 
     /// The underlying client (leader election).

@@ -5,6 +5,7 @@
 use futures::{Stream, StreamExt as _};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::WatchStreamExt as _;
 
 use super::client::KubeClient;
 use super::error::KubeError;
@@ -38,22 +39,24 @@ impl KubeClient {
     }
 
     /// The Deployment as it changes: `Some` for each new state, `None` once it is deleted.
-    /// Watch errors are logged and retried by the watcher; the stream ends only if the
-    /// watcher does.
+    /// The watch has its own client (no per-call read timeout: a quiet rollout is not a
+    /// broken one); errors are logged and the watch is restarted with the watcher's default
+    /// backoff. The stream ends only if the watcher does.
     pub fn watch_deployment(
         &self,
         namespace: &str,
         name: &str,
-    ) -> impl Stream<Item = Option<Deployment>> + Send + use<> {
-        let api: Api<Deployment> = Api::namespaced(self.raw(), namespace);
-        kube::runtime::watcher::watch_object(api, name).filter_map(|event| async move {
+    ) -> Result<impl Stream<Item = Option<Deployment>> + Send + use<>, KubeError> {
+        let api: Api<Deployment> = Api::namespaced(self.watch_client()?, namespace);
+        let watch = kube::runtime::watcher::watch_object(api, name).default_backoff();
+        Ok(watch.filter_map(|event| async move {
             match event {
                 Ok(state) => Some(state),
                 Err(e) => {
-                    tracing::debug!(error = %e, "deployment watch error; the watcher retries");
+                    tracing::debug!(error = %e, "deployment watch error; the watcher retries after a backoff");
                     None
                 }
             }
-        })
+        }))
     }
 }

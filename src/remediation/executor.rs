@@ -397,30 +397,46 @@ fn still_there(approved: &RestartPlan, fresh: &Report) -> Plan {
 }
 
 /// Fields that differ between what was written and what was read back.
+/// The fields of the config read back that differ from what was written. Destructured, so a
+/// field added to [`AuthConfig`] does not compile until it is compared here.
 fn changed_fields(written: &AuthConfig, back: &AuthConfig) -> Vec<&'static str> {
+    let AuthConfig {
+        kubernetes_host,
+        kubernetes_ca_cert,
+        pem_keys,
+        issuer,
+        disable_iss_validation,
+        disable_local_ca_jwt,
+        token_reviewer_jwt_set,
+        use_annotations_as_alias_metadata,
+    } = written;
     let mut out = Vec::new();
-    if written.kubernetes_host != back.kubernetes_host {
+    if *kubernetes_host != back.kubernetes_host {
         out.push("kubernetes_host");
     }
-    if written.kubernetes_ca_cert.trim() != back.kubernetes_ca_cert.trim() {
+    if kubernetes_ca_cert.trim() != back.kubernetes_ca_cert.trim() {
         out.push("kubernetes_ca_cert");
     }
-    if written.pem_keys != back.pem_keys {
+    if *pem_keys != back.pem_keys {
         out.push("pem_keys");
     }
-    if written.issuer != back.issuer {
+    if *issuer != back.issuer {
         out.push("issuer");
     }
-    if written.disable_iss_validation != back.disable_iss_validation {
+    if *disable_iss_validation != back.disable_iss_validation {
         out.push("disable_iss_validation");
     }
-    if written.disable_local_ca_jwt != back.disable_local_ca_jwt {
+    if *disable_local_ca_jwt != back.disable_local_ca_jwt {
         out.push("disable_local_ca_jwt");
     }
+    // Plugins older than v0.18.0 do not say whether a reviewer token is set.
     if back.token_reviewer_jwt_set.is_some()
-        && written.token_reviewer_jwt_set != back.token_reviewer_jwt_set
+        && *token_reviewer_jwt_set != back.token_reviewer_jwt_set
     {
         out.push("token_reviewer_jwt_set");
+    }
+    if *use_annotations_as_alias_metadata != back.use_annotations_as_alias_metadata {
+        out.push("use_annotations_as_alias_metadata");
     }
     out
 }
@@ -451,5 +467,33 @@ fn difference(approved: &Plan, current: &Plan) -> String {
             }
         }
         _ => "the plan differs".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_back_compares_every_field() {
+        let written = AuthConfig {
+            kubernetes_host: "https://k".into(),
+            token_reviewer_jwt_set: Some(true),
+            ..AuthConfig::default()
+        };
+        assert!(changed_fields(&written, &written).is_empty());
+        let back = AuthConfig {
+            use_annotations_as_alias_metadata: true,
+            ..written.clone()
+        };
+        assert_eq!(
+            changed_fields(&written, &back),
+            ["use_annotations_as_alias_metadata"]
+        );
+        let old_plugin = AuthConfig {
+            token_reviewer_jwt_set: None,
+            ..written.clone()
+        };
+        assert!(changed_fields(&written, &old_plugin).is_empty());
     }
 }

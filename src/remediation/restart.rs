@@ -26,7 +26,15 @@ pub async fn watch(
     timeout: Duration,
     mut progress: impl FnMut(&str),
 ) -> RolloutStatus {
-    let mut stream = std::pin::pin!(kube.watch_deployment(namespace, name));
+    let stream = match kube.watch_deployment(namespace, name) {
+        Ok(s) => s,
+        Err(e) => {
+            return RolloutStatus::Failed(format!(
+                "the watch of deployment {name:?} could not start: {e}"
+            ));
+        }
+    };
+    let mut stream = std::pin::pin!(stream);
     let mut last = String::new();
     let watch = async {
         while let Some(state) = stream.next().await {

@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use serenity::model::application::Interaction;
 use sha2::Sha256;
 
-use vault_triage::alerts::auth::{AlertAuth, AuthError};
+use vault_triage::alerts::auth::{AlertAuth, AuthError, GRAFANA_MAX_SKEW};
 use vault_triage::alerts::incident::Incident;
 use vault_triage::alerts::payload::{self as alert_payload, MAX_ALERTS, Source};
 use vault_triage::alerts::render as alert_render;
@@ -378,6 +378,14 @@ fn json_inputs(seeds: Vec<Value>) -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// Unix timestamps as a header would carry them, edge values included.
+/// A timestamp header within the freshness window of [`NOW`], as Grafana may format it.
+fn fresh_timestamp() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (NOW - GRAFANA_MAX_SKEW..=NOW + GRAFANA_MAX_SKEW).prop_map(|t| t.to_string()),
+        (NOW - GRAFANA_MAX_SKEW..=NOW + GRAFANA_MAX_SKEW).prop_map(|t| format!(" {t} ")),
+    ]
+}
+
 fn timestamp_header() -> impl Strategy<Value = String> {
     prop_oneof![
         (NOW - 400..NOW + 400).prop_map(|t| t.to_string()),
@@ -867,15 +875,15 @@ fn alert_credentials_never_panic_and_only_the_configured_ones_pass() {
         body in bytes(),
     )| {
         tally.hit();
-        let r = bearer.check(auth.as_deref(), sig.as_deref(), ts.as_deref(), &body);
+        let r = bearer.check(auth.as_deref(), sig.as_deref(), ts.as_deref(), &body, NOW);
         prop_assert!(
-            matches!(r, Err(AuthError::Missing | AuthError::Wrong)),
+            matches!(r, Err(AuthError::Missing | AuthError::Wrong | AuthError::Stale)),
             "{:?} passed: {:?}", auth, r
         );
-        let r = grafana.check(auth.as_deref(), sig.as_deref(), ts.as_deref(), &body);
+        let r = grafana.check(auth.as_deref(), sig.as_deref(), ts.as_deref(), &body, NOW);
         prop_assert!(r.is_err(), "{:?} {:?} passed", auth, sig);
         prop_assert_eq!(
-            AlertAuth::default().check(auth.as_deref(), sig.as_deref(), ts.as_deref(), &body),
+            AlertAuth::default().check(auth.as_deref(), sig.as_deref(), ts.as_deref(), &body, NOW),
             Err(AuthError::NotConfigured)
         );
     });
@@ -894,7 +902,8 @@ fn configured_alert_credentials_pass_in_any_spelling_the_scheme_allows() {
     proptest!(config(), |(
         scheme in "(Bearer|bearer|BEARER|Basic|basic)",
         pad in "[ ]{0,3}",
-        ts in timestamp_header(),
+        ts in fresh_timestamp(),
+        stale_by in 1..100_000i64,
         body in bytes(),
         upper in any::<bool>(),
     )| {
@@ -905,7 +914,7 @@ fn configured_alert_credentials_pass_in_any_spelling_the_scheme_allows() {
             let b64 = base64::engine::general_purpose::STANDARD.encode(ALERT_BASIC);
             format!("{pad}{scheme} {b64}{pad}")
         };
-        prop_assert_eq!(auth.check(Some(&value), None, None, &body), Ok(()));
+        prop_assert_eq!(auth.check(Some(&value), None, None, &body, NOW), Ok(()));
         let mut mac = Hmac::<Sha256>::new_from_slice(GRAFANA_HMAC.as_bytes()).unwrap();
         mac.update(ts.as_bytes());
         mac.update(b":");
@@ -914,12 +923,19 @@ fn configured_alert_credentials_pass_in_any_spelling_the_scheme_allows() {
         if upper {
             sig = sig.to_ascii_uppercase();
         }
-        prop_assert_eq!(grafana.check(None, Some(&sig), Some(&ts), &body), Ok(()));
+        prop_assert_eq!(grafana.check(None, Some(&sig), Some(&ts), &body, NOW), Ok(()));
         let mut other = body.clone();
         other.push(b' ');
         prop_assert_eq!(
-            grafana.check(None, Some(&sig), Some(&ts), &other),
+            grafana.check(None, Some(&sig), Some(&ts), &other, NOW),
             Err(AuthError::Wrong)
+        );
+        // The same request, received too long after (or before) it was signed.
+        let at: i64 = ts.trim().parse().unwrap();
+        let late = at + GRAFANA_MAX_SKEW + stale_by;
+        prop_assert_eq!(
+            grafana.check(None, Some(&sig), Some(&ts), &body, late),
+            Err(AuthError::Stale)
         );
     });
     tally.report();

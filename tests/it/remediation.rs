@@ -269,3 +269,46 @@ async fn openbao_reviewer_incident_is_fixed_and_every_other_field_survives() {
     drop(bao);
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_rollout_watch_outlives_the_per_call_timeout() {
+    use futures::StreamExt as _;
+    common::init_crypto();
+    let lab = Lab::start(Scenario::Healthy, LabOptions::default())
+        .await
+        .unwrap();
+    let (_dir, files) = common::lab_files(&lab);
+    // A per-call timeout far shorter than the quiet spell below.
+    let kube = vault_triage::kube::KubeClient::from_kubeconfig(
+        Some(&files.kubeconfig),
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap();
+    let watches = |lab: &Lab| {
+        lab.kube_requests()
+            .iter()
+            .filter(|r| {
+                r.path.ends_with("/deployments")
+                    && r.query.as_deref().is_some_and(|q| q.contains("watch=true"))
+            })
+            .count()
+    };
+    let mut stream = std::pin::pin!(kube.watch_deployment("production", "payments-api").unwrap());
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("the deployment as it is")
+        .expect("a state");
+    assert!(first.is_some());
+    // Nothing changes for ten per-call timeouts (a per-call read timeout would have broken
+    // the watch, and the watcher's backoff restarted it, well within that): the watch stays
+    // open, nothing is watched again.
+    let quiet = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
+    assert!(quiet.is_err(), "no change was expected: {quiet:?}");
+    assert_eq!(
+        watches(&lab),
+        1,
+        "the watch was restarted while it was quiet"
+    );
+    lab.shutdown().await;
+}
