@@ -217,10 +217,8 @@ async fn forward(http: &reqwest::Client, leader: &str, req: Request) -> Response
     let mut out = http
         .request(parts.method.clone(), format!("{leader}{path}"))
         .body(body);
-    for (name, value) in &parts.headers {
-        if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
-            out = out.header(name, value);
-        }
+    for (name, value) in forwardable(&parts.headers) {
+        out = out.header(name, value);
     }
     match out.header(FORWARDED, "1").send().await {
         Ok(resp) => {
@@ -245,6 +243,44 @@ async fn forward(http: &reqwest::Client, leader: &str, req: Request) -> Response
     }
 }
 
+/// Headers of one hop only (RFC 9110 §7.6.1), never passed on by a proxy.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The request headers a follower passes to the leader: everything the platforms signed or
+/// sent (signatures, timestamps, retry counts, credentials), without the hop-by-hop ones, the
+/// ones `Connection` names, `Host` and `Content-Length` (the client sets both).
+pub fn forwardable(
+    headers: &axum::http::HeaderMap,
+) -> Vec<(&axum::http::HeaderName, &axum::http::HeaderValue)> {
+    let named: Vec<String> = headers
+        .get_all(axum::http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let n = name.as_str();
+            !HOP_BY_HOP.contains(&n)
+                && !named.iter().any(|c| c == n)
+                && *name != axum::http::header::HOST
+                && *name != axum::http::header::CONTENT_LENGTH
+        })
+        .collect()
+}
+
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
@@ -265,6 +301,43 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_follower_passes_on_what_was_signed_and_drops_what_belongs_to_one_hop() {
+        let mut h = axum::http::HeaderMap::new();
+        for (k, v) in [
+            ("x-slack-signature", "v0=abc"),
+            ("x-slack-request-timestamp", "1"),
+            ("x-slack-retry-num", "1"),
+            ("authorization", "Bearer t"),
+            ("content-type", "application/json"),
+            ("connection", "keep-alive, x-private-hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-private-hop", "1"),
+            ("transfer-encoding", "chunked"),
+            ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("proxy-authorization", "Basic x"),
+            ("host", "follower:8080"),
+            ("content-length", "2"),
+        ] {
+            h.append(
+                axum::http::HeaderName::from_static(k),
+                axum::http::HeaderValue::from_static(v),
+            );
+        }
+        let kept: Vec<&str> = forwardable(&h).iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            kept,
+            [
+                "x-slack-signature",
+                "x-slack-request-timestamp",
+                "x-slack-retry-num",
+                "authorization",
+                "content-type"
+            ]
+        );
+    }
 
     #[test]
     fn platform_and_alert_paths_are_counted_and_the_bots_own_are_not() {

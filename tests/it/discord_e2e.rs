@@ -381,28 +381,40 @@ async fn unsigned_stale_or_forged_requests_are_refused_and_change_nothing() {
         (json!(4), json!(64))
     );
 
-    // A good request afterwards is served; the refused ones left no trace before it.
-    let (status, _, _) = s
+    // Help is answered at once and only to the caller, as on Slack, and starts nothing.
+    let (status, body, _) = s
         .discord_interaction(&command("tok-help", ALICE, "help", &[]))
         .await;
     assert_eq!(status, 200);
-    let help = s
-        .discord
-        .wait_for("the help", 1, original("tok-help"))
-        .await
-        .remove(0);
+    let help: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (help["type"].clone(), help["data"]["flags"].clone()),
+        (json!(4), json!(64))
+    );
     assert!(
-        help.body["content"]
+        help["data"]["content"]
             .as_str()
             .unwrap()
-            .contains("/vault-triage role NAME")
+            .contains("/vault-triage role NAME"),
+        "{help}"
     );
+
+    // A good request afterwards is served; the refused ones left no trace before it.
+    let (status, _, _) = s
+        .discord_interaction(&command("tok-status", ALICE, "status", &[]))
+        .await;
+    assert_eq!(status, 200);
+    s.discord
+        .wait_for("the status", 1, original("tok-status"))
+        .await;
     let calls = s.discord.calls();
     assert_eq!(calls.len(), 1, "{calls:#?}");
     assert_no_token_leaked(&s.discord);
     assert_eq!(
         s.said().await.discord_calls(),
-        [format!("PATCH /webhooks/{APP}/tok-help/messages/@original")]
+        [format!(
+            "PATCH /webhooks/{APP}/tok-status/messages/@original"
+        )]
     );
     s.finish().await;
 }

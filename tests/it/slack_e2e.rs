@@ -431,6 +431,12 @@ async fn unsigned_stale_or_broken_requests_are_refused_and_change_nothing() {
     let r = bot.post("/slack/commands", form, &huge, Some(now())).await;
     assert_eq!(r.status(), 413);
 
+    // Slack's certificate check gets its 200 (signed or not: it asks for nothing).
+    let r = bot
+        .post("/slack/commands", form, "ssl_check=1&token=x", None)
+        .await;
+    assert_eq!(r.status(), 200);
+
     // The URL check answers its challenge; other events are acknowledged.
     let r = bot
         .post(
@@ -479,5 +485,56 @@ async fn unsigned_stale_or_broken_requests_are_refused_and_change_nothing() {
         "refused requests changed nothing"
     );
     assert_eq!(app.said().await.slack_methods(), ["chat.postMessage"]);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_cannot_ping_the_channel_or_plant_a_link() {
+    let app = TestApp::with(Options {
+        configure: |cfg| {
+            cfg.alerts.tokens = vec![vault_triage::config::Secret::new("t")];
+            cfg.chat.slack_channel = Some(CHANNEL.into());
+        },
+        ..Options::default()
+    })
+    .await;
+    let mut alert: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/tests/fixtures/alertmanager/firing.raw.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    alert["commonLabels"]["team"] = json!("<!here>");
+    alert["groupLabels"]["team"] = json!("<!channel>");
+    for a in alert["alerts"].as_array_mut().unwrap() {
+        a["labels"]["team"] = json!("<!here>");
+        a["annotations"]["summary"] = json!("see <https://evil.example|the runbook> & <@U0BOSS>");
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/alerts/alertmanager", app.url()))
+        .header("authorization", "Bearer t")
+        .body(alert.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let said = app.said().await;
+    assert!(
+        said.slack_methods()
+            .contains(&"chat.postMessage".to_string()),
+        "the incident was posted: {:?}",
+        said.slack_methods()
+    );
+    let everything: String = said.slack.iter().map(|c| c.body.to_string()).collect();
+    for planted in ["<!here>", "<!channel>", "<@U0BOSS>", "<https://evil"] {
+        assert!(
+            !everything.contains(planted),
+            "{planted} reached Slack unescaped"
+        );
+    }
+    // The group label is shown, escaped.
+    assert!(everything.contains("&lt;!channel&gt;"), "{everything}");
     app.finish().await;
 }

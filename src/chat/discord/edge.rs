@@ -13,6 +13,7 @@ use super::interaction::{COMMAND_NAME, chat_command, click_origin, command_origi
 use super::payload;
 use super::rest::DiscordChat;
 use crate::chat::ChatBot;
+use crate::chat::command::{ChatCommand, help_text};
 use crate::chat::message::ButtonAction;
 
 /// Work to run once the answer is on its way.
@@ -69,6 +70,10 @@ impl Edge {
                     );
                 }
                 let command = chat_command(&cmd.data);
+                // Help is answered at once and only to the caller, as on Slack.
+                if let ChatCommand::Help { note } = &command {
+                    return (Ack::Ephemeral(help_text(note.as_deref())), None);
+                }
                 let origin = command_origin(&cmd);
                 tracing::info!(actor = %origin.actor.platform_key(), channel = %origin.channel, ?command, "Discord command");
                 let (bot, chat) = (self.bot.clone(), self.chat.clone());

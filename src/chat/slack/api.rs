@@ -324,7 +324,7 @@ impl SlackChat {
     }
 
     async fn ephemeral_text(&self, origin: &Origin, text: &str) -> Result<(), ChatError> {
-        let text = blocks::cut(text, blocks::MAX_FALLBACK);
+        let text = blocks::escaped(text, blocks::MAX_FALLBACK);
         if !origin.reply.is_empty() {
             let body =
                 json!({"response_type": "ephemeral", "replace_original": false, "text": text});

@@ -1,6 +1,7 @@
 //! Block Kit: the neutral [`Message`] as Slack blocks (slack-morphism's typed Block Kit model),
-//! and the Web API requests that carry them. Pure. Slack's size limits are met by cutting with
-//! "…", never by failing.
+//! and the Web API requests that carry them. Pure. Every mrkdwn text is escaped (`&`, `<`, `>`),
+//! so no text from an alert, a label, Vault or Kubernetes can ping a channel or plant a link.
+//! Slack's size limits are met by cutting with "…", never by failing.
 
 use slack_morphism::prelude::{
     SlackActionBlockElement, SlackActionsBlock, SlackApiChatPostMessageRequest,
@@ -45,12 +46,44 @@ pub fn cut(s: &str, max: usize) -> String {
     out
 }
 
+/// `text` with Slack's three control characters written as entities (`&amp;`, `&lt;`,
+/// `&gt;`), as Slack asks for every text it is sent, so nothing in it can become a mention
+/// (`<!here>`, `<@U…>`) or a link: text from alerts, labels, Vault and Kubernetes is
+/// untrusted, and the bot's own never uses Slack's angle-bracket markup.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// [`escape`]d, then cut to `max` characters without splitting an entity.
+pub fn escaped(text: &str, max: usize) -> String {
+    let mut out = cut(&escape(text), max);
+    if out.ends_with('…') {
+        // A cut inside `&lt;` leaves `&l…`: drop the broken entity.
+        let body = out.trim_end_matches('…');
+        if let Some(amp) = body.rfind('&')
+            && !body[amp..].contains(';')
+        {
+            out = format!("{}…", &body[..amp]);
+        }
+    }
+    out
+}
+
 fn mrkdwn(text: &str, max: usize) -> SlackBlockMarkDownText {
-    SlackBlockMarkDownText::new(cut(text, max))
+    SlackBlockMarkDownText::new(escaped(text, max))
 }
 
 fn plain(text: &str, max: usize) -> SlackBlockPlainTextOnly {
-    SlackBlockPlainText::new(cut(text, max))
+    SlackBlockPlainText::new(escaped(text, max))
         .with_emoji(true)
         .into()
 }
@@ -181,14 +214,14 @@ pub fn blocks(msg: &Message) -> Vec<SlackBlock> {
     body
 }
 
-/// The notification text of `msg`.
+/// The notification text of `msg` (mrkdwn, so escaped).
 pub fn fallback(msg: &Message) -> String {
     let t = if msg.text.trim().is_empty() {
         msg.title.clone().unwrap_or_default()
     } else {
         msg.text.clone()
     };
-    cut(&t, MAX_FALLBACK)
+    escaped(&t, MAX_FALLBACK)
 }
 
 /// The `chat.postMessage` of `msg` to `channel` (in `thread_ts` when set).
@@ -330,6 +363,52 @@ mod tests {
         let rerun = &b[6]["elements"][1];
         assert!(rerun.get("style").is_none());
         assert!(rerun.get("confirm").is_none());
+    }
+
+    #[test]
+    fn untrusted_text_cannot_mention_or_link() {
+        let msg = Message {
+            text: "alert <!here> from <@U0BOSS> at <https://evil.example|docs> & more".into(),
+            title: Some("<!channel> title".into()),
+            sections: vec![
+                Section::Text {
+                    text: "label team=<!everyone>".into(),
+                },
+                Section::Checks {
+                    items: vec![("❌".into(), "<!here>".into(), "<@U1>".into())],
+                },
+                Section::Fields {
+                    fields: vec![("<!subteam^S1>".into(), "a>b".into())],
+                },
+                Section::Code {
+                    text: "<script>".into(),
+                },
+            ],
+            footer: Some("<!here>".into()),
+            ..Message::default()
+        };
+        let body = wire(post_message("C1", None, &msg)).to_string();
+        for planted in [
+            "<!here>",
+            "<!channel>",
+            "<@U0BOSS>",
+            "<https://",
+            "<!everyone>",
+            "<!subteam",
+            "<@U1>",
+            "<script>",
+        ] {
+            assert!(!body.contains(planted), "{planted} reached Slack: {body}");
+        }
+        assert!(body.contains("&lt;!here&gt;"), "{body}");
+        assert!(body.contains("&amp; more"), "{body}");
+    }
+
+    #[test]
+    fn a_cut_never_splits_an_entity() {
+        let t = escaped(&format!("{}<", "x".repeat(10)), 13);
+        assert_eq!(t, format!("{}…", "x".repeat(10)));
+        assert_eq!(escaped("a<b", 10), "a&lt;b");
     }
 
     #[test]

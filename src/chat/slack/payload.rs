@@ -10,6 +10,14 @@ use crate::approval::Actor;
 use crate::chat::message::{ButtonAction, MessageRef};
 use crate::chat::platform::Origin;
 
+/// Slack's certificate check on the slash-command URL: a form with `ssl_check=1` and no
+/// command.
+pub fn is_ssl_check(body: &[u8]) -> bool {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    fields.iter().any(|(k, v)| k == "ssl_check" && v == "1")
+        && !fields.iter().any(|(k, _)| k == "command")
+}
+
 /// A slash command (`application/x-www-form-urlencoded` over HTTP).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct SlashCommand {
@@ -216,6 +224,15 @@ pub fn event_json(body: &[u8]) -> Result<Event, PayloadError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_slacks_certificate_check_is_an_ssl_check() {
+        assert!(is_ssl_check(b"ssl_check=1&token=abc"));
+        assert!(!is_ssl_check(b"ssl_check=0"));
+        assert!(!is_ssl_check(b"ssl_check=1&command=%2Fvault-triage&text="));
+        assert!(!is_ssl_check(b"command=%2Fvault-triage"));
+        assert!(!is_ssl_check(b"\xff\xfe"));
+    }
 
     #[test]
     fn a_command_form_parses_into_its_origin() {
