@@ -72,6 +72,9 @@ pub async fn build_services(
     let probes = build_probes(conn, &cfg).await?;
     let policy = Policy::from_config(&cfg.approvals, &cfg.people)
         .context("in [[approvals]] / [[people]]")?;
+    for warning in policy.warnings() {
+        tracing::warn!("{warning}");
+    }
     let (journal, replay) = Journal::open(&cfg.state.dir)
         .with_context(|| format!("opening the journal in {}", cfg.state.dir.display()))?;
     for torn in &replay.torn {

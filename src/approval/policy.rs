@@ -14,12 +14,13 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ApprovalRule, Person, Platform};
 use crate::diagnosis::Action;
 
-/// Where someone acted: on a chat platform, or at the terminal (`cli:` approvers, the demo,
-/// the bot's own reviewer watch). Written `slack`, `discord`, `cli`.
+/// Where someone acted: on a chat platform, at the terminal (`cli:` approvers), or the bot
+/// itself (its reviewer watch proposes rotations). Written `slack`, `discord`, `cli`, `bot`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Via {
     Chat(Platform),
     Cli,
+    Bot,
 }
 
 impl Via {
@@ -27,6 +28,7 @@ impl Via {
         match self {
             Via::Chat(p) => p.as_str(),
             Via::Cli => "cli",
+            Via::Bot => "bot",
         }
     }
 }
@@ -43,6 +45,7 @@ impl std::str::FromStr for Via {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "cli" => Ok(Via::Cli),
+            "bot" => Ok(Via::Bot),
             other => other.parse::<Platform>().map(Via::Chat),
         }
     }
@@ -99,6 +102,11 @@ impl Actor {
         Self::new(Via::Cli, user)
     }
 
+    /// The bot itself, acting as `what` (the reviewer watch proposing a rotation).
+    pub fn bot(what: impl Into<String>) -> Self {
+        Self::new(Via::Bot, "vault-triage").with_display_name(what)
+    }
+
     pub fn with_roles(mut self, roles: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.roles = roles.into_iter().map(Into::into).collect();
         self
@@ -131,6 +139,11 @@ impl PersonKey {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether this is a `[[people]]` name rather than a bare account (`platform:user`).
+    pub fn is_listed(&self) -> bool {
+        !self.0.contains(':')
     }
 }
 
@@ -215,7 +228,22 @@ impl Rule {
             Via::Chat(Platform::Discord) => {
                 actor.roles.iter().any(|r| self.discord_roles.contains(r))
             }
-            Via::Chat(Platform::Slack) | Via::Cli => false,
+            Via::Chat(Platform::Slack) | Via::Cli | Via::Bot => false,
+        }
+    }
+
+    /// Whether `required` distinct people other than `requester` can ever approve: always
+    /// when a Discord role may approve (its holders are not known in advance), else when
+    /// enough named approvers remain once the requester is left out.
+    pub fn reachable_without(&self, requester: &PersonKey) -> Result<(), (u32, usize)> {
+        if !self.discord_roles.is_empty() {
+            return Ok(());
+        }
+        let available = self.people.iter().filter(|p| *p != requester).count();
+        if available >= self.required as usize {
+            Ok(())
+        } else {
+            Err((self.required, available))
         }
     }
 
@@ -356,6 +384,23 @@ impl Policy {
         }
     }
 
+    /// What a reader of the policy should know at start: rules whose quorum a request by one
+    /// of their own approvers could never reach.
+    pub fn warnings(&self) -> Vec<String> {
+        self.rules
+            .values()
+            .filter(|r| r.discord_roles.is_empty() && r.people.len() == r.required as usize)
+            .map(|r| {
+                format!(
+                    "[[approvals]] rule for \"{}\": required = {} and exactly {} approvers are listed, so a request made by one of them can never be approved (it is refused when proposed); list more approvers or lower required",
+                    r.action.as_str(),
+                    r.required,
+                    r.people.len()
+                )
+            })
+            .collect()
+    }
+
     /// The rule for an action; `None` means nobody may approve it.
     pub fn rule(&self, action: Action) -> Option<&Rule> {
         self.rules.get(&action)
@@ -384,8 +429,8 @@ fn parse_approver(entry: &str, people: &BTreeSet<String>) -> Result<ApproverEntr
             return Ok(ApproverEntry::DiscordRole(id.to_owned()));
         }
         return match prefix.parse::<Via>() {
-            Ok(via) => Ok(ApproverEntry::Account(via, id.to_owned())),
-            Err(_) => Err(format!(
+            Ok(via @ (Via::Chat(_) | Via::Cli)) => Ok(ApproverEntry::Account(via, id.to_owned())),
+            Ok(Via::Bot) | Err(_) => Err(format!(
                 "has an unknown prefix \"{prefix}\" (use {}, discord-role: or cli:)",
                 Platform::ALL.map(|p| format!("{p}:")).join(", ")
             )),

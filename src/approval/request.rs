@@ -10,7 +10,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::policy::{Actor, PersonKey, Policy};
+use super::policy::{Actor, PersonKey, Policy, Via};
 use crate::diagnosis::Action;
 
 /// The opaque id carried by Approve/Deny buttons: `req_` and 16 lower-case hex digits.
@@ -189,6 +189,14 @@ pub enum Refusal {
     UnknownRequest,
     #[error("no approval policy for {action}, so nobody may approve it")]
     NoPolicy { action: String },
+    #[error(
+        "you are on {approver} and the change was requested on {requester}: across platforms an approval counts only when both accounts are listed in [[people]] as different people"
+    )]
+    UnlistedAcrossPlatforms { approver: String, requester: String },
+    #[error(
+        "this can never be approved: it needs {required} approvals from people other than you, and the policy lists only {available}"
+    )]
+    QuorumUnreachable { required: u32, available: usize },
     /// The journal could not record the decision; the detail is for logs, not chat.
     #[error("the decision could not be recorded, so nothing changed; try again shortly")]
     NotRecorded { detail: String },
@@ -253,6 +261,12 @@ impl ApprovalRequest {
         let rule = policy.rule(new.action).ok_or_else(|| Refusal::NoPolicy {
             action: new.action.as_str().to_owned(),
         })?;
+        let person = policy.identity(&requester);
+        rule.reachable_without(&person)
+            .map_err(|(required, available)| Refusal::QuorumUnreachable {
+                required,
+                available,
+            })?;
         Ok(ApprovalRequest {
             id: RequestId::generate(),
             action: new.action,
@@ -260,7 +274,7 @@ impl ApprovalRequest {
             incident: new.incident,
             summary: mask_tokens(&new.summary),
             requester: Requester {
-                person: policy.identity(&requester),
+                person,
                 actor: requester,
             },
             created_at: now,
@@ -301,6 +315,19 @@ impl ApprovalRequest {
                 let person = policy.identity(actor);
                 if person == self.requester.person {
                     return Step::refuse(Refusal::SelfApproval);
+                }
+                // One human may hold accounts on several platforms: across platforms only
+                // [[people]] tells whether approver and requester are two people. The bot's
+                // own requests have no human requester to hide behind another account.
+                let requested = self.requester.actor.via;
+                if actor.via != requested
+                    && requested != Via::Bot
+                    && !(person.is_listed() && self.requester.person.is_listed())
+                {
+                    return Step::refuse(Refusal::UnlistedAcrossPlatforms {
+                        approver: actor.via.to_string(),
+                        requester: requested.to_string(),
+                    });
                 }
                 if !rule.admits(actor, &person) {
                     return Step::refuse(Refusal::NotAnApprover {
@@ -736,15 +763,97 @@ mod tests {
     }
 
     #[test]
-    fn a_discord_role_holder_counts_as_an_approver() {
+    fn a_discord_role_holder_counts_as_an_approver_of_a_discord_request() {
         let p = policy(1);
-        let mut r = request(&p, Actor::slack("UALICE"));
+        let mut r = request(&p, Actor::discord("1110"));
         let dave = Actor::discord("999").with_roles(["ops"]);
         assert!(matches!(
             r.approve(&dave, t(1), &p),
             Ok(Approval::QuorumReached { .. })
         ));
         assert_eq!(r.approvals[0].person.as_str(), "discord:999");
+    }
+
+    #[test]
+    fn an_unlisted_account_on_another_platform_does_not_count() {
+        // alice asked on Slack; a role holder on Discord nobody listed could be alice herself.
+        let p = policy(1);
+        let mut r = request(&p, Actor::slack("UALICE"));
+        let dave = Actor::discord("999").with_roles(["ops"]);
+        assert_eq!(
+            r.approve(&dave, t(1), &p),
+            Err(Refusal::UnlistedAcrossPlatforms {
+                approver: "discord".into(),
+                requester: "slack".into()
+            })
+        );
+        assert!(r.approvals.is_empty());
+        // A listed person on the other platform counts.
+        assert!(matches!(
+            r.approve(&Actor::discord("2220"), t(1), &p),
+            Ok(Approval::QuorumReached { .. })
+        ));
+    }
+
+    #[test]
+    fn an_unlisted_requester_cannot_be_approved_from_another_platform() {
+        // U0MALLORY is a bare Slack approver; nobody knows who she is on Discord.
+        let rule = |approvers: &[&str]| ApprovalRule {
+            action: "reconfigure-auth".to_owned(),
+            approvers: approvers.iter().map(|a| a.to_string()).collect(),
+            required: 1,
+            expires_after: Duration::from_secs(900),
+        };
+        let p =
+            Policy::from_config(&[rule(&["U0MALLORY", "discord-role:ops"])], &people()).unwrap();
+        let mut r = request(&p, Actor::slack("U0MALLORY"));
+        assert!(matches!(
+            r.approve(&Actor::discord("999").with_roles(["ops"]), t(1), &p),
+            Err(Refusal::UnlistedAcrossPlatforms { .. })
+        ));
+        // The same account's own platform follows the usual rules.
+        assert_eq!(
+            r.approve(&Actor::slack("U0MALLORY"), t(1), &p),
+            Err(Refusal::SelfApproval)
+        );
+    }
+
+    #[test]
+    fn the_bots_own_request_may_be_approved_from_any_platform() {
+        let p = policy(1);
+        let mut r = request(&p, Actor::bot("reviewer watch"));
+        assert!(matches!(
+            r.approve(&Actor::discord("999").with_roles(["ops"]), t(1), &p),
+            Ok(Approval::QuorumReached { .. })
+        ));
+    }
+
+    #[test]
+    fn a_request_whose_quorum_cannot_be_reached_is_refused_when_proposed() {
+        let rule = ApprovalRule {
+            action: "reconfigure-auth".to_owned(),
+            approvers: vec!["alice".into(), "bob".into()],
+            required: 2,
+            expires_after: Duration::from_secs(900),
+        };
+        let p = Policy::from_config(&[rule], &people()).unwrap();
+        let new = || NewRequest {
+            action: Action::ReconfigureAuth,
+            fingerprint: "fp1".into(),
+            incident: None,
+            summary: "x".into(),
+        };
+        assert_eq!(
+            ApprovalRequest::new(new(), Actor::slack("UALICE"), t(0), &p),
+            Err(Refusal::QuorumUnreachable {
+                required: 2,
+                available: 1
+            })
+        );
+        // carol is not an approver, so alice and bob can still approve her request.
+        assert!(ApprovalRequest::new(new(), Actor::slack("UCAROL"), t(0), &p).is_ok());
+        assert_eq!(p.warnings().len(), 1, "{:?}", p.warnings());
+        assert!(p.warnings()[0].contains("can never be approved"));
     }
 
     #[test]

@@ -181,13 +181,23 @@ impl Fixes {
         now: DateTime<Utc>,
         progress: &(dyn Fn(Progress<'_>) + Send + Sync),
     ) -> Result<Approved, Refusal> {
-        match self.store.approve(id, actor, now)? {
-            Approval::Recorded { .. } => Ok(Approved::Recorded(
-                self.store.get(id).ok_or(Refusal::UnknownRequest)?,
-            )),
-            Approval::QuorumReached { .. } => Ok(Approved::Executed(
-                Box::pin(self.execute(id, progress)).await,
-            )),
+        let approval = self.store.approve(id, actor, now).inspect_err(|refusal| {
+            crate::metrics::approval("refused");
+            tracing::info!(request = %id, actor = %actor.platform_key(), %refusal, "approval refused");
+        })?;
+        match approval {
+            Approval::Recorded { .. } => {
+                crate::metrics::approval("recorded");
+                Ok(Approved::Recorded(
+                    self.store.get(id).ok_or(Refusal::UnknownRequest)?,
+                ))
+            }
+            Approval::QuorumReached { .. } => {
+                crate::metrics::approval("quorum");
+                Ok(Approved::Executed(
+                    Box::pin(self.execute(id, progress)).await,
+                ))
+            }
         }
     }
 
@@ -198,7 +208,10 @@ impl Fixes {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, Refusal> {
-        self.store.deny(id, actor, now)?;
+        self.store
+            .deny(id, actor, now)
+            .inspect_err(|_| crate::metrics::approval("refused"))?;
+        crate::metrics::approval("denied");
         self.store.get(id).ok_or(Refusal::UnknownRequest)
     }
 
@@ -258,6 +271,10 @@ impl Fixes {
                         *r = expires_at;
                     }
                 }
+                crate::metrics::remediation(
+                    plan.action().as_str(),
+                    if outcome.ok { "succeeded" } else { "failed" },
+                );
                 Ok(self
                     .store
                     .finish(id, outcome.ok, &outcome.summary, Utc::now())?)

@@ -48,7 +48,7 @@ pub async fn check_once(
     if !health.needs_attention() {
         return (health, None);
     }
-    let bot = Actor::cli("vault-triage").with_display_name("reviewer watch");
+    let bot = Actor::bot("reviewer watch");
     match services
         .fixes
         .propose(&report, RemediationKind::RotateReviewer, bot, None, now)

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use vault_triage::approval::{Actor, ApprovalRequest, ApprovalState, Refusal, RequestId};
-use vault_triage::lab::Scenario;
+use vault_triage::config::{ApprovalRule, FileConfig};
+use vault_triage::diagnosis::Action;
 
-use crate::support::TestApp;
 use crate::support::discord as discord_support;
 use crate::support::slack as slack_fake;
+use crate::support::{Options, TestApp};
 
 /// Every wait for the bot is bounded by this.
 const WAIT: Duration = Duration::from_secs(90);
@@ -35,7 +36,16 @@ struct Setup {
 /// The app against the lab, Slack and Discord both on: alice, bob and carol each have a
 /// Slack and a Discord account (the harness's default policy).
 async fn setup() -> Setup {
-    let app = TestApp::start(Scenario::ReviewerJwtExpired).await;
+    setup_with(|_| {}).await
+}
+
+/// As [`setup`], with `configure`'s changes to the policy.
+async fn setup_with(configure: fn(&mut FileConfig)) -> Setup {
+    let app = TestApp::with(Options {
+        configure,
+        ..Options::default()
+    })
+    .await;
     for (_, slack, discord) in crate::support::app::PEOPLE {
         assert!([ALICE_SLACK, BOB_SLACK, CAROL_SLACK].contains(&slack));
         assert!(
@@ -686,6 +696,64 @@ async fn a_click_on_an_invalidated_request_is_refused_and_runs_nothing() {
 // ---------------------------------------------------------------------------------------------
 // One person, two accounts
 // ---------------------------------------------------------------------------------------------
+
+/// The role every Discord member holds in the fake interactions.
+const MEMBER_ROLE: &str = "4200000000000000001";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlisted_role_holder_on_another_platform_cannot_approve() {
+    // alice by her bare Slack id, or whoever holds the Discord role; nobody in [[people]].
+    let s = setup_with(|cfg| {
+        cfg.people.clear();
+        let rule = |action: Action| ApprovalRule {
+            action: action.as_str().into(),
+            approvers: vec![ALICE_SLACK.into(), format!("discord-role:{MEMBER_ROLE}")],
+            required: 1,
+            expires_after: Duration::from_secs(900),
+        };
+        cfg.approvals = vec![
+            rule(Action::ReconfigureAuth),
+            rule(Action::RestartDeployments),
+        ];
+    })
+    .await;
+    let card = s.card().await;
+    let world = s.changes_to_the_world();
+
+    // A Discord account nobody listed holds the role: it could be alice's own.
+    let (status, _, _) = discord_support::post_signed(
+        s.app.url(),
+        &discord_click("tok-stranger", "1777", &card.approve),
+    )
+    .await;
+    assert_eq!(status, 200);
+    s.app.settle().await;
+    let told = s
+        .app
+        .discord
+        .calls()
+        .into_iter()
+        .find(|c| c.path.ends_with("/tok-stranger"))
+        .expect("the clicker is told");
+    assert!(
+        told.body["content"].as_str().unwrap_or_default().contains(
+            "across platforms an approval counts only when both accounts are listed in [[people]]"
+        ),
+        "{}",
+        told.body
+    );
+    let request = s.request(&card.request);
+    assert!(request.approvals.is_empty());
+    assert_eq!(request.state, ApprovalState::Proposed);
+    assert_eq!(s.changes_to_the_world(), world, "nothing ran");
+    let said = s.app.said().await;
+    assert_eq!(
+        said.slack_methods(),
+        ["chat.postMessage", "chat.postMessage"]
+    );
+    assert_eq!(said.discord_shapes(), ["POST /webhooks/<id>/tok-stranger"]);
+    s.app.finish().await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_requester_cannot_approve_from_their_discord_account() {

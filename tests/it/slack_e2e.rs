@@ -28,6 +28,17 @@ fn is_summary(body: &Value) -> bool {
 async fn a_slash_command_to_a_verified_fix_through_slack() {
     let app = TestApp::start(Scenario::ReviewerJwtExpired).await;
     let (fake, bot) = (&app.slack, &app.slack_bot);
+    // Counted by every test in this process: this flow must add to each.
+    let counted = [
+        r#"vault_triage_approvals_total{outcome="refused"}"#,
+        r#"vault_triage_approvals_total{outcome="recorded"}"#,
+        r#"vault_triage_approvals_total{outcome="quorum"}"#,
+        r#"vault_triage_remediations_total{action="reconfigure-auth",outcome="succeeded"}"#,
+    ];
+    let mut counts_before = Vec::new();
+    for series in counted {
+        counts_before.push(app.metric(series).await);
+    }
 
     // alice runs /vault-triage: "Triaging…" in the channel, then the summary.
     let r = bot.command("U0ALICE", "", &fake.response_url("cmd")).await;
@@ -205,6 +216,14 @@ async fn a_slash_command_to_a_verified_fix_through_slack() {
         })
     })
     .await;
+
+    // Every outcome of the flow is in /metrics: the refusal, the approval, the quorum, the fix.
+    for (series, was) in counted.iter().zip(counts_before) {
+        assert!(
+            app.metric(series).await > was,
+            "{series} did not count this flow"
+        );
+    }
 
     // Nothing the bot sent carries a token.
     for c in fake.calls() {

@@ -246,6 +246,21 @@ impl TestApp {
         discord::post_signed(&self.running.url, body).await
     }
 
+    /// The value of one series on the app's `/metrics`, e.g.
+    /// `vault_triage_approvals_total{outcome="quorum"}` (0 when it is not there yet).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.running.url))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .map(|v| v.trim().parse().expect("a number"))
+            .unwrap_or(0.0)
+    }
+
     /// Waits until the bot has no work in flight (commands, clicks, incidents): everything it
     /// was going to say about what it was sent has been said.
     pub async fn settle(&self) {
