@@ -18,6 +18,7 @@ use super::platform::{ChatPlatform, Origin};
 use super::render;
 use crate::approval::{ApprovalRequest, RequestId};
 use crate::diagnosis::RemediationKind;
+use crate::services::triage::CHAT_REUSE;
 use crate::services::{Approved, Progress, Services};
 
 /// Most approval cards remembered (a forgotten card is updated where it was clicked).
@@ -59,7 +60,7 @@ impl ChatBot {
         let triaged = self
             .services
             .triage
-            .run(role, None, &format!("chat:{}", origin.channel))
+            .run_for_chat(role, &format!("chat:{}", origin.channel), CHAT_REUSE)
             .await;
         let msg = render::summary(&triaged.report, &triaged.id, self.services.policy());
         match chat.follow_up(origin, &msg).await {
@@ -95,20 +96,12 @@ impl ChatBot {
                 self.triage_and_post(chat, &origin, Some(role)).await;
             }
             ChatCommand::Status => {
-                let report = self
-                    .services
-                    .triage
-                    .look(&format!("chat:{}", origin.channel))
-                    .await;
+                let report = self.shared_report(&origin).await;
                 self.follow_up_or_explain(chat, &origin, &render::status(&report))
                     .await;
             }
             ChatCommand::Reviewer => {
-                let report = self
-                    .services
-                    .triage
-                    .look(&format!("chat:{}", origin.channel))
-                    .await;
+                let report = self.shared_report(&origin).await;
                 let now = Utc::now();
                 let health = crate::services::reviewer::health(&self.services, &report, now);
                 self.follow_up_or_explain(chat, &origin, &render::reviewer(&report, &health, now))
@@ -119,6 +112,15 @@ impl ChatBot {
                     .await;
             }
         }
+    }
+
+    /// The canary triage every command shares (see [`CHAT_REUSE`]).
+    async fn shared_report(&self, origin: &Origin) -> Arc<crate::diagnosis::Report> {
+        self.services
+            .triage
+            .run_for_chat(None, &format!("chat:{}", origin.channel), CHAT_REUSE)
+            .await
+            .report
     }
 
     async fn follow_up_or_explain(&self, chat: &dyn ChatPlatform, origin: &Origin, msg: &Message) {
@@ -262,6 +264,7 @@ impl ChatBot {
         message: &MessageRef,
         triage: &str,
     ) {
+        // A re-run is asked for after something changed: a fresh triage, for the same incident.
         let incident = self.services.triage.kept(triage).and_then(|k| k.incident);
         let triaged = self
             .services

@@ -2,10 +2,11 @@
 //!
 //! A triage that people may act on (a summary with buttons) is recorded in the journal and
 //! kept under an opaque id, so a click on its buttons finds the report the summary showed.
-//! The alert intake shares one running triage between all incidents that trigger together and
-//! reuses a finished one for `alerts.triage_reuse`: five services failing for one cause cost
-//! one triage. Quick looks (`status`, `reviewer`, the reviewer watch) are neither recorded nor
-//! kept.
+//! One triage per cause: the alert intake shares one running triage between all incidents
+//! that trigger together and reuses a finished one for `alerts.triage_reuse`; chat commands
+//! about one role share a running triage and reuse one for [`CHAT_REUSE`]. Five services
+//! failing, or twenty people typing `/vault-triage`, cost one canary login. The reviewer
+//! watch's and the executor's looks are neither shared, recorded nor kept.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,10 @@ use tracing::Instrument as _;
 use crate::diagnosis::Report;
 use crate::incident::journal::{Event, Journal, JournalError};
 use crate::probes::{ProbeTarget, Probes, triage};
+
+/// How long a chat command reuses a triage that finished before it: twenty people typing
+/// `/vault-triage` at once cost one canary login, and a command a minute later sees news.
+pub const CHAT_REUSE: Duration = Duration::from_secs(30);
 
 /// How long a summary's buttons keep working (its report is kept that long).
 pub const TRIAGE_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -49,6 +54,15 @@ struct Shared {
     triaged: Triaged,
 }
 
+/// What a shared triage is shared between.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Cause {
+    /// Incidents from the alert intake.
+    Alerts,
+    /// Chat commands (and buttons) about one role, or the canary role (`None`).
+    Chat { role: Option<String> },
+}
+
 /// Runs triages, keeps the ones people may act on, and shares one per cause.
 pub struct TriageService {
     probes: Probes,
@@ -56,7 +70,7 @@ pub struct TriageService {
     journal: Arc<Journal>,
     reuse: Duration,
     kept: DashMap<String, Stored>,
-    shared: tokio::sync::Mutex<Option<Shared>>,
+    shared: DashMap<Cause, Arc<tokio::sync::Mutex<Option<Shared>>>>,
 }
 
 impl TriageService {
@@ -74,7 +88,7 @@ impl TriageService {
             journal,
             reuse,
             kept: DashMap::new(),
-            shared: tokio::sync::Mutex::new(None),
+            shared: DashMap::new(),
         }
     }
 
@@ -115,16 +129,49 @@ impl TriageService {
         self.keep(report, incident)
     }
 
-    /// One triage per cause: a triage that finished within the reuse window is handed out
-    /// again; callers that arrive while one runs wait for it.
+    /// One triage per cause for the alert intake: a triage that finished within
+    /// `alerts.triage_reuse` is handed out again; incidents that arrive while one runs wait
+    /// for it.
     pub async fn run_shared(&self, incident: &str) -> Triaged {
-        let mut current = self.shared.lock().await;
+        self.shared(Cause::Alerts, Some(incident), incident, self.reuse)
+            .await
+    }
+
+    /// One triage per cause for chat: commands about the same role share the triage that is
+    /// running and reuse one that finished within `reuse` (with [`Duration::ZERO`], a caller
+    /// joins a running triage but never takes one that finished before it arrived).
+    pub async fn run_for_chat(
+        &self,
+        role: Option<String>,
+        label: &str,
+        reuse: Duration,
+    ) -> Triaged {
+        self.shared(Cause::Chat { role }, None, label, reuse).await
+    }
+
+    async fn shared(
+        &self,
+        cause: Cause,
+        incident: Option<&str>,
+        label: &str,
+        reuse: Duration,
+    ) -> Triaged {
+        let arrived = Instant::now();
+        let role = match &cause {
+            Cause::Chat { role } => role.clone(),
+            Cause::Alerts => None,
+        };
+        // The slot is cloned out of the map: no map guard is held across the wait.
+        let slot = self.shared.entry(cause).or_default().clone();
+        let mut current = slot.lock().await;
+        // Fresh enough: finished no earlier than `reuse` before this caller arrived (a
+        // triage that finished while the caller waited always is).
         if let Some(s) = current.as_ref()
-            && s.at.elapsed() < self.reuse
+            && s.at + reuse >= arrived
         {
             return s.triaged.clone();
         }
-        let triaged = self.run(None, Some(incident.to_string()), incident).await;
+        let triaged = self.run(role, incident.map(str::to_string), label).await;
         *current = Some(Shared {
             at: Instant::now(),
             triaged: triaged.clone(),

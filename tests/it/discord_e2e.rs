@@ -418,3 +418,47 @@ async fn unsigned_stale_or_forged_requests_are_refused_and_change_nothing() {
     );
     s.finish().await;
 }
+
+/// TokenRequests the lab saw for the canary: one per triage.
+fn canary_triages(lab: &vault_triage::lab::Lab) -> usize {
+    lab.kube_requests()
+        .iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path
+                    .ends_with("/serviceaccounts/vault-triage-canary/token")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_people_typing_the_command_at_once_share_one_triage() {
+    let s = setup(LabOptions::default()).await;
+    let before = canary_triages(&s.lab);
+    let users = [ALICE, BOB, CAROL];
+    let commands = (0..20).map(|i| {
+        let body = command(&format!("tok-{i}"), users[i % 3], "triage", &[]);
+        let s = &s;
+        async move { s.discord_interaction(&body).await.0 }
+    });
+    for status in futures::future::join_all(commands).await {
+        assert_eq!(status, 200);
+    }
+    let said = s.said().await.discord_shapes();
+    assert_eq!(said.len(), 20, "each command is answered: {said:?}");
+    assert!(
+        said.iter()
+            .all(|c| c.starts_with("PATCH /webhooks/<id>/tok-"))
+    );
+    assert_eq!(
+        canary_triages(&s.lab) - before,
+        1,
+        "twenty commands, one canary login"
+    );
+    // `status` in the same breath uses the same triage.
+    s.discord_interaction(&command("tok-status", ALICE, "status", &[]))
+        .await;
+    assert_eq!(s.said().await.discord_shapes().len(), 1);
+    assert_eq!(canary_triages(&s.lab) - before, 1);
+    s.finish().await;
+}

@@ -557,3 +557,42 @@ async fn an_alert_cannot_ping_the_channel_or_plant_a_link() {
     assert!(everything.contains("&lt;!channel&gt;"), "{everything}");
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_retry_of_a_command_already_taken_runs_nothing() {
+    let app = TestApp::start(Scenario::ReviewerJwtExpired).await;
+    let (fake, bot) = (&app.slack, &app.slack_bot);
+    let body = command_form(CHANNEL, "U0ALICE", "", &fake.response_url("cmd"));
+    let first = bot
+        .post(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            &body,
+            Some(now()),
+        )
+        .await;
+    assert_eq!(first.status(), 200);
+    let ack = first.text().await.unwrap();
+    // Slack thought the answer was late and sends the same command again.
+    let ts = now().to_string();
+    let retry = bot
+        .http
+        .post(format!("{}/slack/commands", bot.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", &ts)
+        .header("x-slack-signature", sign(SIGNING_SECRET, &ts, &body))
+        .header("x-slack-retry-num", "1")
+        .header("x-slack-retry-reason", "http_timeout")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), 200);
+    assert_eq!(retry.text().await.unwrap(), ack, "the same answer");
+    assert_eq!(
+        app.said().await.slack_methods(),
+        ["chat.postMessage"],
+        "one summary, for one command"
+    );
+    app.finish().await;
+}

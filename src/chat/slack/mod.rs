@@ -22,9 +22,11 @@ pub mod socket;
 pub mod verify;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::Router;
+use dashmap::DashMap;
 use serde_json::{Value, json};
 
 pub use api::{SlackApi, SlackChat};
@@ -47,22 +49,58 @@ pub const MANIFEST_SOCKET_MODE: &str =
 /// The acknowledgement of a command whose answer comes later.
 pub const TRIAGING: &str = "🔎 Triaging…";
 
+/// How long a command's `trigger_id` is remembered, to recognise Slack's retries of it.
+pub const RETRY_MEMORY: Duration = Duration::from_secs(600);
+/// Most `trigger_id`s remembered.
+const MAX_REMEMBERED: usize = 10_000;
+
 /// Where verified, parsed Slack input goes: the answer now, the work on its own task.
 pub struct Edge {
     bot: Arc<ChatBot>,
     chat: Arc<SlackChat>,
+    /// Commands already taken, by `trigger_id`, with when.
+    taken: DashMap<String, Instant>,
 }
 
 impl Edge {
     pub fn new(bot: Arc<ChatBot>, chat: Arc<SlackChat>) -> Self {
-        Self { bot, chat }
+        Self {
+            bot,
+            chat,
+            taken: DashMap::new(),
+        }
+    }
+
+    /// Whether `cmd` was taken before (Slack retries a command it thinks went unanswered,
+    /// with the same `trigger_id`); remembers it otherwise.
+    fn seen_before(&self, cmd: &SlashCommand) -> bool {
+        if cmd.trigger_id.is_empty() {
+            return false;
+        }
+        let now = Instant::now();
+        if self.taken.len() >= MAX_REMEMBERED {
+            self.taken
+                .retain(|_, at| now.duration_since(*at) < RETRY_MEMORY);
+        }
+        match self.taken.entry(cmd.trigger_id.clone()) {
+            dashmap::Entry::Occupied(o) => now.duration_since(*o.get()) < RETRY_MEMORY,
+            dashmap::Entry::Vacant(v) => {
+                v.insert(now);
+                false
+            }
+        }
     }
 
     /// Answers a slash command at once: help directly (only to the caller), anything else
-    /// "Triaging…" in the channel with the work spawned.
+    /// "Triaging…" in the channel with the work spawned. A retry of a command already taken
+    /// gets the same answer and starts nothing.
     pub fn accept_command(&self, cmd: &SlashCommand) -> Value {
         let parsed = command::parse(&cmd.text);
         let ack = command_ack(&parsed);
+        if self.seen_before(cmd) {
+            tracing::info!(user = %cmd.user_id, channel = %cmd.channel_id, "a Slack retry of a command already taken; nothing more runs");
+            return ack;
+        }
         match parsed {
             ChatCommand::Help { .. } => {}
             c @ (ChatCommand::Triage

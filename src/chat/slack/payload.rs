@@ -29,6 +29,9 @@ pub struct SlashCommand {
     #[serde(default)]
     pub user_name: Option<String>,
     pub response_url: String,
+    /// Slack's id of this one invocation (a retry carries the same).
+    #[serde(default)]
+    pub trigger_id: String,
 }
 
 impl SlashCommand {

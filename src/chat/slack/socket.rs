@@ -77,6 +77,7 @@ pub fn slash_command(ev: &SlackCommandEvent) -> SlashCommand {
         user_id: ev.user_id.to_string(),
         user_name: None,
         response_url: ev.response_url.0.to_string(),
+        trigger_id: ev.trigger_id.to_string(),
     }
 }
 

@@ -292,7 +292,18 @@ impl Bot {
     }
 }
 
+/// A fresh `trigger_id`, as Slack gives every invocation.
+pub fn trigger_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!(
+        "{}.{}.abcdef",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        now()
+    )
+}
+
 pub fn command_form(channel: &str, user: &str, text: &str, response_url: &str) -> String {
+    let trigger = trigger_id();
     serde_urlencoded::to_string([
         ("token", "deprecated-verification-token"),
         ("team_id", "T0TEST"),
@@ -304,7 +315,7 @@ pub fn command_form(channel: &str, user: &str, text: &str, response_url: &str) -
         ("command", "/vault-triage"),
         ("text", text),
         ("response_url", response_url),
-        ("trigger_id", "1.2.3"),
+        ("trigger_id", &trigger),
         ("api_app_id", "A0TEST"),
     ])
     .unwrap()
