@@ -19,8 +19,12 @@ use crate::remediation::{PlanSettings, Remediator};
 use crate::services::{Fixes, InFlight, Services, TriageService};
 use crate::vault::VaultClient;
 
-/// Interval of the approval-expiry sweep.
+/// Longest interval between two approval-expiry sweeps (the sweep also wakes when the next
+/// request is due).
 pub const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// Shortest pause between two sweeps (a request that cannot be expired is not retried in a
+/// busy loop).
+pub const MIN_SWEEP_GAP: Duration = Duration::from_millis(250);
 
 /// Builds the Vault and Kubernetes clients. Kubernetes is optional: the reason is kept.
 pub async fn build_probes(conn: &ConnectionArgs, cfg: &FileConfig) -> anyhow::Result<Probes> {
@@ -107,6 +111,7 @@ pub async fn build_services(
         triage,
         fixes,
         work: InFlight::default(),
+        restored,
     };
     Ok((Arc::new(services), replay.entries))
 }
@@ -145,8 +150,14 @@ pub async fn build_active(
     chat: &ChatArgs,
 ) -> anyhow::Result<Active> {
     let (services, replayed) = build_services(conn, cfg.clone()).await?;
-    let bot = Arc::new(ChatBot::new(services.clone()));
+    let bot = Arc::new(ChatBot::new(services.clone(), &replayed));
     let platforms = crate::chat::start_platforms(&bot, chat).await?;
+    bot.attach(platforms.iter().map(|p| p.chat()).collect());
+    // What a restart left behind is told (and what was approved, run) once chat is up.
+    let resumed = bot.clone();
+    services
+        .work
+        .spawn(async move { resumed.after_restart().await });
     let alerts = AlertService::new(
         services.clone(),
         platforms.iter().map(|p| p.chat()).collect(),
@@ -159,7 +170,7 @@ pub async fn build_active(
         .chain([alerts.router()])
         .fold(axum::Router::new(), axum::Router::merge);
     Ok(Active {
-        background: spawn_background(services.clone()),
+        background: spawn_background(services.clone(), bot),
         services,
         alerts,
         router,
@@ -167,15 +178,14 @@ pub async fn build_active(
     })
 }
 
-/// The periodic work of a running bot: expiring approvals, the reviewer watch and the care of
-/// the bot's own Vault token.
-pub fn spawn_background(services: Arc<Services>) -> tokio::task::JoinHandle<()> {
+/// The periodic work of a running bot: expiring approvals (their cards say so), the reviewer
+/// watch (announced in the incident channels) and the care of the bot's own Vault token.
+pub fn spawn_background(services: Arc<Services>, bot: Arc<ChatBot>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         // Its own task, so a slow reviewer check never delays a renewal; it ends with this one.
         let _token_care = AbortOnDrop(tokio::spawn(crate::vault::token_care::keep_alive(
             services.triage.probes().vault.clone(),
         )));
-        let mut sweep = tokio::time::interval(EXPIRY_SWEEP_EVERY);
         // `[reviewer] check_every = "0s"` turns the watch off.
         let watch_every = services
             .config
@@ -191,10 +201,20 @@ pub fn spawn_background(services: Arc<Services>) -> tokio::task::JoinHandle<()> 
                     None => std::future::pending().await,
                 }
             };
+            // The sweep wakes when the next open request is due, or every
+            // EXPIRY_SWEEP_EVERY; a new request makes it look again.
+            let sweep_in = services
+                .fixes
+                .next_expiry()
+                .map(|at| (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(EXPIRY_SWEEP_EVERY)
+                .clamp(MIN_SWEEP_GAP, EXPIRY_SWEEP_EVERY);
             tokio::select! {
-                _ = sweep.tick() => {
+                _ = services.fixes.proposed() => {}
+                _ = tokio::time::sleep(sweep_in) => {
                     for r in services.fixes.expire_due(chrono::Utc::now()) {
                         tracing::info!(request = %r.id, action = r.action.as_str(), "approval request expired");
+                        bot.request_expired(&r).await;
                     }
                 }
                 _ = watch_tick => {
@@ -206,6 +226,9 @@ pub fn spawn_background(services: Arc<Services>) -> tokio::task::JoinHandle<()> 
                     let text = health.describe(&who, now);
                     if health.needs_attention() {
                         tracing::warn!(request = request.as_ref().map(|r| r.id.to_string()), "{text}");
+                        if let Some(request) = &request {
+                            bot.announce_reviewer(&health, request, &who, now).await;
+                        }
                     } else {
                         tracing::info!("{text}");
                     }

@@ -316,6 +316,11 @@ impl ApprovalRequest {
                 if person == self.requester.person {
                     return Step::refuse(Refusal::SelfApproval);
                 }
+                if !rule.admits(actor, &person) {
+                    return Step::refuse(Refusal::NotAnApprover {
+                        action: self.action.as_str().to_owned(),
+                    });
+                }
                 // One human may hold accounts on several platforms: across platforms only
                 // [[people]] tells whether approver and requester are two people. The bot's
                 // own requests have no human requester to hide behind another account.
@@ -327,11 +332,6 @@ impl ApprovalRequest {
                     return Step::refuse(Refusal::UnlistedAcrossPlatforms {
                         approver: actor.via.to_string(),
                         requester: requested.to_string(),
-                    });
-                }
-                if !rule.admits(actor, &person) {
-                    return Step::refuse(Refusal::NotAnApprover {
-                        action: self.action.as_str().to_owned(),
                     });
                 }
                 if self.approvals.iter().any(|d| d.person == person) {

@@ -4,31 +4,37 @@
 //!
 //! What the bot decides lives in the services below ([`Services`]); this module decides only
 //! what to say and where: which message answers a command, where an approval card goes and is
-//! updated, how an execution's steps are streamed into the thread.
+//! updated (on every platform that shows it, also after a restart), how an execution's steps
+//! are streamed into the thread, and what the bot announces by itself (an expired request, a
+//! request a restart interrupted or left waiting, the reviewer watch's rotation).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use chrono::Utc;
-use dashmap::DashMap;
+use chrono::{DateTime, Utc};
 
+use super::cards::Cards;
 use super::command::ChatCommand;
 use super::message::{ButtonAction, Message, MessageRef};
 use super::platform::{ChatPlatform, Origin};
 use super::render;
 use crate::approval::{ApprovalRequest, RequestId};
+use crate::config::Platform;
 use crate::diagnosis::RemediationKind;
+use crate::incident::journal::JournalEntry;
+use crate::remediation::watch::ReviewerHealth;
 use crate::services::triage::CHAT_REUSE;
-use crate::services::{Approved, Progress, Services};
-
-/// Most approval cards remembered (a forgotten card is updated where it was clicked).
-pub const MAX_CARDS: usize = 10_000;
+use crate::services::{Approved, FixError, Progress, Services};
 
 /// The conversation shared by every platform.
 pub struct ChatBot {
     services: Arc<Services>,
-    /// Where each request's approval card lives, so every click updates the one card.
-    cards: DashMap<RequestId, MessageRef>,
+    /// Where each request's approval cards live, so every click updates the same cards.
+    cards: Cards,
+    /// The platforms, for what the bot says by itself (set once they run).
+    chats: OnceLock<Vec<Arc<dyn ChatPlatform>>>,
+    /// What the reviewer watch last announced: its judgement and its request.
+    announced: Mutex<Option<(String, RequestId)>>,
 }
 
 /// What an execution reports, in order, to the task that posts it.
@@ -38,15 +44,32 @@ enum Told {
 }
 
 impl ChatBot {
-    pub fn new(services: Arc<Services>) -> Self {
+    /// The conversation over `services`; approval cards come back from the journal's
+    /// `entries`.
+    pub fn new(services: Arc<Services>, entries: &[JournalEntry]) -> Self {
         Self {
             services,
-            cards: DashMap::new(),
+            cards: Cards::restore(entries),
+            chats: OnceLock::new(),
+            announced: Mutex::new(None),
         }
     }
 
     pub fn services(&self) -> &Arc<Services> {
         &self.services
+    }
+
+    /// The running platforms: what the bot says by itself goes through them.
+    pub fn attach(&self, chats: Vec<Arc<dyn ChatPlatform>>) {
+        let _ = self.chats.set(chats);
+    }
+
+    fn chat(&self, platform: Platform) -> Option<Arc<dyn ChatPlatform>> {
+        self.chats
+            .get()?
+            .iter()
+            .find(|c| c.platform() == platform)
+            .cloned()
     }
 
     /// Triages and delivers the summary as the command's answer; returns the triage id and
@@ -198,7 +221,7 @@ impl ChatBot {
                 return;
             }
         };
-        if let Some(card) = self.cards.get(&request.id).map(|c| c.clone()) {
+        if let Some(card) = self.cards.get(&request.id, chat.platform()) {
             let _ = chat
                 .ephemeral(
                     origin,
@@ -212,27 +235,58 @@ impl ChatBot {
             return;
         }
         // The clicked summary is the root: a triage can be posted in several threads.
-        match chat
-            .reply_in_thread(message, &self.card_message(&request))
-            .await
-        {
-            Ok(card) => {
-                if self.cards.len() >= MAX_CARDS {
-                    self.cards.clear();
-                }
-                self.cards.insert(request.id.clone(), card);
+        if let Err(e) = self.post_card(chat, message, &request).await {
+            tracing::warn!(error = %e, request = %request.id, "the approval card could not be posted");
+            let _ = chat
+                .ephemeral(
+                    origin,
+                    &format!(
+                        "The request {} is open, but I could not post it: {e}",
+                        request.id
+                    ),
+                )
+                .await;
+        }
+    }
+
+    /// Posts the approval card of `request` in the thread of `root` and remembers it.
+    async fn post_card(
+        &self,
+        chat: &dyn ChatPlatform,
+        root: &MessageRef,
+        request: &ApprovalRequest,
+    ) -> Result<MessageRef, super::ChatError> {
+        let card = chat
+            .reply_in_thread(root, &self.card_message(request))
+            .await?;
+        self.cards.record(
+            &self.services.journal,
+            &request.id,
+            chat.platform(),
+            card.clone(),
+        );
+        Ok(card)
+    }
+
+    /// Brings every card of `request`, on every platform, to its current state.
+    pub async fn refresh_cards(&self, request: &ApprovalRequest) {
+        let msg = self.card_message(request);
+        for (platform, card) in self.cards.all(&request.id) {
+            if let Some(chat) = self.chat(platform)
+                && let Err(e) = chat.update(&card, &msg).await
+            {
+                tracing::warn!(request = %request.id, %platform, error = %e, "an approval card could not be updated");
             }
-            Err(e) => {
-                tracing::warn!(error = %e, request = %request.id, "the approval card could not be posted");
-                let _ = chat
-                    .ephemeral(
-                        origin,
-                        &format!(
-                            "The request {} is open, but I could not post it: {e}",
-                            request.id
-                        ),
-                    )
-                    .await;
+        }
+    }
+
+    /// Says `msg` in the thread of every card of `id`.
+    async fn tell_threads(&self, id: &RequestId, msg: &Message) {
+        for (platform, card) in self.cards.all(id) {
+            if let Some(chat) = self.chat(platform)
+                && let Err(e) = chat.reply_in_thread(&card, msg).await
+            {
+                tracing::warn!(request = %id, %platform, error = %e, "a request's thread could not be told");
             }
         }
     }
@@ -282,10 +336,10 @@ impl ChatBot {
         }
     }
 
-    fn card_for(&self, id: &RequestId, clicked: &MessageRef) -> MessageRef {
+    /// The card of `id` on `platform`, or the clicked message when none is known.
+    fn card_for(&self, id: &RequestId, platform: Platform, clicked: &MessageRef) -> MessageRef {
         self.cards
-            .get(id)
-            .map(|c| c.clone())
+            .get(id, platform)
             .unwrap_or_else(|| clicked.clone())
     }
 
@@ -296,72 +350,101 @@ impl ChatBot {
         message: &MessageRef,
         id: &RequestId,
     ) {
-        let card = self.card_for(id, message);
+        let card = self.card_for(id, chat.platform(), message);
         let approved_at = Instant::now();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Told>();
-        let progress = move |p: Progress<'_>| {
-            let _ = tx.send(match p {
-                Progress::Started(request) => Told::Started(Box::new(request.clone())),
-                Progress::Step(s) => Told::Step(render::step(s).text),
-            });
-        };
-        let approve = async {
-            let out = self
-                .services
-                .fixes
+        let fixes = &self.services.fixes;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Told>();
+        let approve = async move {
+            let progress = |p: Progress<'_>| {
+                let _ = tx.send(told(p));
+            };
+            fixes
                 .approve(id, &origin.actor, Utc::now(), &progress)
-                .await;
-            drop(progress);
-            out
+                .await
         };
-        // Steps that arrive together go out as one message (chat rate limits).
-        let tell = async {
-            while let Some(first) = rx.recv().await {
-                let mut lines = Vec::new();
-                let mut next = Some(first);
-                while let Some(told) = next.take() {
-                    match told {
-                        Told::Started(request) => {
-                            self.post_lines(chat, &card, id, &mut lines).await;
-                            let _ = chat.update(&card, &self.card_message(&request)).await;
-                        }
-                        Told::Step(line) => lines.push(line),
-                    }
-                    next = rx.try_recv().ok();
-                }
-                self.post_lines(chat, &card, id, &mut lines).await;
-            }
-        };
-        let (out, ()) = tokio::join!(approve, tell);
+        let (out, ()) = tokio::join!(approve, self.tell_progress(chat, &card, id, rx));
         match out {
             Err(refusal) => {
                 let _ = chat
                     .ephemeral(origin, &format!("Not counted: {refusal}"))
                     .await;
             }
-            Ok(Approved::Recorded(request)) => {
-                let _ = chat.update(&card, &self.card_message(&request)).await;
-            }
+            Ok(Approved::Recorded(request)) => self.refresh_cards_from(chat, &card, &request).await,
             Ok(Approved::Executed(result)) => {
-                let request = match result {
-                    Ok(r) => Some(r),
-                    Err(e) => {
-                        let _ = chat
-                            .reply_in_thread(&card, &render::text(format!("❌ Not run: {e}")))
-                            .await;
-                        self.services.fixes.request(id)
-                    }
-                };
-                if let Some(request) = request {
-                    let _ = chat.update(&card, &self.card_message(&request)).await;
-                    let _ = chat
-                        .reply_in_thread(
-                            &card,
-                            &render::execution_end(&request, approved_at.elapsed()),
-                        )
-                        .await;
-                }
+                self.finish(chat, &card, id, result, approved_at).await;
             }
+        }
+    }
+
+    /// Updates `card` (where the click came from) and every other card of the request.
+    async fn refresh_cards_from(
+        &self,
+        chat: &dyn ChatPlatform,
+        card: &MessageRef,
+        request: &ApprovalRequest,
+    ) {
+        let msg = self.card_message(request);
+        let _ = chat.update(card, &msg).await;
+        for (platform, other) in self.cards.all(&request.id) {
+            if platform == chat.platform() {
+                continue;
+            }
+            if let Some(other_chat) = self.chat(platform) {
+                let _ = other_chat.update(&other, &msg).await;
+            }
+        }
+    }
+
+    /// Posts what an execution reports in the thread of `card` as it comes: steps that
+    /// arrive together go out as one message (chat rate limits), and the card shows when
+    /// the execution starts.
+    async fn tell_progress(
+        &self,
+        chat: &dyn ChatPlatform,
+        card: &MessageRef,
+        id: &RequestId,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<Told>,
+    ) {
+        while let Some(first) = rx.recv().await {
+            let mut lines = Vec::new();
+            let mut next = Some(first);
+            while let Some(told) = next.take() {
+                match told {
+                    Told::Started(request) => {
+                        self.post_lines(chat, card, id, &mut lines).await;
+                        self.refresh_cards_from(chat, card, &request).await;
+                    }
+                    Told::Step(line) => lines.push(line),
+                }
+                next = rx.try_recv().ok();
+            }
+            self.post_lines(chat, card, id, &mut lines).await;
+        }
+    }
+
+    /// An execution's end in the thread of `card`: the card's final state and a closing line.
+    async fn finish(
+        &self,
+        chat: &dyn ChatPlatform,
+        card: &MessageRef,
+        id: &RequestId,
+        result: Result<ApprovalRequest, FixError>,
+        since: Instant,
+    ) {
+        let request = match result {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let _ = chat
+                    .reply_in_thread(card, &render::text(format!("❌ Not run: {e}")))
+                    .await;
+                self.services.fixes.request(id)
+            }
+        };
+        if let Some(request) = request {
+            self.refresh_cards_from(chat, card, &request).await;
+            let _ = chat
+                .reply_in_thread(card, &render::execution_end(&request, since.elapsed()))
+                .await;
         }
     }
 
@@ -388,16 +471,150 @@ impl ChatBot {
         message: &MessageRef,
         id: &RequestId,
     ) {
-        let card = self.card_for(id, message);
+        let card = self.card_for(id, chat.platform(), message);
         match self.services.fixes.deny(id, &origin.actor, Utc::now()) {
             Err(refusal) => {
                 let _ = chat
                     .ephemeral(origin, &format!("Not counted: {refusal}"))
                     .await;
             }
-            Ok(request) => {
-                let _ = chat.update(&card, &self.card_message(&request)).await;
+            Ok(request) => self.refresh_cards_from(chat, &card, &request).await,
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // What the bot says by itself
+    // -----------------------------------------------------------------------------------------
+
+    /// The expiry sweep expired `request`: its cards say so.
+    pub async fn request_expired(&self, request: &ApprovalRequest) {
+        self.refresh_cards(request).await;
+    }
+
+    /// After a restart: requests that were running are announced as interrupted; requests
+    /// that reached their quorum but never started are re-validated (a fresh triage, the
+    /// fingerprint) and run or invalidated, their threads told which.
+    pub async fn after_restart(&self) {
+        let restored = self.services.restored.clone();
+        for id in &restored.interrupted {
+            let Some(request) = self.services.fixes.request(id) else {
+                continue;
+            };
+            self.refresh_cards(&request).await;
+            self.tell_threads(
+                id,
+                &render::text(format!(
+                    "⚠️ {} was running when the bot restarted; it was stopped and nothing is retried. Check what it changed, then triage again.",
+                    request.action.as_str()
+                )),
+            )
+            .await;
+        }
+        for id in &restored.awaiting_execution {
+            self.resume(id).await;
+        }
+    }
+
+    /// Runs (or invalidates) a request that was approved before a restart, reporting in the
+    /// thread of one of its cards.
+    async fn resume(&self, id: &RequestId) {
+        self.tell_threads(
+            id,
+            &render::text(
+                "🔁 This request was approved before the bot restarted and never started: checking that the plan still fits, then running it.",
+            ),
+        )
+        .await;
+        let place = self
+            .cards
+            .all(id)
+            .into_iter()
+            .find_map(|(p, card)| self.chat(p).map(|chat| (chat, card)));
+        let started = Instant::now();
+        let fixes = &self.services.fixes;
+        match place {
+            Some((chat, card)) => {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Told>();
+                let run = async move {
+                    let progress = |p: Progress<'_>| {
+                        let _ = tx.send(told(p));
+                    };
+                    fixes.resume(id, &progress).await
+                };
+                let (result, ()) = tokio::join!(run, self.tell_progress(&*chat, &card, id, rx));
+                self.finish(&*chat, &card, id, result, started).await;
+            }
+            None => match fixes.resume(id, &|_| {}).await {
+                Ok(r) => {
+                    tracing::info!(request = %id, state = r.state.as_str(), "a request approved before the restart was re-validated")
+                }
+                Err(e) => {
+                    tracing::warn!(request = %id, error = %e, "a request approved before the restart could not be resumed")
+                }
+            },
+        }
+    }
+
+    /// The reviewer watch judged the reviewer token and holds `request` open to rotate it.
+    /// A new request is announced once in every incident channel (`[chat]`) with its
+    /// approval card in the thread; a judgement that changes later (expires soon → expired)
+    /// is said in that thread; nothing else is repeated, also not after a restart (the cards
+    /// are journaled).
+    pub async fn announce_reviewer(
+        &self,
+        health: &ReviewerHealth,
+        request: &ApprovalRequest,
+        reviewer: &str,
+        now: DateTime<Utc>,
+    ) {
+        let kind = health.kind().to_string();
+        let previous = {
+            let Ok(mut last) = self.announced.lock() else {
+                return;
+            };
+            let previous = last.replace((kind.clone(), request.id.clone()));
+            if previous.as_ref() == Some(&(kind.clone(), request.id.clone())) {
+                return;
+            }
+            previous
+        };
+        let Some(chats) = self.chats.get() else {
+            return;
+        };
+        let msg = render::reviewer_alert(health, reviewer, now);
+        for chat in chats {
+            let platform = chat.platform();
+            if self.cards.get(&request.id, platform).is_some() {
+                // Announced before: only news about the same request is told, in its thread.
+                let news = previous
+                    .as_ref()
+                    .is_some_and(|(was, id)| *id == request.id && *was != kind);
+                if news && let Some(card) = self.cards.get(&request.id, platform) {
+                    let _ = chat.reply_in_thread(&card, &msg).await;
+                }
+                continue;
+            }
+            let Some(channel) = self.services.config.chat.channel(platform) else {
+                continue;
+            };
+            match chat.post(channel, &msg).await {
+                Ok(root) => {
+                    if let Err(e) = self.post_card(&**chat, &root, request).await {
+                        tracing::warn!(%platform, error = %e, "the reviewer watch's approval card could not be posted");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%platform, error = %e, "the reviewer watch's announcement could not be posted")
+                }
             }
         }
+    }
+}
+
+/// An execution's report as the posting task takes it.
+fn told(p: Progress<'_>) -> Told {
+    match p {
+        Progress::Started(request) => Told::Started(Box::new(request.clone())),
+        Progress::Step(s) => Told::Step(render::step(s).text),
     }
 }

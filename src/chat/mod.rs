@@ -12,6 +12,7 @@
 //! A new platform is a folder here, a variant of [`crate::config::Platform`], and an arm in
 //! [`start_platforms`].
 
+pub mod cards;
 pub mod command;
 pub mod conversation;
 pub mod discord;

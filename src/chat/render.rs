@@ -28,6 +28,37 @@ pub fn execution_end(request: &ApprovalRequest, since_approval: std::time::Durat
     ))
 }
 
+/// What the reviewer watch says by itself when the reviewer token needs attention; the
+/// approval card of the rotation follows in its thread.
+pub fn reviewer_alert(health: &ReviewerHealth, reviewer: &str, now: DateTime<Utc>) -> Message {
+    let describe = health.describe(reviewer, now);
+    let (tone, title) = match health {
+        ReviewerHealth::Expired { .. } => (
+            Tone::Danger,
+            format!("🔴 The reviewer token of {reviewer} has expired"),
+        ),
+        ReviewerHealth::ExpiresSoon { .. } => (
+            Tone::Warning,
+            format!("⚠️ The reviewer token of {reviewer} expires soon"),
+        ),
+        ReviewerHealth::Fine { .. } | ReviewerHealth::Unknown { .. } => {
+            (Tone::Neutral, format!("The reviewer token of {reviewer}"))
+        }
+    };
+    Message {
+        text: title.clone(),
+        title: Some(title),
+        tone: Some(tone),
+        sections: vec![Section::Text {
+            text: format!(
+                "{describe}\nThe rotation is proposed by the bot itself: the approval card is in this thread."
+            ),
+        }],
+        footer: Some("reviewer watch".into()),
+        ..Message::default()
+    }
+}
+
 /// Most evidence lines in a summary (chat messages have size limits).
 pub const MAX_CHECKS: usize = 14;
 /// Most deployments named in a summary.

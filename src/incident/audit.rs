@@ -81,7 +81,8 @@ fn request_actions<'a>(
             | Event::IncidentOpened { .. }
             | Event::IncidentUpdated { .. }
             | Event::TriageCompleted { .. }
-            | Event::ReviewerRotated { .. } => None,
+            | Event::ReviewerRotated { .. }
+            | Event::ApprovalCardPosted { .. } => None,
         })
         .collect()
 }
@@ -102,7 +103,8 @@ fn incident_of(e: &JournalEntry) -> Option<&str> {
         | Event::ExecutionFinished { .. }
         | Event::RequestExpired { .. }
         | Event::RequestInvalidated { .. }
-        | Event::ReviewerRotated { .. } => None,
+        | Event::ReviewerRotated { .. }
+        | Event::ApprovalCardPosted { .. } => None,
     })
 }
 
@@ -121,7 +123,8 @@ fn event_actor(event: &Event) -> Option<&Actor> {
         | Event::IncidentOpened { .. }
         | Event::IncidentUpdated { .. }
         | Event::TriageCompleted { .. }
-        | Event::ReviewerRotated { .. } => None,
+        | Event::ReviewerRotated { .. }
+        | Event::ApprovalCardPosted { .. } => None,
     }
 }
 
@@ -192,6 +195,12 @@ fn describe(event: &Event, action: Option<&str>) -> String {
         ),
         Event::RequestExpired { id } => format!("{} expired", of(id)),
         Event::RequestInvalidated { id, reason } => format!("{} invalidated: {reason}", of(id)),
+        Event::ApprovalCardPosted {
+            id,
+            platform,
+            channel,
+            ..
+        } => format!("{} card posted on {platform} in {channel}", of(id)),
     }
 }
 

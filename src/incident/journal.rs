@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::approval::{Actor, ApprovalRequest, PersonKey, RequestId};
+use crate::config::Platform;
 
 /// The journal's file name inside `state.dir`.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -87,6 +88,15 @@ pub enum Event {
         id: RequestId,
         reason: String,
     },
+    /// The approval card of a request was posted here, so it can be updated and its thread
+    /// told after a restart.
+    ApprovalCardPosted {
+        id: RequestId,
+        platform: Platform,
+        channel: String,
+        message: String,
+        thread: Option<String>,
+    },
 }
 
 impl Event {
@@ -102,7 +112,8 @@ impl Event {
             | Event::ExecutionStep { id, .. }
             | Event::ExecutionFinished { id, .. }
             | Event::RequestExpired { id }
-            | Event::RequestInvalidated { id, .. } => Some(id),
+            | Event::RequestInvalidated { id, .. }
+            | Event::ApprovalCardPosted { id, .. } => Some(id),
             Event::IncidentOpened { .. }
             | Event::IncidentUpdated { .. }
             | Event::TriageCompleted { .. }

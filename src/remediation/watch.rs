@@ -27,6 +27,16 @@ pub enum ReviewerHealth {
 }
 
 impl ReviewerHealth {
+    /// The judgement without its times: `fine`, `expires_soon`, `expired`, `unknown`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReviewerHealth::Fine { .. } => "fine",
+            ReviewerHealth::ExpiresSoon { .. } => "expires_soon",
+            ReviewerHealth::Expired { .. } => "expired",
+            ReviewerHealth::Unknown { .. } => "unknown",
+        }
+    }
+
     /// True when people should be told.
     pub fn needs_attention(&self) -> bool {
         matches!(

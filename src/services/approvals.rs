@@ -59,6 +59,8 @@ pub struct ApprovalStore {
     requests: DashMap<RequestId, ApprovalRequest>,
     /// Serialises proposals so two clicks on one button open one request.
     proposing: Mutex<()>,
+    /// Told of every new request (the expiry sweep then wakes in time for it).
+    proposed: tokio::sync::Notify,
 }
 
 impl ApprovalStore {
@@ -69,6 +71,7 @@ impl ApprovalStore {
             journal,
             requests: DashMap::new(),
             proposing: Mutex::new(()),
+            proposed: tokio::sync::Notify::new(),
         }
     }
 
@@ -127,7 +130,8 @@ impl ApprovalStore {
                 | Event::IncidentOpened { .. }
                 | Event::IncidentUpdated { .. }
                 | Event::TriageCompleted { .. }
-                | Event::ReviewerRotated { .. } => continue,
+                | Event::ReviewerRotated { .. }
+                | Event::ApprovalCardPosted { .. } => continue,
             };
             let (id, change) = change;
             match store.requests.get_mut(id) {
@@ -211,6 +215,7 @@ impl ApprovalStore {
             Some(request.requester.person.as_str()),
         )?;
         self.requests.insert(request.id.clone(), request.clone());
+        self.proposed.notify_waiters();
         Ok(Proposal::New(request))
     }
 
@@ -289,6 +294,20 @@ impl ApprovalStore {
     ) -> Result<ApprovalRequest, Refusal> {
         self.transition(id, None, now, |r| r.decide_invalidate(reason))
             .map(|done| done.request)
+    }
+
+    /// When the next open request expires, if any is open.
+    pub fn next_expiry(&self) -> Option<DateTime<Utc>> {
+        self.requests
+            .iter()
+            .filter(|r| !r.state.is_closed())
+            .map(|r| r.expires_at)
+            .min()
+    }
+
+    /// Resolves when a new request is proposed.
+    pub async fn proposed(&self) {
+        self.proposed.notified().await;
     }
 
     /// Expires every open request that is due; returns them as they are now.

@@ -28,8 +28,6 @@ pub enum FixError {
     WorldChanged(#[from] ExecError),
     #[error("the journal could not record it: {0}")]
     Journal(String),
-    #[error("no plan is recorded for request {0}")]
-    NoPlan(String),
 }
 
 /// What an execution tells as it goes.
@@ -227,21 +225,46 @@ impl Fixes {
         self.store.list()
     }
 
+    /// When the next open request expires, if any is open.
+    pub fn next_expiry(&self) -> Option<DateTime<Utc>> {
+        self.store.next_expiry()
+    }
+
+    /// Resolves when a new request is proposed.
+    pub async fn proposed(&self) {
+        self.store.proposed().await;
+    }
+
     /// Expires overdue requests (journaled) and returns them.
     pub fn expire_due(&self, now: DateTime<Utc>) -> Vec<ApprovalRequest> {
         self.store.expire_due(now)
     }
 
+    /// Runs a request that reached its quorum but never started (the process stopped in
+    /// between): re-validated exactly as at quorum (a fresh triage, the fingerprint), then run
+    /// or invalidated.
+    pub async fn resume(
+        &self,
+        id: &RequestId,
+        progress: &(dyn Fn(Progress<'_>) + Send + Sync),
+    ) -> Result<ApprovalRequest, FixError> {
+        Box::pin(self.execute(id, progress)).await
+    }
+
     /// Runs an approved request, at most once however often it is called. Each step is
-    /// journaled, then passed to `progress`.
+    /// journaled, then passed to `progress`. A request without a recorded plan cannot run:
+    /// it is invalidated rather than left waiting.
     async fn execute(
         &self,
         id: &RequestId,
         progress: &(dyn Fn(Progress<'_>) + Send + Sync),
     ) -> Result<ApprovalRequest, FixError> {
-        let plan = self
-            .plan(id)
-            .ok_or_else(|| FixError::NoPlan(id.to_string()))?;
+        let Some(plan) = self.plan(id) else {
+            let reason =
+                "no plan was recorded for it, so what was approved is unknown; propose it again";
+            tracing::warn!(request = %id, "{reason}");
+            return Ok(self.store.invalidate(id, reason, Utc::now())?);
+        };
         let started = self.store.begin_execution(id, Utc::now())?;
         progress(Progress::Started(&started));
         let record = |s: &Step| {

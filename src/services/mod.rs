@@ -37,6 +37,9 @@ pub struct Services {
     pub fixes: Fixes,
     /// The tasks behind the edges' answers (commands, clicks, incidents).
     pub work: InFlight,
+    /// What the journal's replay found at start: requests a restart interrupted, and requests
+    /// that reached their quorum but never started.
+    pub restored: RestoreReport,
 }
 
 impl Services {

@@ -111,6 +111,10 @@ impl Tended {
     }
 }
 
+/// How far two TTLs Vault reports a moment apart may differ without anything having changed
+/// (whole seconds, rounded, with the time between the two calls).
+const ROUNDING: Duration = Duration::from_secs(2);
+
 /// One round: look the token up and renew it when due.
 pub async fn tend(vault: &VaultClient) -> Tended {
     let info = match vault.lookup_self().await {
@@ -124,11 +128,17 @@ pub async fn tend(vault: &VaultClient) -> Tended {
     };
     match vault.renew_self().await {
         // A real renewal restores the full TTL, at least twice what was left; a token at its
-        // max TTL gets back what it had (give or take a second of rounding).
-        Ok(seconds) if Duration::from_secs(seconds) >= before.mul_f64(1.5) => Tended::Renewed {
-            before,
-            after: Duration::from_secs(seconds),
-        },
+        // max TTL gets back what it had, give or take the seconds of rounding between the
+        // lookup and the renewal (which a short TTL must not mistake for an extension).
+        Ok(seconds)
+            if Duration::from_secs(seconds) >= before.mul_f64(1.5)
+                && Duration::from_secs(seconds) > before + ROUNDING =>
+        {
+            Tended::Renewed {
+                before,
+                after: Duration::from_secs(seconds),
+            }
+        }
         Ok(seconds) => Tended::RenewalFailed {
             ttl: Duration::from_secs(seconds),
             reason: "the renewal did not extend the TTL: the token has reached its max TTL".into(),

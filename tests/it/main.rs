@@ -8,6 +8,7 @@ mod support;
 
 mod alertmanager;
 mod alerts_intake;
+mod announcements;
 mod approval_store;
 mod bot_token;
 mod chat_bot;

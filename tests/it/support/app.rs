@@ -107,7 +107,7 @@ pub async fn services(
 /// The conversation over the default services, speaking through a recording platform.
 pub async fn conversation(lab: &Lab, files: &LabFiles) -> (ChatBot, RecordingChat) {
     let services = services(lab, files, |_| {}).await;
-    (ChatBot::new(services), RecordingChat::default())
+    (ChatBot::new(services, &[]), RecordingChat::default())
 }
 
 /// What the bot said since the last [`TestApp::said`].
@@ -156,6 +156,8 @@ pub struct TestApp {
     pub lab: Lab,
     pub files: LabFiles,
     pub running: Running,
+    cfg: FileConfig,
+    chat: ChatArgs,
     pub slack: FakeSlack,
     pub discord: FakeDiscord,
     /// The Slack client: signed commands and clicks to the app.
@@ -225,12 +227,32 @@ impl TestApp {
             lab,
             files,
             running,
+            cfg,
+            chat,
             slack,
             discord,
             slack_bot,
             taken: Mutex::new((0, 0)),
             _dir: dir,
         }
+    }
+
+    /// A restart: settles, stops the app and starts it again with the same configuration,
+    /// state directory, lab and fakes (the journal is replayed). What the first run said and
+    /// the test did not take still counts against [`TestApp::finish`].
+    pub async fn restart(mut self) -> TestApp {
+        self.settle().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let conn = super::connection(&self.lab, &self.files);
+        let next = Running::start(listener, &self.cfg, &conn, &self.chat)
+            .await
+            .expect("the app starts again");
+        let previous = std::mem::replace(&mut self.running, next);
+        previous.stop().await;
+        self.slack_bot.base = self.running.url.clone();
+        self
     }
 
     pub fn services(&self) -> &Services {
