@@ -16,7 +16,7 @@ use crate::incident::journal::{Journal, JournalEntry};
 use crate::kube::KubeClient;
 use crate::probes::{ProbeTarget, Probes};
 use crate::remediation::{PlanSettings, Remediator};
-use crate::services::{Fixes, InFlight, Services, TriageService};
+use crate::services::{Changes, Fixes, InFlight, Services, TriageService};
 use crate::vault::VaultClient;
 
 /// Longest interval between two approval-expiry sweeps (the sweep also wakes when the next
@@ -85,11 +85,13 @@ pub async fn build_services(
         tracing::warn!(line = torn.line, reason = %torn.reason, "journal line skipped");
     }
     let journal = Arc::new(journal);
+    let changes = Changes::default();
     let triage = TriageService::new(
         probes.clone(),
         ProbeTarget::from_config(&cfg, None),
         journal.clone(),
         cfg.alerts.triage_reuse,
+        changes.clone(),
     );
     let (fixes, restored) = Fixes::restore(
         build_remediator(probes, &cfg),
@@ -97,6 +99,7 @@ pub async fn build_services(
         journal.clone(),
         &replay.entries,
         chrono::Utc::now(),
+        changes,
     )?;
     tracing::info!(
         entries = replay.entries.len(),

@@ -3,7 +3,8 @@
 //! here, on a task of its own.
 //!
 //! What the bot decides lives in the services below ([`Services`]); this module decides only
-//! what to say and where: which message answers a command, where an approval card goes and is
+//! what to say and where: which message answers a command (commands that share one triage in
+//! one channel get one summary there and a pointer each), where an approval card goes and is
 //! updated (on every platform that shows it, also after a restart), how an execution's steps
 //! are streamed into the thread, and what the bot announces by itself (an expired request, a
 //! request a restart interrupted or left waiting, the reviewer watch's rotation).
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use dashmap::DashMap;
 
 use super::cards::Cards;
 use super::command::ChatCommand;
@@ -35,7 +37,15 @@ pub struct ChatBot {
     chats: OnceLock<Vec<Arc<dyn ChatPlatform>>>,
     /// What the reviewer watch last announced: its judgement and its request.
     announced: Mutex<Option<(String, RequestId)>>,
+    /// Each shared triage's summary where it was posted: the commands that share the triage
+    /// in the same place get a pointer to it, not another copy.
+    summaries: DashMap<SummaryPlace, (Instant, SummarySlot)>,
 }
+
+/// Where a triage's summary is posted: platform, channel, thread and triage id.
+type SummaryPlace = (Platform, String, Option<String>, String);
+/// The summary once posted; its lock is held while the first command posts it.
+type SummarySlot = Arc<tokio::sync::Mutex<Option<MessageRef>>>;
 
 /// What an execution reports, in order, to the task that posts it.
 enum Told {
@@ -52,6 +62,7 @@ impl ChatBot {
             cards: Cards::restore(entries),
             chats: OnceLock::new(),
             announced: Mutex::new(None),
+            summaries: DashMap::new(),
         }
     }
 
@@ -85,9 +96,29 @@ impl ChatBot {
             .triage
             .run_for_chat(role, &format!("chat:{}", origin.channel), CHAT_REUSE)
             .await;
+        // One summary per triage and place: the first command posts it (the lock is held
+        // while it does), the others sharing the triage get a pointer to it.
+        let place = (
+            chat.platform(),
+            origin.channel.clone(),
+            origin.thread.clone(),
+            triaged.id.clone(),
+        );
+        let slot = self.summary_slot(place);
+        let mut posted = slot.lock().await;
+        if let Some(at) = posted.as_ref() {
+            let text = render::same_triage(&triaged.report);
+            if let Err(e) = chat.point(origin, &text).await {
+                tracing::warn!(error = %e, channel = %origin.channel, "a pointer to the summary could not be posted");
+            }
+            return Some((triaged.id, at.clone()));
+        }
         let msg = render::summary(&triaged.report, &triaged.id, self.services.policy());
         match chat.follow_up(origin, &msg).await {
-            Ok(at) => Some((triaged.id, at)),
+            Ok(at) => {
+                *posted = Some(at.clone());
+                Some((triaged.id, at))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, channel = %origin.channel, "the triage summary could not be posted");
                 let _ = chat
@@ -102,6 +133,20 @@ impl ChatBot {
                 None
             }
         }
+    }
+
+    /// The slot of a summary's place, cloned out of the map (no map guard is held across an
+    /// await); places older than twice [`CHAT_REUSE`] are dropped, as no triage is shared
+    /// that long.
+    fn summary_slot(&self, place: SummaryPlace) -> SummarySlot {
+        let now = Instant::now();
+        self.summaries
+            .retain(|_, (at, _)| now.duration_since(*at) < 2 * CHAT_REUSE);
+        self.summaries
+            .entry(place)
+            .or_insert_with(|| (now, Arc::default()))
+            .1
+            .clone()
     }
 
     /// A `/vault-triage` command, after the platform acknowledged it.

@@ -81,6 +81,16 @@ pub trait ChatPlatform: Send + Sync {
         origin: &'a Origin,
         text: &'a str,
     ) -> BoxFuture<'a, Result<(), ChatError>>;
+
+    /// Answers a command with a short pointer to an answer already in its channel. Where a
+    /// follow-up is a new channel post (Slack), only the person sees it, so the channel keeps
+    /// one answer; where the follow-up is the command's own deferred response (Discord), the
+    /// pointer is that response.
+    fn point<'a>(
+        &'a self,
+        origin: &'a Origin,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChatError>>;
 }
 
 /// A running platform: its inbound routes (HTTP transports), its outbound voice, and how it

@@ -96,6 +96,15 @@ pub fn text(t: impl Into<String>) -> Message {
     }
 }
 
+/// The answer to a command that shares a triage whose summary is already in the channel.
+pub fn same_triage(report: &Report) -> String {
+    let v = &report.verdict;
+    format!(
+        "Same triage as the summary just posted here: {} ({}). Its evidence and buttons are on that message.",
+        v.headline, v.code
+    )
+}
+
 /// The root-cause summary with its buttons (design §10).
 pub fn summary(report: &Report, triage: &str, policy: &Policy) -> Message {
     let v = &report.verdict;

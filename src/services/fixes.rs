@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
+use super::Changes;
 use super::approvals::{ApprovalStore, RestoreReport};
 use crate::approval::{Actor, Approval, ApprovalRequest, NewRequest, Policy, Refusal, RequestId};
 use crate::diagnosis::{RemediationKind, Report};
@@ -56,6 +57,8 @@ pub struct Fixes {
     journal: Arc<Journal>,
     plans: DashMap<RequestId, Plan>,
     rotated_expiry: Mutex<Option<DateTime<Utc>>>,
+    /// Counted when a fix starts and when it ends.
+    changes: Changes,
 }
 
 impl std::fmt::Debug for Fixes {
@@ -75,6 +78,7 @@ impl Fixes {
         journal: Arc<Journal>,
         entries: &[JournalEntry],
         now: DateTime<Utc>,
+        changes: Changes,
     ) -> anyhow::Result<(Fixes, RestoreReport)> {
         let (store, report) = ApprovalStore::restore(policy, journal.clone(), entries, now)?;
         let plans = DashMap::new();
@@ -97,6 +101,7 @@ impl Fixes {
                 journal,
                 plans,
                 rotated_expiry: Mutex::new(rotated),
+                changes,
             },
             report,
         ))
@@ -279,7 +284,10 @@ impl Fixes {
             incident = %started.incident.as_deref().unwrap_or("-")
         );
         let run = Box::pin(self.remediator.execute_approved(&plan, &record));
-        match tracing::Instrument::instrument(run, span).await {
+        self.changes.bump();
+        let result = tracing::Instrument::instrument(run, span).await;
+        self.changes.bump();
+        match result {
             Ok(outcome) => {
                 if let Some((service_account, expires_at)) = outcome.rotated_reviewer.clone() {
                     let _ = self.journal.append(

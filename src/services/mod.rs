@@ -5,6 +5,7 @@
 //! - [`triage`]: runs triages, keeps the ones people may act on, one per cause.
 //! - [`fixes`]: proposals, approvals and execution at quorum, journaled.
 //! - [`approvals`]: the live, journaled approval requests.
+//! - [`changes`]: the bot's own changes, counted, so no triage from before one is reused.
 //! - [`reviewer`]: the reviewer watch's round.
 //! - [`work`]: the work in flight behind the edges' answers.
 //!
@@ -12,6 +13,7 @@
 //! tests alike.
 
 pub mod approvals;
+pub mod changes;
 pub mod fixes;
 pub mod reviewer;
 pub mod triage;
@@ -25,6 +27,7 @@ use crate::config::FileConfig;
 use crate::incident::journal::Journal;
 
 pub use approvals::{ApprovalStore, INTERRUPTED_OUTCOME, Proposal, RestoreReport};
+pub use changes::Changes;
 pub use fixes::{Approved, FixError, Fixes, Progress};
 pub use triage::{Kept, TriageService, Triaged};
 pub use work::InFlight;

@@ -5,8 +5,9 @@
 //! One triage per cause: the alert intake shares one running triage between all incidents
 //! that trigger together and reuses a finished one for `alerts.triage_reuse`; chat commands
 //! about one role share a running triage and reuse one for [`CHAT_REUSE`]. Five services
-//! failing, or twenty people typing `/vault-triage`, cost one canary login. The reviewer
-//! watch's and the executor's looks are neither shared, recorded nor kept.
+//! failing, or twenty people typing `/vault-triage`, cost one canary login. No triage is
+//! shared across a fix (see [`super::changes`]). The reviewer watch's and the executor's looks
+//! are neither shared, recorded nor kept.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use tracing::Instrument as _;
 
+use super::Changes;
 use crate::diagnosis::Report;
 use crate::incident::journal::{Event, Journal, JournalError};
 use crate::probes::{ProbeTarget, Probes, triage};
@@ -51,6 +53,8 @@ struct Stored {
 
 struct Shared {
     at: Instant,
+    /// [`Changes::current`] when the triage started.
+    generation: u64,
     triaged: Triaged,
 }
 
@@ -69,6 +73,8 @@ pub struct TriageService {
     target: ProbeTarget,
     journal: Arc<Journal>,
     reuse: Duration,
+    /// The bot's own changes: no triage from before one is shared after it.
+    changes: Changes,
     kept: DashMap<String, Stored>,
     shared: DashMap<Cause, Arc<tokio::sync::Mutex<Option<Shared>>>>,
 }
@@ -81,12 +87,14 @@ impl TriageService {
         target: ProbeTarget,
         journal: Arc<Journal>,
         reuse: Duration,
+        changes: Changes,
     ) -> Self {
         Self {
             probes,
             target,
             journal,
             reuse,
+            changes,
             kept: DashMap::new(),
             shared: DashMap::new(),
         }
@@ -165,15 +173,19 @@ impl TriageService {
         let slot = self.shared.entry(cause).or_default().clone();
         let mut current = slot.lock().await;
         // Fresh enough: finished no earlier than `reuse` before this caller arrived (a
-        // triage that finished while the caller waited always is).
+        // triage that finished while the caller waited always is), and no fix started or
+        // ended since it started.
         if let Some(s) = current.as_ref()
             && s.at + reuse >= arrived
+            && s.generation == self.changes.current()
         {
             return s.triaged.clone();
         }
+        let generation = self.changes.current();
         let triaged = self.run(role, incident.map(str::to_string), label).await;
         *current = Some(Shared {
             at: Instant::now(),
+            generation,
             triaged: triaged.clone(),
         });
         triaged

@@ -189,19 +189,6 @@ async fn a_request_approved_before_a_restart_is_revalidated_and_run_after_it() {
     app.finish().await;
 }
 
-/// TokenRequests the lab saw for the canary: one per triage.
-fn canary_triages(app: &TestApp) -> usize {
-    app.lab
-        .kube_requests()
-        .iter()
-        .filter(|r| {
-            r.method == "POST"
-                && r.path
-                    .ends_with("/serviceaccounts/vault-triage-canary/token")
-        })
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reviewer_watch_announces_its_rotation_once() {
     let app = TestApp::with(Options {
@@ -224,9 +211,9 @@ async fn the_reviewer_watch_announces_its_rotation_once() {
         })
         .await;
     // Several more rounds of the watch: the same judgement, the same request.
-    let rounds = canary_triages(&app);
+    let rounds = app.canary_triages();
     let deadline = tokio::time::Instant::now() + WAIT;
-    while canary_triages(&app) < rounds + 3 {
+    while app.canary_triages() < rounds + 3 {
         assert!(tokio::time::Instant::now() < deadline, "the watch stopped");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

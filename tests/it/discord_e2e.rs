@@ -419,22 +419,10 @@ async fn unsigned_stale_or_forged_requests_are_refused_and_change_nothing() {
     s.finish().await;
 }
 
-/// TokenRequests the lab saw for the canary: one per triage.
-fn canary_triages(lab: &vault_triage::lab::Lab) -> usize {
-    lab.kube_requests()
-        .iter()
-        .filter(|r| {
-            r.method == "POST"
-                && r.path
-                    .ends_with("/serviceaccounts/vault-triage-canary/token")
-        })
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_people_typing_the_command_at_once_share_one_triage() {
     let s = setup(LabOptions::default()).await;
-    let before = canary_triages(&s.lab);
+    let before = s.canary_triages();
     let users = [ALICE, BOB, CAROL];
     let commands = (0..20).map(|i| {
         let body = command(&format!("tok-{i}"), users[i % 3], "triage", &[]);
@@ -444,14 +432,33 @@ async fn twenty_people_typing_the_command_at_once_share_one_triage() {
     for status in futures::future::join_all(commands).await {
         assert_eq!(status, 200);
     }
-    let said = s.said().await.discord_shapes();
-    assert_eq!(said.len(), 20, "each command is answered: {said:?}");
+    let said = s.said().await;
+    let shapes = said.discord_shapes();
+    assert_eq!(shapes.len(), 20, "each command is answered: {shapes:?}");
     assert!(
-        said.iter()
+        shapes
+            .iter()
             .all(|c| c.starts_with("PATCH /webhooks/<id>/tok-"))
     );
+    // One answer carries the summary and its buttons; the others point at it.
+    let (full, pointers): (Vec<&Call>, Vec<&Call>) = said.discord.iter().partition(|c| {
+        c.body["components"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    });
+    assert_eq!(full.len(), 1, "one summary with buttons");
+    for p in pointers {
+        assert!(
+            p.body["content"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Same triage as the summary just posted here"),
+            "{}",
+            p.body
+        );
+    }
     assert_eq!(
-        canary_triages(&s.lab) - before,
+        s.canary_triages() - before,
         1,
         "twenty commands, one canary login"
     );
@@ -459,6 +466,6 @@ async fn twenty_people_typing_the_command_at_once_share_one_triage() {
     s.discord_interaction(&command("tok-status", ALICE, "status", &[]))
         .await;
     assert_eq!(s.said().await.discord_shapes().len(), 1);
-    assert_eq!(canary_triages(&s.lab) - before, 1);
+    assert_eq!(s.canary_triages() - before, 1);
     s.finish().await;
 }

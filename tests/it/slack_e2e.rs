@@ -217,6 +217,30 @@ async fn a_slash_command_to_a_verified_fix_through_slack() {
     })
     .await;
 
+    // A command right after the fix sees the fixed world: no triage from before it is reused.
+    let before_fix_triages = app.canary_triages();
+    bot.command("U0ALICE", "", &fake.response_url("cmd-after"))
+        .await;
+    let after = fake
+        .wait_for("the summary after the fix", WAIT, |c| {
+            c.iter()
+                .rev()
+                .find(|c| {
+                    c.method == "chat.postMessage"
+                        && c.body["channel"] == CHANNEL
+                        && c.body.get("thread_ts").is_none()
+                        && c.ts.as_deref() != Some(summary_ts.as_str())
+                })
+                .cloned()
+        })
+        .await;
+    assert!(
+        !is_summary(&after.body),
+        "the pre-fix triage was reused: {}",
+        after.body
+    );
+    assert_eq!(app.canary_triages(), before_fix_triages + 1);
+
     // Every outcome of the flow is in /metrics: the refusal, the approval, the quorum, the fix.
     for (series, was) in counted.iter().zip(counts_before) {
         assert!(
@@ -247,7 +271,7 @@ async fn a_slash_command_to_a_verified_fix_through_slack() {
             "chat.update",
         ],
         "chat.postMessage",
-        &["chat.update", "chat.postMessage"],
+        &["chat.update", "chat.postMessage", "chat.postMessage"],
     );
     app.finish().await;
 }
@@ -594,5 +618,51 @@ async fn a_slack_retry_of_a_command_already_taken_runs_nothing() {
         ["chat.postMessage"],
         "one summary, for one command"
     );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_commands_in_one_channel_post_one_summary() {
+    let app = TestApp::start(Scenario::ReviewerJwtExpired).await;
+    let (fake, bot) = (&app.slack, &app.slack_bot);
+    let before = app.canary_triages();
+    let commands = (0..20).map(|i| {
+        let url = fake.response_url(&format!("cmd-{i}"));
+        async move {
+            bot.command(&format!("U0USER{i:02}"), "", &url)
+                .await
+                .status()
+        }
+    });
+    for status in futures::future::join_all(commands).await {
+        assert_eq!(status, 200);
+    }
+    let said = app.said().await;
+    let posts: Vec<_> = said
+        .slack
+        .iter()
+        .filter(|c| c.method == "chat.postMessage")
+        .collect();
+    assert_eq!(posts.len(), 1, "one summary in the channel");
+    assert!(is_summary(&posts[0].body), "{}", posts[0].body);
+    // Everyone else is told, only them, where the answer is.
+    let pointers: Vec<_> = said
+        .slack
+        .iter()
+        .filter(|c| c.method.starts_with("respond/cmd-"))
+        .collect();
+    assert_eq!(pointers.len(), 19, "{:?}", said.slack_methods());
+    for p in pointers {
+        assert_eq!(p.body["response_type"], "ephemeral");
+        assert!(
+            p.body["text"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Same triage as the summary just posted here"),
+            "{}",
+            p.body
+        );
+    }
+    assert_eq!(app.canary_triages() - before, 1, "one canary login");
     app.finish().await;
 }

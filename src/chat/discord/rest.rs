@@ -391,6 +391,19 @@ impl ChatPlatform for DiscordChat {
     ) -> BoxFuture<'a, Result<(), ChatError>> {
         Box::pin(self.ephemeral_follow_up(origin, text))
     }
+
+    /// As the command's deferred response, which must be answered anyway.
+    fn point<'a>(
+        &'a self,
+        origin: &'a Origin,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(async move {
+            self.edit_original(origin, &super::super::render::text(text))
+                .await
+                .map(|_| ())
+        })
+    }
 }
 
 #[cfg(test)]

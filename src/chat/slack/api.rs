@@ -409,6 +409,15 @@ impl ChatPlatform for SlackChat {
     ) -> BoxFuture<'a, Result<(), ChatError>> {
         Box::pin(self.ephemeral_text(origin, text))
     }
+
+    /// Only to the person, through the `response_url`: the channel already has the answer.
+    fn point<'a>(
+        &'a self,
+        origin: &'a Origin,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(self.ephemeral_text(origin, text))
+    }
 }
 
 #[cfg(test)]

@@ -268,6 +268,19 @@ impl TestApp {
         discord::post_signed(&self.running.url, body).await
     }
 
+    /// TokenRequests the lab saw for the canary: one per triage.
+    pub fn canary_triages(&self) -> usize {
+        self.lab
+            .kube_requests()
+            .iter()
+            .filter(|r| {
+                r.method == "POST"
+                    && r.path
+                        .ends_with("/serviceaccounts/vault-triage-canary/token")
+            })
+            .count()
+    }
+
     /// The value of one series on the app's `/metrics`, e.g.
     /// `vault_triage_approvals_total{outcome="quorum"}` (0 when it is not there yet).
     pub async fn metric(&self, series: &str) -> f64 {

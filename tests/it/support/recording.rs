@@ -156,4 +156,12 @@ impl ChatPlatform for RecordingChat {
             Ok(())
         })
     }
+
+    fn point<'a>(
+        &'a self,
+        origin: &'a Origin,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        self.ephemeral(origin, text)
+    }
 }
