@@ -268,7 +268,9 @@ impl Fixes {
             let reason =
                 "no plan was recorded for it, so what was approved is unknown; propose it again";
             tracing::warn!(request = %id, "{reason}");
-            return Ok(self.store.invalidate(id, reason, Utc::now())?);
+            let request = self.store.invalidate(id, reason, Utc::now())?;
+            crate::metrics::remediation(request.action.as_str(), "invalidated");
+            return Ok(request);
         };
         let started = self.store.begin_execution(id, Utc::now())?;
         progress(Progress::Started(&started));

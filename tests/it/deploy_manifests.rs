@@ -19,6 +19,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use vault_triage::approval::Policy;
 use vault_triage::config::{DEFAULT_LISTEN, FileConfig};
 
 /// The bot's namespace and ServiceAccount.
@@ -225,6 +226,37 @@ fn the_example_config_parses_as_the_binary_reads_it() {
         actions,
         BTreeSet::from(["reconfigure-auth", "restart-deployments"])
     );
+}
+
+#[test]
+fn every_approver_of_the_example_can_approve_from_each_platform_its_rule_accepts() {
+    // A rule with a `discord-role:` takes approvals on Discord: a listed person with only a
+    // Slack id could then never approve a Discord request (nor the role holder a Slack one),
+    // since across platforms only two listed people count (design §11.5).
+    let config = example_config();
+    let policy = Policy::from_config(&config.approvals, &config.people).expect("the policy");
+    assert_eq!(
+        policy.warnings(),
+        Vec::<String>::new(),
+        "a rule can never reach its quorum"
+    );
+    for rule in &config.approvals {
+        if !rule.approvers.iter().any(|a| a.starts_with("discord")) {
+            continue;
+        }
+        for person in config
+            .people
+            .iter()
+            .filter(|p| rule.approvers.contains(&p.name))
+        {
+            assert!(
+                person.slack.is_some() && person.discord.is_some(),
+                "{} approves {} but lacks an id on one platform",
+                person.name,
+                rule.action
+            );
+        }
+    }
 }
 
 #[test]

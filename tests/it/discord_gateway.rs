@@ -69,8 +69,12 @@ async fn a_gateway_command_gets_the_same_summary_as_the_endpoint() {
         "the callback comes before the answer"
     );
 
-    // Over HTTP, the same command.
-    let (status, body, _) = post_signed(base, &command("tok-http", ALICE, "triage", &[])).await;
+    // Over HTTP, the same command, in another channel (in the same one it would get a pointer
+    // to the summary above).
+    let mut over_http = command("tok-http", ALICE, "triage", &[]);
+    over_http["channel_id"] = json!("1100000000000000077");
+    over_http["channel"]["id"] = json!("1100000000000000077");
+    let (status, body, _) = post_signed(base, &over_http).await;
     assert_eq!((status, body.as_str()), (200, r#"{"type":5}"#));
     let over_http = fake
         .wait_for("the endpoint summary", 1, |c| {
