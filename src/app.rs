@@ -12,11 +12,11 @@ use crate::alerts::service::AlertService;
 use crate::approval::Policy;
 use crate::chat::{ChatBot, PlatformRuntime};
 use crate::config::{ChatArgs, ConnectionArgs, FileConfig};
-use crate::incident::journal::{Journal, JournalEntry};
 use crate::kube::KubeClient;
 use crate::probes::{ProbeTarget, Probes};
 use crate::remediation::{PlanSettings, Remediator};
 use crate::services::{Changes, Fixes, InFlight, Services, TriageService};
+use crate::store::{Live, Store};
 use crate::vault::VaultClient;
 
 /// Longest interval between two approval-expiry sweeps (the sweep also wakes when the next
@@ -25,6 +25,8 @@ pub const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// Shortest pause between two sweeps (a request that cannot be expired is not retried in a
 /// busy loop).
 pub const MIN_SWEEP_GAP: Duration = Duration::from_millis(250);
+/// How often closed requests and resolved incidents past `[state] retention` leave memory.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Builds the Vault and Kubernetes clients. Kubernetes is optional: the reason is kept.
 pub async fn build_probes(conn: &ConnectionArgs, cfg: &FileConfig) -> anyhow::Result<Probes> {
@@ -67,56 +69,63 @@ pub fn build_remediator(probes: Probes, cfg: &FileConfig) -> Remediator {
     }
 }
 
-/// Opens the journal in `state.dir`, replays it and builds the services; also returns the
-/// replayed entries (the alert intake restores its incidents from them).
+/// Opens the state (`[state]`), takes the writer's term, loads the live state and builds the
+/// services; also returns the live state (the conversation and the alert intake restore
+/// their cards and incidents from it).
 pub async fn build_services(
     conn: &ConnectionArgs,
     cfg: FileConfig,
-) -> anyhow::Result<(Arc<Services>, Vec<JournalEntry>)> {
+) -> anyhow::Result<(Arc<Services>, Live)> {
     let probes = build_probes(conn, &cfg).await?;
     let policy = Policy::from_config(&cfg.approvals, &cfg.people)
         .context("in [[approvals]] / [[people]]")?;
     for warning in policy.warnings() {
         tracing::warn!("{warning}");
     }
-    let (journal, replay) = Journal::open(&cfg.state.dir)
-        .with_context(|| format!("opening the journal in {}", cfg.state.dir.display()))?;
-    for torn in &replay.torn {
-        tracing::warn!(line = torn.line, reason = %torn.reason, "journal line skipped");
-    }
-    let journal = Arc::new(journal);
+    let store = Arc::new(
+        Store::open_writer(&cfg.state)
+            .await
+            .context("opening the state ([state])")?,
+    );
+    let live = store
+        .load_live(chrono::Utc::now(), cfg.state.retention)
+        .await
+        .context("loading the live state")?;
     let changes = Changes::default();
     let triage = TriageService::new(
         probes.clone(),
         ProbeTarget::from_config(&cfg, None),
-        journal.clone(),
+        store.clone(),
         cfg.alerts.triage_reuse,
         changes.clone(),
     );
     let (fixes, restored) = Fixes::restore(
         build_remediator(probes, &cfg),
         policy,
-        journal.clone(),
-        &replay.entries,
+        store.clone(),
+        &live,
         chrono::Utc::now(),
         changes,
-    )?;
+    )
+    .await?;
     tracing::info!(
-        entries = replay.entries.len(),
+        state = %store.place(),
+        term = store.term(),
+        requests = live.requests.len(),
         interrupted = restored.interrupted.len(),
         expired = restored.expired.len(),
         awaiting_execution = restored.awaiting_execution.len(),
-        "journal replayed"
+        "live state loaded"
     );
     let services = Services {
         config: cfg,
-        journal,
+        store,
         triage,
         fixes,
         work: InFlight::default(),
         restored,
     };
-    Ok((Arc::new(services), replay.entries))
+    Ok((Arc::new(services), live))
 }
 
 /// The stateful part of a running bot: only the leader has one.
@@ -134,10 +143,12 @@ impl crate::server::ActivePart for Active {
         self.router.clone()
     }
 
-    /// Stops the background work and the platforms' own connections.
+    /// Stops the background work, every task in flight (an execution stops where it is; the
+    /// next leader closes it as interrupted) and the platforms' own connections.
     fn stop(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
         Box::pin(async move {
             self.background.abort();
+            self.services.work.abort_all();
             for p in self.platforms {
                 p.stop().await;
             }
@@ -152,8 +163,8 @@ pub async fn build_active(
     conn: &ConnectionArgs,
     chat: &ChatArgs,
 ) -> anyhow::Result<Active> {
-    let (services, replayed) = build_services(conn, cfg.clone()).await?;
-    let bot = Arc::new(ChatBot::new(services.clone(), &replayed));
+    let (services, live) = build_services(conn, cfg.clone()).await?;
+    let bot = Arc::new(ChatBot::new(services.clone(), &live.request_events));
     let platforms = crate::chat::start_platforms(&bot, chat).await?;
     bot.attach(platforms.iter().map(|p| p.chat()).collect());
     // What a restart left behind is told (and what was approved, run) once chat is up.
@@ -161,19 +172,33 @@ pub async fn build_active(
     services
         .work
         .spawn(async move { resumed.after_restart().await });
+    drop(live);
+    let (incidents, unreadable) = services
+        .store
+        .live_incidents(
+            chrono::Utc::now(),
+            services.config.state.retention,
+            crate::alerts::incident::Incident::from_json,
+        )
+        .await
+        .context("loading the live incidents")?;
+    tracing::info!(
+        incidents = incidents.len(),
+        unreadable,
+        "live incidents loaded"
+    );
     let alerts = AlertService::new(
         services.clone(),
         platforms.iter().map(|p| p.chat()).collect(),
-        &replayed,
+        incidents,
     );
-    drop(replayed);
     let router = platforms
         .iter()
         .filter_map(|p| p.routes())
         .chain([alerts.router()])
         .fold(axum::Router::new(), axum::Router::merge);
     Ok(Active {
-        background: spawn_background(services.clone(), bot),
+        background: spawn_background(services.clone(), bot, alerts.clone()),
         services,
         alerts,
         router,
@@ -182,8 +207,13 @@ pub async fn build_active(
 }
 
 /// The periodic work of a running bot: expiring approvals (their cards say so), the reviewer
-/// watch (announced in the incident channels) and the care of the bot's own Vault token.
-pub fn spawn_background(services: Arc<Services>, bot: Arc<ChatBot>) -> tokio::task::JoinHandle<()> {
+/// watch (announced in the incident channels), the care of the bot's own Vault token, and
+/// forgetting what is past `[state] retention`.
+pub fn spawn_background(
+    services: Arc<Services>,
+    bot: Arc<ChatBot>,
+    alerts: Arc<AlertService>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         // Its own task, so a slow reviewer check never delays a renewal; it ends with this one.
         let _token_care = AbortOnDrop(tokio::spawn(crate::vault::token_care::keep_alive(
@@ -197,6 +227,7 @@ pub fn spawn_background(services: Arc<Services>, bot: Arc<ChatBot>) -> tokio::ta
             .map(|r| r.check_every)
             .filter(|every| !every.is_zero());
         let mut watch = watch_every.map(tokio::time::interval);
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
         loop {
             let watch_tick = async {
                 match watch.as_mut() {
@@ -215,9 +246,18 @@ pub fn spawn_background(services: Arc<Services>, bot: Arc<ChatBot>) -> tokio::ta
             tokio::select! {
                 _ = services.fixes.proposed() => {}
                 _ = tokio::time::sleep(sweep_in) => {
-                    for r in services.fixes.expire_due(chrono::Utc::now()) {
+                    for r in services.fixes.expire_due(chrono::Utc::now()).await {
                         tracing::info!(request = %r.id, action = r.action.as_str(), "approval request expired");
                         bot.request_expired(&r).await;
+                    }
+                }
+                _ = prune.tick() => {
+                    let (now, retention) = (chrono::Utc::now(), services.config.state.retention);
+                    let requests = services.fixes.prune(now, retention);
+                    bot.forget(&requests);
+                    let incidents = alerts.prune(now, retention);
+                    if !requests.is_empty() || incidents > 0 {
+                        tracing::info!(requests = requests.len(), incidents, "past the retention: left memory (still in the audit)");
                     }
                 }
                 _ = watch_tick => {

@@ -11,7 +11,6 @@ use crate::approval::{Actor, ApprovalState, RequestId};
 use crate::chat::message::Message;
 use crate::config::{ApprovalRule, ChatFormat, ConnectionArgs, FileConfig, Person};
 use crate::diagnosis::{Action, RemediationKind};
-use crate::incident::journal::Journal;
 use crate::lab::{Lab, LabOptions, Scenario};
 use crate::remediation::Plan;
 use crate::services::{Approved, Progress, Services};
@@ -207,13 +206,15 @@ async fn tell(services: &Services, out: &mut Story) -> anyhow::Result<Vec<(Strin
     let bob = Actor::slack("U0BOB").with_display_name("bob");
     let carol = Actor::discord("100000000000000003").with_display_name("carol");
     let fixes = &services.fixes;
-    let (request, plan) = fixes.propose(
-        &report,
-        RemediationKind::RotateReviewer,
-        alice_slack.clone(),
-        Some(incident),
-        Utc::now(),
-    )?;
+    let (request, plan) = fixes
+        .propose(
+            &report,
+            RemediationKind::RotateReviewer,
+            alice_slack.clone(),
+            Some(incident),
+            Utc::now(),
+        )
+        .await?;
     out.at(
         "🖱",
         "alice (Slack) clicks [Rotate reviewer token]: an approval request, not a command",
@@ -246,13 +247,15 @@ async fn tell(services: &Services, out: &mut Story) -> anyhow::Result<Vec<(Strin
             after.verdict.code, after.verdict.headline
         ),
     );
-    let (restart, plan) = fixes.propose(
-        &report,
-        RemediationKind::RestartDeployments,
-        alice_slack,
-        Some(incident),
-        Utc::now(),
-    )?;
+    let (restart, plan) = fixes
+        .propose(
+            &report,
+            RemediationKind::RestartDeployments,
+            alice_slack,
+            Some(incident),
+            Utc::now(),
+        )
+        .await?;
     out.at("🖱", "alice clicks [Restart deployments]");
     if let Plan::RestartDeployments(_) = &plan {
         out.indent(&plan.preview());
@@ -270,15 +273,12 @@ async fn tell(services: &Services, out: &mut Story) -> anyhow::Result<Vec<(Strin
     );
     out.line("");
     out.line("Audit trail (vault-triage audit):");
-    let replay = Journal::read(
-        services
-            .journal
-            .path()
-            .parent()
-            .unwrap_or(std::path::Path::new(".")),
-    )?;
-    let entries: Vec<_> = replay.entries.iter().collect();
-    out.indent(&crate::incident::audit::render_text(&entries));
+    let (entries, actions) = services
+        .store
+        .audit(&crate::store::AuditFilter::default())
+        .await?;
+    let entries: Vec<_> = entries.iter().collect();
+    out.indent(&crate::store::render_text(&entries, &actions));
     out.flush();
     Ok(posted)
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use super::labels::{Interner, Labels};
 use super::payload::{Alert, AlertGroup, AlertStatus, Source};
 use crate::chat::message::MessageRef;
 use crate::config::Platform;
@@ -33,9 +34,9 @@ pub struct Incident {
     pub source: Source,
     pub receiver: String,
     pub group_key: String,
-    pub group_labels: BTreeMap<String, String>,
-    pub common_labels: BTreeMap<String, String>,
-    pub common_annotations: BTreeMap<String, String>,
+    pub group_labels: Labels,
+    pub common_labels: Labels,
+    pub common_annotations: Labels,
     pub external_url: String,
     pub title: Option<String>,
     /// By fingerprint.
@@ -184,7 +185,27 @@ impl Incident {
         if !delta.is_empty() || delta.incident_resolved {
             self.updated_at = now;
         }
+        self.compact();
         delta
+    }
+
+    /// Reads an incident as stored, its repeated strings shared from the start.
+    pub fn from_json(doc: &str) -> Result<Incident, serde_json::Error> {
+        super::labels::sharing(|| serde_json::from_str(doc))
+    }
+
+    /// Shares every repeated string of the incident (names, values, URLs) between its alerts
+    /// and its group-level labels: what keeps thousands of live incidents small.
+    pub fn compact(&mut self) {
+        let mut pool = Interner::default();
+        self.group_labels = self.group_labels.interned(&mut pool);
+        self.common_labels = self.common_labels.interned(&mut pool);
+        self.common_annotations = self.common_annotations.interned(&mut pool);
+        for s in self.alerts.values_mut() {
+            s.alert.labels = s.alert.labels.interned(&mut pool);
+            s.alert.annotations = s.alert.annotations.interned(&mut pool);
+            s.alert.generator_url = pool.get(&s.alert.generator_url);
+        }
     }
 
     /// True when `group` says nothing new: every alert is known with the same status and

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod incident;
+pub mod labels;
 pub mod payload;
 pub mod render;
 pub mod service;

@@ -2,9 +2,12 @@
 //! one [`AlertGroup`]. Pure; never panics on input.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+pub use super::labels::Labels;
 
 /// Where a payload came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,27 +30,25 @@ pub enum AlertStatus {
 pub struct Alert {
     pub fingerprint: String,
     pub status: AlertStatus,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    pub labels: Labels,
+    pub annotations: Labels,
     pub starts_at: Option<DateTime<Utc>>,
     /// `None` while firing (Alertmanager sends the zero time then).
     pub ends_at: Option<DateTime<Utc>>,
-    pub generator_url: String,
+    #[serde(deserialize_with = "super::labels::shared_str")]
+    pub generator_url: Arc<str>,
 }
 
 impl Alert {
     pub fn name(&self) -> &str {
-        self.labels
-            .get("alertname")
-            .map(String::as_str)
-            .unwrap_or("alert")
+        self.labels.get("alertname").unwrap_or("alert")
     }
 
     /// `deployment`, `service`, `pod` or `job` label: what the alert is about.
     pub fn subject(&self) -> String {
         ["deployment", "service", "pod", "job", "instance"]
             .iter()
-            .find_map(|k| self.labels.get(*k).cloned())
+            .find_map(|k| self.labels.get(k).map(str::to_string))
             .unwrap_or_else(|| self.fingerprint.clone())
     }
 }
@@ -60,9 +61,9 @@ pub struct AlertGroup {
     pub group_key: String,
     pub status: AlertStatus,
     pub alerts: Vec<Alert>,
-    pub group_labels: BTreeMap<String, String>,
-    pub common_labels: BTreeMap<String, String>,
-    pub common_annotations: BTreeMap<String, String>,
+    pub group_labels: Labels,
+    pub common_labels: Labels,
+    pub common_annotations: Labels,
     /// Alerts dropped by `max_alerts`: only their number is known.
     pub truncated_alerts: u64,
     pub external_url: String,
@@ -234,11 +235,11 @@ pub fn parse(source: Source, body: &[u8]) -> Result<AlertGroup, PayloadError> {
             status: status(&a.status)
                 .map_err(|e| PayloadError::Shape(format!("alert {i}: {e}")))?,
             fingerprint,
-            labels: a.labels,
-            annotations: a.annotations,
+            labels: a.labels.into(),
+            annotations: a.annotations.into(),
             starts_at: time(&a.starts_at),
             ends_at: time(&a.ends_at),
-            generator_url: a.generator_url,
+            generator_url: a.generator_url.into(),
         });
     }
     let receiver = if raw.receiver.is_empty() {
@@ -256,9 +257,9 @@ pub fn parse(source: Source, body: &[u8]) -> Result<AlertGroup, PayloadError> {
         group_key,
         status: status(&raw.status)?,
         alerts,
-        group_labels: raw.group_labels,
-        common_labels: raw.common_labels,
-        common_annotations: raw.common_annotations,
+        group_labels: raw.group_labels.into(),
+        common_labels: raw.common_labels.into(),
+        common_annotations: raw.common_annotations.into(),
         truncated_alerts: raw.truncated_alerts.unwrap_or(0),
         external_url: raw.external_url,
         title: raw.title,

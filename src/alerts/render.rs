@@ -22,14 +22,14 @@ fn group_name(i: &Incident) -> String {
         .group_labels
         .get("alertname")
         .or_else(|| i.common_labels.get("alertname"))
-        .cloned()
+        .map(str::to_string)
         .or_else(|| i.title.clone())
         .unwrap_or_else(|| "alert group".into());
     let scope: Vec<String> = i
         .group_labels
         .iter()
-        .filter(|(k, _)| k.as_str() != "alertname")
-        .map(|(_, v)| v.clone())
+        .filter(|(k, _)| *k != "alertname")
+        .map(|(_, v)| v.to_string())
         .collect();
     if scope.is_empty() {
         alertname
@@ -55,7 +55,7 @@ pub fn root(i: &Incident) -> Message {
     let mut sections = Vec::new();
     if let Some(summary) = i.common_annotations.get("summary") {
         sections.push(Section::Text {
-            text: summary.clone(),
+            text: summary.to_string(),
         });
     }
     let mut fields = Vec::new();

@@ -2,7 +2,7 @@
 //! that keeps each incident's root message and thread up to date and triggers one triage per
 //! cause.
 //!
-//! An endpoint verifies, parses and records the snapshot in the journal (fsynced), answers,
+//! An endpoint verifies, parses and records the snapshot in the state (committed), answers,
 //! and hands the incident to the worker. The worker runs one task per incident at a time and
 //! coalesces whatever arrived meanwhile into one edit and one thread note.
 
@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use dashmap::mapref::entry::Entry;
 
 use super::auth::{AlertAuth, AuthError, GRAFANA_SIGNATURE_HEADER};
 use super::incident::{Delta, Incident, incident_id};
@@ -25,8 +24,9 @@ use super::payload::{AlertGroup, PayloadError, QuickView, Source, parse};
 use super::render;
 use crate::chat::ChatPlatform;
 use crate::config::{AlertsSection, ChatSection, Platform};
-use crate::incident::journal::{Event, Journal, JournalEntry};
 use crate::services::Services;
+use crate::services::keyed::KeyedLocks;
+use crate::store::{Change, Event, Record, Store};
 
 /// Incidents, their messages and their triage.
 pub struct AlertService {
@@ -34,54 +34,45 @@ pub struct AlertService {
     auth: AlertAuth,
     settings: AlertsSection,
     defaults: ChatSection,
-    journal: Arc<Journal>,
+    store: Arc<Store>,
     incidents: DashMap<String, Incident>,
     pending: DashMap<String, Delta>,
-    locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// One worker task per incident at a time (held while chat is told).
+    locks: KeyedLocks,
+    /// One change of an incident at a time (held while it is recorded, never across chat).
+    writing: KeyedLocks,
     chats: Vec<Arc<dyn ChatPlatform>>,
 }
 
 impl AlertService {
-    /// Builds the service and restores incidents (with their root messages) from the journal.
-    /// Incidents are posted on every platform in `chats` that has a channel for them.
+    /// Builds the service with the live incidents (with their root messages). Incidents are
+    /// posted on every platform in `chats` that has a channel for them.
     pub fn new(
         services: Arc<Services>,
         chats: Vec<Arc<dyn ChatPlatform>>,
-        entries: &[JournalEntry],
+        live: Vec<Incident>,
     ) -> Arc<Self> {
         let settings = services.config.alerts.clone();
         let defaults = services.config.chat.clone();
-        let journal = services.journal.clone();
+        let store = services.store.clone();
         let auth = AlertAuth {
             tokens: settings.tokens.clone(),
             basic: settings.basic.clone(),
             grafana_hmac: settings.grafana_hmac_secret.clone(),
             grafana_timestamp_header: settings.grafana_timestamp_header.clone(),
         };
-        let incidents = DashMap::new();
-        for e in entries {
-            if let Event::IncidentUpdated { incident, payload }
-            | Event::IncidentOpened { incident, payload } = &e.event
-            {
-                match serde_json::from_value::<Incident>(payload.clone()) {
-                    Ok(i) => {
-                        incidents.insert(incident.clone(), i);
-                    }
-                    Err(err) => {
-                        tracing::warn!(seq = e.seq, error = %err, "unreadable incident in the journal; skipped")
-                    }
-                }
-            }
-        }
+        let incidents: DashMap<String, Incident> =
+            live.into_iter().map(|i| (i.id.clone(), i)).collect();
         Arc::new(Self {
             services,
             auth,
             settings,
             defaults,
-            journal,
+            store,
             incidents,
             pending: DashMap::new(),
-            locks: DashMap::new(),
+            locks: KeyedLocks::default(),
+            writing: KeyedLocks::default(),
             chats,
         })
     }
@@ -104,13 +95,44 @@ impl AlertService {
         self.incidents.iter().map(|i| i.clone()).collect()
     }
 
-    /// Records a snapshot. `Some(id)` when it changed the incident (then it is journaled and
+    /// How many incidents are in memory.
+    pub fn len(&self) -> usize {
+        self.incidents.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.incidents.is_empty()
+    }
+
+    /// Forgets incidents resolved before `now - retention` (their records stay in the
+    /// database); returns how many.
+    pub fn prune(&self, now: DateTime<Utc>, retention: std::time::Duration) -> usize {
+        let Ok(retention) = chrono::Duration::from_std(retention) else {
+            return 0;
+        };
+        let cutoff = now - retention;
+        let old: Vec<String> = self
+            .incidents
+            .iter()
+            .filter(|i| i.resolved_at.is_some_and(|at| at < cutoff))
+            .map(|i| i.key().clone())
+            .collect();
+        for id in &old {
+            self.incidents.remove(id);
+            self.pending.remove(id);
+        }
+        old.len()
+    }
+
+    /// Records a snapshot. `Some(id)` when it changed the incident (then it is recorded and
     /// the worker has something to tell), `None` for a repeat.
-    pub fn ingest(&self, group: &AlertGroup, now: DateTime<Utc>) -> Result<Option<String>, String> {
+    pub async fn ingest(
+        &self,
+        group: &AlertGroup,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, String> {
         let id = incident_id(&group.receiver, &group.group_key);
-        // The entry is held (locked) until the change is journaled and applied; a new incident
-        // enters the map only once it is on disk.
-        // A repeated delivery is decided under a shared lock, without a copy.
+        // A repeated delivery is decided under a shared map guard, without a copy.
         if self
             .incidents
             .get(&id)
@@ -118,35 +140,21 @@ impl AlertService {
         {
             return Ok(None);
         }
-        let entry = self.incidents.entry(id.clone());
-        let mut next = match &entry {
-            Entry::Occupied(o) => o.get().clone(),
-            Entry::Vacant(_) => Incident::open(group, now),
+        // One change of this incident at a time; a new incident enters the map only once it
+        // is recorded.
+        let _one_at_a_time = self.writing.lock(&id).await;
+        let mut next = match self.incidents.get(&id) {
+            Some(i) => i.clone(),
+            None => Incident::open(group, now),
         };
         let delta = next.apply(group, now);
         if delta.is_empty() && !delta.incident_resolved {
             return Ok(None);
         }
-        let payload = serde_json::to_value(&next).map_err(|e| e.to_string())?;
-        self.journal
-            .append_at(
-                now,
-                Event::IncidentUpdated {
-                    incident: id.clone(),
-                    payload,
-                },
-                Some(&id),
-                None,
-            )
+        self.record(&id, &next, now)
+            .await
             .map_err(|e| e.to_string())?;
-        match entry {
-            Entry::Occupied(mut o) => {
-                o.insert(next);
-            }
-            Entry::Vacant(v) => {
-                v.insert(next);
-            }
-        }
+        self.incidents.insert(id.clone(), next);
         let merged = match self.pending.remove(&id) {
             Some((_, before)) => render::merge(before, delta),
             None => delta,
@@ -155,26 +163,45 @@ impl AlertService {
         Ok(Some(id))
     }
 
-    fn persist(&self, id: &str, change: impl FnOnce(&mut Incident)) {
-        let Some(mut entry) = self.incidents.get_mut(id) else {
+    async fn record(
+        &self,
+        id: &str,
+        incident: &Incident,
+        now: DateTime<Utc>,
+    ) -> Result<(), crate::store::StoreError> {
+        let payload = serde_json::to_value(incident)?;
+        self.store
+            .record(
+                Record::event(
+                    now,
+                    Event::IncidentUpdated {
+                        incident: id.to_string(),
+                        payload: payload.clone(),
+                    },
+                )
+                .incident(Some(id))
+                .change(Change::Incident {
+                    id,
+                    doc: &payload,
+                    resolved_at: incident.resolved_at,
+                }),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    async fn persist(&self, id: &str, change: impl FnOnce(&mut Incident)) {
+        let _one_at_a_time = self.writing.lock(id).await;
+        let Some(mut next) = self.incidents.get(id).map(|i| i.clone()) else {
             return;
         };
-        let mut next = entry.clone();
         change(&mut next);
-        let Ok(payload) = serde_json::to_value(&next) else {
-            return;
-        };
-        match self.journal.append(
-            Event::IncidentUpdated {
-                incident: id.to_string(),
-                payload,
-            },
-            Some(id),
-            None,
-        ) {
-            Ok(_) => *entry = next,
+        match self.record(id, &next, Utc::now()).await {
+            Ok(()) => {
+                self.incidents.insert(id.to_string(), next);
+            }
             Err(e) => {
-                tracing::error!(incident = id, error = %e, "the journal could not record an incident change")
+                tracing::error!(incident = id, error = %e, "the state could not record an incident change")
             }
         }
     }
@@ -195,8 +222,7 @@ impl AlertService {
 
     /// Brings an incident's messages up to date; one task per incident at a time.
     pub async fn process(self: Arc<Self>, id: String) {
-        let lock = self.locks.entry(id.clone()).or_default().clone();
-        let _one_at_a_time = lock.lock().await;
+        let _one_at_a_time = self.locks.lock(&id).await;
         let Some((_, delta)) = self.pending.remove(&id) else {
             return; // an earlier task already told everything
         };
@@ -210,9 +236,12 @@ impl AlertService {
             };
             match incident.roots.get(&platform) {
                 None => match chat.post(&channel, &render::root(&incident)).await {
-                    Ok(at) => self.persist(&id, |i| {
-                        i.roots.insert(platform, at);
-                    }),
+                    Ok(at) => {
+                        self.persist(&id, |i| {
+                            i.roots.insert(platform, at);
+                        })
+                        .await
+                    }
                     Err(e) => {
                         tracing::warn!(incident = %id, %platform, error = %e, "the incident's root message could not be posted")
                     }
@@ -257,7 +286,8 @@ impl AlertService {
         }
         self.persist(id, |i| {
             i.triage = Some(triaged.report.verdict.code.as_str().to_string())
-        });
+        })
+        .await;
         if let Some(updated) = self.incident(id) {
             for chat in &self.chats {
                 if let Some(root) = updated.roots.get(&chat.platform()) {
@@ -347,7 +377,7 @@ async fn handle(
             return error(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
-    match svc.ingest(&group, Utc::now()) {
+    match svc.ingest(&group, Utc::now()).await {
         Ok(Some(id)) => {
             use tracing::Instrument as _;
             let span = tracing::info_span!("incident", incident = %id);
@@ -370,7 +400,7 @@ async fn handle(
         }
         // A retry helps: Alertmanager retries 5xx.
         Err(e) => {
-            tracing::error!(error = %e, "an alert snapshot could not be journaled");
+            tracing::error!(error = %e, "an alert snapshot could not be recorded");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the snapshot could not be recorded; retry",

@@ -1,4 +1,4 @@
-//! Where each approval card lives, per request and platform, journaled: every click, the
+//! Where each approval card lives, per request and platform, recorded: every click, the
 //! expiry sweep and a restart update the same card and tell the same thread.
 
 use chrono::Utc;
@@ -7,7 +7,7 @@ use dashmap::DashMap;
 use super::message::MessageRef;
 use crate::approval::RequestId;
 use crate::config::Platform;
-use crate::incident::journal::{Event, Journal, JournalEntry};
+use crate::store::{Event, JournalEntry, Record, Store};
 
 /// The approval cards the bot posted.
 #[derive(Debug, Default)]
@@ -16,7 +16,7 @@ pub struct Cards {
 }
 
 impl Cards {
-    /// The cards the journal recorded (the last one per request and platform wins).
+    /// The cards recorded for the live requests (the last one per request and platform wins).
     pub fn restore(entries: &[JournalEntry]) -> Self {
         let cards = DashMap::new();
         for e in entries {
@@ -41,8 +41,14 @@ impl Cards {
         Self { cards }
     }
 
-    /// Records a card (journaled first, so a restart still finds it).
-    pub fn record(&self, journal: &Journal, id: &RequestId, platform: Platform, card: MessageRef) {
+    /// Records a card (in the store first, so a restart still finds it).
+    pub async fn record(
+        &self,
+        store: &Store,
+        id: &RequestId,
+        platform: Platform,
+        card: MessageRef,
+    ) {
         let event = Event::ApprovalCardPosted {
             id: id.clone(),
             platform,
@@ -50,8 +56,8 @@ impl Cards {
             message: card.id.clone(),
             thread: card.thread.clone(),
         };
-        if let Err(e) = journal.append_at(Utc::now(), event, None, None) {
-            tracing::warn!(request = %id, error = %e, "the approval card's place could not be journaled; it is kept until a restart");
+        if let Err(e) = store.record(Record::event(Utc::now(), event)).await {
+            tracing::warn!(request = %id, error = %e, "the approval card's place could not be recorded; it is kept until a restart");
         }
         self.cards.insert((id.clone(), platform), card);
     }
@@ -59,6 +65,15 @@ impl Cards {
     /// The card of `id` on `platform`.
     pub fn get(&self, id: &RequestId, platform: Platform) -> Option<MessageRef> {
         self.cards.get(&(id.clone(), platform)).map(|c| c.clone())
+    }
+
+    /// Forgets the cards of requests that left memory.
+    pub fn forget(&self, ids: &[RequestId]) {
+        for id in ids {
+            for p in Platform::ALL {
+                self.cards.remove(&(id.clone(), p));
+            }
+        }
     }
 
     /// Every card of `id`, on every platform.
@@ -75,23 +90,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_restart_finds_every_card_the_journal_recorded() {
-        let dir = tempfile::tempdir().unwrap();
-        let (journal, _) = Journal::open(dir.path()).unwrap();
-        let cards = Cards::default();
+    fn the_last_recorded_card_per_request_and_platform_wins() {
         let id = RequestId::generate();
         let card = |n: &str| MessageRef {
             channel: "C1".into(),
             id: n.into(),
             thread: Some("1.1".into()),
         };
-        cards.record(&journal, &id, Platform::Slack, card("1.2"));
-        cards.record(&journal, &id, Platform::Discord, card("99"));
-        drop(journal);
-        let (_, replay) = Journal::open(dir.path()).unwrap();
-        let restored = Cards::restore(&replay.entries);
+        let posted = |platform, n: &str| JournalEntry {
+            seq: 1,
+            at: Utc::now(),
+            incident: None,
+            actor: None,
+            event: Event::ApprovalCardPosted {
+                id: id.clone(),
+                platform,
+                channel: "C1".into(),
+                message: n.into(),
+                thread: Some("1.1".into()),
+            },
+        };
+        let restored = Cards::restore(&[
+            posted(Platform::Slack, "1.0"),
+            posted(Platform::Slack, "1.2"),
+            posted(Platform::Discord, "99"),
+        ]);
         assert_eq!(restored.get(&id, Platform::Slack), Some(card("1.2")));
         assert_eq!(restored.all(&id).len(), 2);
         assert_eq!(restored.get(&RequestId::generate(), Platform::Slack), None);
+        restored.forget(std::slice::from_ref(&id));
+        assert!(restored.all(&id).is_empty());
     }
 }

@@ -23,10 +23,10 @@ use super::render;
 use crate::approval::{ApprovalRequest, RequestId};
 use crate::config::Platform;
 use crate::diagnosis::RemediationKind;
-use crate::incident::journal::JournalEntry;
 use crate::remediation::watch::ReviewerHealth;
 use crate::services::triage::CHAT_REUSE;
 use crate::services::{Approved, FixError, Progress, Services};
+use crate::store::JournalEntry;
 
 /// The conversation shared by every platform.
 pub struct ChatBot {
@@ -68,6 +68,11 @@ impl ChatBot {
 
     pub fn services(&self) -> &Arc<Services> {
         &self.services
+    }
+
+    /// Forgets the cards of requests that left memory.
+    pub fn forget(&self, requests: &[RequestId]) {
+        self.cards.forget(requests);
     }
 
     /// The running platforms: what the bot says by itself goes through them.
@@ -259,7 +264,7 @@ impl ChatBot {
             kept.incident.as_deref(),
             Utc::now(),
         );
-        let request = match proposed {
+        let request = match proposed.await {
             Ok((request, _)) => request,
             Err(e) => {
                 let _ = chat.ephemeral(origin, &format!("Not requested: {e}")).await;
@@ -304,12 +309,14 @@ impl ChatBot {
         let card = chat
             .reply_in_thread(root, &self.card_message(request))
             .await?;
-        self.cards.record(
-            &self.services.journal,
-            &request.id,
-            chat.platform(),
-            card.clone(),
-        );
+        self.cards
+            .record(
+                &self.services.store,
+                &request.id,
+                chat.platform(),
+                card.clone(),
+            )
+            .await;
         Ok(card)
     }
 
@@ -517,7 +524,12 @@ impl ChatBot {
         id: &RequestId,
     ) {
         let card = self.card_for(id, chat.platform(), message);
-        match self.services.fixes.deny(id, &origin.actor, Utc::now()) {
+        match self
+            .services
+            .fixes
+            .deny(id, &origin.actor, Utc::now())
+            .await
+        {
             Err(refusal) => {
                 let _ = chat
                     .ephemeral(origin, &format!("Not counted: {refusal}"))

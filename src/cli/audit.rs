@@ -1,37 +1,41 @@
-//! `vault-triage audit`: the journal's audit records, filtered, as text or JSON lines.
+//! `vault-triage audit`: the audit records in the state database, filtered (the filters are
+//! queries), as text or JSON lines. Safe beside a running bot: it only reads.
 
 use std::path::Path;
 
 use anyhow::Context as _;
 
 use crate::config::{AuditArgs, FileConfig, OutputFormat};
-use crate::incident::audit::{AuditFilter, filter, render_text};
-use crate::incident::journal::Journal;
+use crate::store::{AuditFilter, Store, render_text};
 
 #[allow(clippy::print_stdout)] // the command's own output
-pub fn command_audit(config: Option<&Path>, args: AuditArgs) -> anyhow::Result<i32> {
-    let dir = match args.state_dir {
-        Some(d) => d,
-        None => FileConfig::load(config)?.state.dir,
-    };
-    let replay =
-        Journal::read(&dir).with_context(|| format!("reading the journal in {}", dir.display()))?;
-    for torn in &replay.torn {
-        eprintln!("journal line {} skipped: {}", torn.line, torn.reason);
+pub async fn command_audit(config: Option<&Path>, args: AuditArgs) -> anyhow::Result<i32> {
+    let mut state = FileConfig::load(config)?.state;
+    if let Some(dir) = args.state_dir {
+        state.dir = dir;
     }
+    if let Some(url) = args.state_url {
+        state.url = Some(url);
+    }
+    let store = Store::open(&state)
+        .await
+        .context("opening the state ([state])")?;
     let wanted = AuditFilter {
         incident: args.incident,
         actor: args.actor,
         action: args.action,
     };
-    let entries = filter(&replay.entries, &wanted);
+    let (entries, actions) = store.audit(&wanted).await?;
     match args.format {
         OutputFormat::Json => {
-            for e in entries {
+            for e in &entries {
                 println!("{}", serde_json::to_string(e)?);
             }
         }
-        OutputFormat::Text => print!("{}", render_text(&entries)),
+        OutputFormat::Text => {
+            let entries: Vec<_> = entries.iter().collect();
+            print!("{}", render_text(&entries, &actions));
+        }
     }
     Ok(0)
 }

@@ -21,7 +21,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Lab(args) => lab::command_lab(args).await,
         Command::Demo(args) => lab::command_demo(args).await,
         Command::Serve(args) => serve::command_serve(config, *args).await,
-        Command::Audit(args) => audit::command_audit(config, args),
+        Command::Audit(args) => audit::command_audit(config, args).await,
         Command::Commands(args) => commands::command_commands(args).await,
     };
     match result {

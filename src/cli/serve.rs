@@ -19,7 +19,11 @@ use crate::server::Replica;
 const LEASE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn command_serve(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<i32> {
-    let cfg = FileConfig::load(config)?;
+    let mut cfg = FileConfig::load(config)?;
+    if let Some(url) = args.state_url.clone() {
+        cfg.state.url = Some(url);
+    }
+    cfg.state.commit_delay = args.state_delay_ms.map(Duration::from_millis);
     // Fail early on a bad address or token file, leader or not.
     crate::app::build_probes(&args.connection, &cfg).await?;
     let listener = TcpListener::bind(args.listen)

@@ -112,6 +112,9 @@ pub struct AuditArgs {
     /// State directory (default: `state.dir` of the config file).
     #[arg(long, env = "VAULT_TRIAGE_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// PostgreSQL URL of the state (default: `state.url` of the config file; SQLite when none).
+    #[arg(long, env = "VAULT_TRIAGE_STATE_URL", hide_env_values = true)]
+    pub state_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +131,16 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub leader: LeaderArgs,
+
+    /// PostgreSQL URL of the state, password included (overrides `state.url`; SQLite in
+    /// `state.dir` when neither is set).
+    #[arg(long, env = "VAULT_TRIAGE_STATE_URL", hide_env_values = true)]
+    pub state_url: Option<String>,
+
+    /// Drills: delay every state commit by this many milliseconds (a slow disk or a distant
+    /// database), to see that acknowledgements do not wait for it.
+    #[arg(long, env = "VAULT_TRIAGE_STATE_DELAY_MS", hide = true)]
+    pub state_delay_ms: Option<u64>,
 }
 
 /// Several replicas: leader election through a Kubernetes Lease.

@@ -339,16 +339,37 @@ impl Person {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateSection {
+    /// Where the SQLite database (`state.db`) lives, and where an old `journal.jsonl` is
+    /// imported from.
     #[serde(default = "default_state_dir")]
     pub dir: PathBuf,
+    /// PostgreSQL instead of SQLite (`postgres://user@host:5432/db`), for several replicas.
+    /// Without a password: that comes from `VAULT_TRIAGE_STATE_URL` or `PGPASSWORD`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Closed requests and resolved incidents older than this leave memory (their records
+    /// stay in the database).
+    #[serde(default = "default_retention", with = "humantime_serde_compat")]
+    pub retention: Duration,
+    /// Drills only (`VAULT_TRIAGE_STATE_DELAY_MS`, never from the file): every commit waits
+    /// this long first.
+    #[serde(skip)]
+    pub commit_delay: Option<Duration>,
 }
 
 impl Default for StateSection {
     fn default() -> Self {
         Self {
             dir: default_state_dir(),
+            url: None,
+            retention: default_retention(),
+            commit_delay: None,
         }
     }
+}
+
+fn default_retention() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
 }
 
 fn default_state_dir() -> PathBuf {
@@ -390,6 +411,22 @@ impl FileConfig {
         if self.probes.call_timeout.is_zero() || self.probes.deadline.is_zero() {
             anyhow::bail!("probes.call_timeout and probes.deadline must be positive");
         }
+        if let Some(url) = &self.state.url {
+            let parsed =
+                url::Url::parse(url).map_err(|e| anyhow::anyhow!("state.url is not a URL: {e}"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "postgres" | "postgresql"),
+                "state.url must be a postgres:// URL (without it, the state is SQLite in state.dir)"
+            );
+            anyhow::ensure!(
+                parsed.password().is_none(),
+                "state.url must not carry a password: set it in VAULT_TRIAGE_STATE_URL or PGPASSWORD instead"
+            );
+        }
+        anyhow::ensure!(
+            !self.state.retention.is_zero(),
+            "state.retention must be positive"
+        );
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::plan::{
@@ -23,6 +24,9 @@ use crate::probes::{ProbeTarget, Probes};
 
 /// Longest wait for one deployment to roll out.
 pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Asked before each change to the world: `Err(reason)` stops the run (a deposed leader).
+pub type MayAct<'a> = dyn Fn() -> BoxFuture<'a, Result<(), String>> + Send + Sync + 'a;
 
 /// One step of an execution, as reported to people and the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +90,18 @@ impl Remediator {
         approved: &Plan,
         progress: &(dyn Fn(&Step) + Send + Sync),
     ) -> Result<ExecutionOutcome, ExecError> {
+        let always = || -> BoxFuture<'_, Result<(), String>> { Box::pin(async { Ok(()) }) };
+        self.execute_guarded(approved, progress, &always).await
+    }
+
+    /// [`Remediator::execute_approved`], asking `may_act` before each change to the world
+    /// (the config write, each restart): an `Err` stops the run there with that reason.
+    pub async fn execute_guarded(
+        &self,
+        approved: &Plan,
+        progress: &(dyn Fn(&Step) + Send + Sync),
+        may_act: &MayAct<'_>,
+    ) -> Result<ExecutionOutcome, ExecError> {
         let fresh = Box::pin(triage(&self.probes, &self.target)).await;
         let current = match approved {
             Plan::ReconfigureAuth(p) => self.plan(&fresh, p.strategy.kind()),
@@ -117,8 +133,10 @@ impl Remediator {
         };
         let rotated = Mutex::new(None);
         let (ok, summary) = match approved {
-            Plan::ReconfigureAuth(p) => Box::pin(self.reconfigure(p, &record, &rotated)).await,
-            Plan::RestartDeployments(p) => Box::pin(self.restart(p, &record)).await,
+            Plan::ReconfigureAuth(p) => {
+                Box::pin(self.reconfigure(p, &record, may_act, &rotated)).await
+            }
+            Plan::RestartDeployments(p) => Box::pin(self.restart(p, &record, may_act)).await,
         };
         Ok(ExecutionOutcome {
             ok,
@@ -133,6 +151,7 @@ impl Remediator {
         &self,
         plan: &ReconfigurePlan,
         record: &(dyn Fn(Step) + Sync),
+        may_act: &MayAct<'_>,
         rotated: &Mutex<Option<(String, Option<chrono::DateTime<chrono::Utc>>)>>,
     ) -> (bool, String) {
         let step = |name: &str, ok: bool, detail: String| {
@@ -192,6 +211,14 @@ impl Remediator {
             use_annotations_as_alias_metadata: plan.change.use_annotations_as_alias_metadata,
         };
         let vault = &self.probes.vault;
+        if let Err(why) = may_act().await {
+            step(
+                "write config",
+                false,
+                format!("stopped before writing: {why}"),
+            );
+            return (false, format!("stopped, nothing written: {why}"));
+        }
         if let Err(e) = vault
             .write_auth_config(&plan.mount, &desired, token.as_ref())
             .await
@@ -279,7 +306,12 @@ impl Remediator {
         }
     }
 
-    async fn restart(&self, plan: &RestartPlan, record: &(dyn Fn(Step) + Sync)) -> (bool, String) {
+    async fn restart(
+        &self,
+        plan: &RestartPlan,
+        record: &(dyn Fn(Step) + Sync),
+        may_act: &MayAct<'_>,
+    ) -> (bool, String) {
         let Some(kube) = &self.probes.kube else {
             record(Step {
                 step: "restart".into(),
@@ -318,6 +350,14 @@ impl Remediator {
                         });
                         return false;
                     }
+                }
+                if let Err(why) = may_act().await {
+                    record(Step {
+                        step: format!("restart {id}"),
+                        ok: false,
+                        detail: format!("stopped before restarting: {why}"),
+                    });
+                    return false;
                 }
                 if let Err(e) = restart::restart(kube, &d.namespace, &d.name).await {
                     record(Step {

@@ -1,25 +1,29 @@
-//! The live approval requests: a `DashMap` behind sync methods that journal every change
-//! before making it, and the replay that rebuilds them after a restart (design §6).
+//! The live approval requests: a copy of each in memory for reads, the database as the
+//! record (design §6, §11.4), and the restore that rebuilds them after a restart.
 //!
-//! Each transition holds the request's map entry while it decides, journals and applies, so
-//! concurrent clicks on one request are serialised: the quorum is announced once and execution
-//! begins once. No method hands out a guard, and none is async, so no guard can be held across
-//! an `.await`.
+//! Each transition holds the request's own async lock while it decides, records and applies,
+//! so concurrent clicks on one request are serialised: the quorum is announced once and
+//! execution begins once. The record is a conditional update on the request's version, so a
+//! second writer on the same database cannot move it too; a request that moved elsewhere is
+//! reloaded and decided again. No map guard is ever held across an `.await`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
 use crate::approval::request::{Change, Step};
 use crate::approval::{
-    Actor, Approval, ApprovalRequest, ApprovalState, Decision, NewRequest, Policy, Refusal,
-    RequestId,
+    Actor, Approval, ApprovalRequest, ApprovalState, NewRequest, Policy, Refusal, RequestId,
 };
-use crate::incident::journal::{Event, Journal, JournalEntry, JournalError};
+use crate::store::event::event_for;
+use crate::store::{Change as StoreChange, Event, Live, Record, Store, StoreError, StoredRequest};
 
 /// The outcome written for a request that was running when the process stopped.
 pub const INTERRUPTED_OUTCOME: &str = "interrupted by a restart; nothing is retried automatically";
+/// How often a transition is decided again when another writer moved the request meanwhile.
+const CONFLICT_RETRIES: usize = 3;
 
 /// The answer to a proposal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,140 +51,96 @@ pub struct RestoreReport {
     pub expired: Vec<RequestId>,
     /// Reached quorum but never started; still open until they expire.
     pub awaiting_execution: Vec<RequestId>,
-    /// Journal events about requests the journal never proposed (skipped).
-    pub orphaned_events: usize,
+    /// Rows of the state that could not be read back (skipped).
+    pub unreadable: usize,
 }
 
-/// Approval requests, journaled.
+/// Approval requests, recorded.
 #[derive(Debug)]
 pub struct ApprovalStore {
     policy: Policy,
-    journal: Arc<Journal>,
-    requests: DashMap<RequestId, ApprovalRequest>,
+    store: Arc<Store>,
+    /// The current copy of each request in memory (reads never wait).
+    requests: DashMap<RequestId, StoredRequest>,
+    /// One async lock per request: transitions of one request run one at a time.
+    locks: DashMap<RequestId, Arc<tokio::sync::Mutex<()>>>,
     /// Serialises proposals so two clicks on one button open one request.
-    proposing: Mutex<()>,
+    proposing: tokio::sync::Mutex<()>,
     /// Told of every new request (the expiry sweep then wakes in time for it).
     proposed: tokio::sync::Notify,
 }
 
 impl ApprovalStore {
-    /// An empty store (a fresh journal).
-    pub fn new(policy: Policy, journal: Arc<Journal>) -> Self {
+    /// An empty store.
+    pub fn new(policy: Policy, store: Arc<Store>) -> Self {
         Self {
             policy,
-            journal,
+            store,
             requests: DashMap::new(),
-            proposing: Mutex::new(()),
+            locks: DashMap::new(),
+            proposing: tokio::sync::Mutex::new(()),
             proposed: tokio::sync::Notify::new(),
         }
     }
 
-    /// Rebuilds the store from a journal replay. Requests that were running are closed as
-    /// failed, and requests past their expiry expire; both are journaled.
-    pub fn restore(
+    /// Rebuilds the store from the live state. Requests that were running are closed as
+    /// failed, and requests past their expiry expire; both are recorded.
+    pub async fn restore(
         policy: Policy,
-        journal: Arc<Journal>,
-        entries: &[JournalEntry],
+        store: Arc<Store>,
+        live: &Live,
         now: DateTime<Utc>,
-    ) -> Result<(Self, RestoreReport), JournalError> {
-        let store = Self::new(policy, journal);
-        let mut report = RestoreReport::default();
-        for entry in entries {
-            let change = match &entry.event {
-                Event::ApprovalProposed { request } => {
-                    store
-                        .requests
-                        .insert(request.id.clone(), ApprovalRequest::clone(request));
-                    continue;
-                }
-                Event::ApprovalGranted { id, person, actor } => (
-                    id,
-                    Change::Granted(Decision {
-                        person: person.clone(),
-                        actor: actor.clone(),
-                        at: entry.at,
-                    }),
-                ),
-                Event::ApprovalDenied { id, person, actor } => (
-                    id,
-                    Change::Denied(Decision {
-                        person: person.clone(),
-                        actor: actor.clone(),
-                        at: entry.at,
-                    }),
-                ),
-                Event::ExecutionStarted { id } => (id, Change::Started { at: entry.at }),
-                Event::ExecutionFinished { id, ok, detail } => (
-                    id,
-                    Change::Finished {
-                        ok: *ok,
-                        detail: detail.clone(),
-                    },
-                ),
-                Event::RequestExpired { id } => (id, Change::Expired),
-                Event::RequestInvalidated { id, reason } => (
-                    id,
-                    Change::Invalidated {
-                        reason: reason.clone(),
-                    },
-                ),
-                Event::ApprovalRefused { .. }
-                | Event::PlanRecorded { .. }
-                | Event::ExecutionStep { .. }
-                | Event::IncidentOpened { .. }
-                | Event::IncidentUpdated { .. }
-                | Event::TriageCompleted { .. }
-                | Event::ReviewerRotated { .. }
-                | Event::ApprovalCardPosted { .. } => continue,
-            };
-            let (id, change) = change;
-            match store.requests.get_mut(id) {
-                Some(mut request) => request.apply(&change),
-                None => {
-                    report.orphaned_events += 1;
-                    tracing::warn!(seq = entry.seq, request = %id, "journal event for an unknown approval request; skipped");
-                }
-            }
+    ) -> Result<(Self, RestoreReport), StoreError> {
+        let approvals = Self::new(policy, store);
+        let mut report = RestoreReport {
+            unreadable: live.unreadable,
+            ..RestoreReport::default()
+        };
+        for stored in &live.requests {
+            approvals
+                .requests
+                .insert(stored.request.id.clone(), stored.clone());
         }
-
-        for id in store.ids() {
-            let interrupted = store.transition(&id, None, now, |r| Step {
-                change: match r.state {
-                    ApprovalState::Executing => Some(Change::Finished {
-                        ok: false,
-                        detail: INTERRUPTED_OUTCOME.to_owned(),
-                    }),
-                    ApprovalState::Proposed
-                    | ApprovalState::PartiallyApproved
-                    | ApprovalState::Approved
-                    | ApprovalState::Succeeded
-                    | ApprovalState::Failed
-                    | ApprovalState::Denied
-                    | ApprovalState::Expired
-                    | ApprovalState::Invalidated => None,
-                },
-                result: Ok(()),
-            });
+        for id in approvals.ids() {
+            let interrupted = approvals
+                .transition(&id, None, now, |r| Step {
+                    change: match r.state {
+                        ApprovalState::Executing => Some(Change::Finished {
+                            ok: false,
+                            detail: INTERRUPTED_OUTCOME.to_owned(),
+                        }),
+                        ApprovalState::Proposed
+                        | ApprovalState::PartiallyApproved
+                        | ApprovalState::Approved
+                        | ApprovalState::Succeeded
+                        | ApprovalState::Failed
+                        | ApprovalState::Denied
+                        | ApprovalState::Expired
+                        | ApprovalState::Invalidated => None,
+                    },
+                    result: Ok(()),
+                })
+                .await;
             match interrupted {
                 Ok(done) if done.changed => report.interrupted.push(id.clone()),
                 Ok(_) => {}
-                Err(Refusal::NotRecorded { detail }) => return Err(store.journal_down(detail)),
+                Err(Refusal::NotRecorded { detail }) => return Err(not_recorded(detail)),
                 Err(_) => {}
             }
-            match store.expire(&id, now) {
+            match approvals.expire(&id, now).await {
                 Ok(Some(_)) => report.expired.push(id.clone()),
                 Ok(None) => {}
-                Err(Refusal::NotRecorded { detail }) => return Err(store.journal_down(detail)),
+                Err(Refusal::NotRecorded { detail }) => return Err(not_recorded(detail)),
                 Err(_) => {}
             }
-            if store
+            if approvals
                 .get(&id)
                 .is_some_and(|r| r.state == ApprovalState::Approved)
             {
                 report.awaiting_execution.push(id);
             }
         }
-        Ok((store, report))
+        Ok((approvals, report))
     }
 
     pub fn policy(&self) -> &Policy {
@@ -188,14 +148,15 @@ impl ApprovalStore {
     }
 
     /// Opens a request, or returns the open one for the same action and plan fingerprint.
-    pub fn propose(
+    pub async fn propose(
         &self,
         new: NewRequest,
         requester: Actor,
         now: DateTime<Utc>,
     ) -> Result<Proposal, Refusal> {
-        let _one_at_a_time = self.proposing.lock().unwrap_or_else(|p| p.into_inner());
-        let open = self.requests.iter().find_map(|r| {
+        let _one_at_a_time = self.proposing.lock().await;
+        let open = self.requests.iter().find_map(|s| {
+            let r = &s.request;
             let same = r.action == new.action && r.fingerprint == new.fingerprint;
             (same && !r.state.is_closed() && r.decide_expiry(now).is_none()).then(|| r.clone())
         });
@@ -207,20 +168,35 @@ impl ApprovalStore {
             request.id = RequestId::generate();
         }
         self.record(
-            now,
-            Event::ApprovalProposed {
-                request: Box::new(request.clone()),
+            Record::event(
+                now,
+                Event::ApprovalProposed {
+                    request: Box::new(request.clone()),
+                },
+            )
+            .incident(request.incident.as_deref())
+            .actor(Some(request.requester.person.as_str()))
+            .change(StoreChange::Request {
+                doc: &request,
+                version: 0,
+            }),
+            &request.id,
+        )
+        .await?;
+        self.requests.insert(
+            request.id.clone(),
+            StoredRequest {
+                request: request.clone(),
+                version: 1,
+                closed_at: None,
             },
-            &request,
-            Some(request.requester.person.as_str()),
-        )?;
-        self.requests.insert(request.id.clone(), request.clone());
+        );
         self.proposed.notify_waiters();
         Ok(Proposal::New(request))
     }
 
     /// An approval click.
-    pub fn approve(
+    pub async fn approve(
         &self,
         id: &RequestId,
         actor: &Actor,
@@ -229,29 +205,37 @@ impl ApprovalStore {
         self.transition(id, Some(actor), now, |r| {
             r.decide_approve(actor, now, &self.policy)
         })
+        .await
         .map(|done| done.answer)
     }
 
     /// A deny click: an approver's veto or the requester's withdrawal.
-    pub fn deny(&self, id: &RequestId, actor: &Actor, now: DateTime<Utc>) -> Result<(), Refusal> {
+    pub async fn deny(
+        &self,
+        id: &RequestId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), Refusal> {
         self.transition(id, Some(actor), now, |r| {
             r.decide_deny(actor, now, &self.policy)
         })
+        .await
         .map(|_| ())
     }
 
     /// The executor's gate: succeeds once per request, returning the request to run.
-    pub fn begin_execution(
+    pub async fn begin_execution(
         &self,
         id: &RequestId,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, Refusal> {
         self.transition(id, None, now, |r| r.decide_begin_execution(now))
+            .await
             .map(|done| done.request)
     }
 
-    /// Journals one executor step (no state change).
-    pub fn record_step(
+    /// Records one executor step (no state change).
+    pub async fn record_step(
         &self,
         id: &RequestId,
         step: &str,
@@ -261,20 +245,23 @@ impl ApprovalStore {
     ) -> Result<(), Refusal> {
         let request = self.get(id).ok_or(Refusal::UnknownRequest)?;
         self.record(
-            now,
-            Event::ExecutionStep {
-                id: id.clone(),
-                step: step.to_owned(),
-                ok,
-                detail: detail.to_owned(),
-            },
-            &request,
-            None,
+            Record::event(
+                now,
+                Event::ExecutionStep {
+                    id: id.clone(),
+                    step: step.to_owned(),
+                    ok,
+                    detail: detail.to_owned(),
+                },
+            )
+            .incident(request.incident.as_deref()),
+            id,
         )
+        .await
     }
 
     /// Ends an execution.
-    pub fn finish(
+    pub async fn finish(
         &self,
         id: &RequestId,
         ok: bool,
@@ -282,17 +269,19 @@ impl ApprovalStore {
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, Refusal> {
         self.transition(id, None, now, |r| r.decide_finish(ok, detail))
+            .await
             .map(|done| done.request)
     }
 
     /// Closes an open request without running it (e.g. the plan fingerprint changed).
-    pub fn invalidate(
+    pub async fn invalidate(
         &self,
         id: &RequestId,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, Refusal> {
         self.transition(id, None, now, |r| r.decide_invalidate(reason))
+            .await
             .map(|done| done.request)
     }
 
@@ -300,8 +289,8 @@ impl ApprovalStore {
     pub fn next_expiry(&self) -> Option<DateTime<Utc>> {
         self.requests
             .iter()
-            .filter(|r| !r.state.is_closed())
-            .map(|r| r.expires_at)
+            .filter(|s| !s.request.state.is_closed())
+            .map(|s| s.request.expires_at)
             .min()
     }
 
@@ -311,10 +300,16 @@ impl ApprovalStore {
     }
 
     /// Expires every open request that is due; returns them as they are now.
-    pub fn expire_due(&self, now: DateTime<Utc>) -> Vec<ApprovalRequest> {
+    pub async fn expire_due(&self, now: DateTime<Utc>) -> Vec<ApprovalRequest> {
         let mut expired = Vec::new();
-        for id in self.ids() {
-            match self.expire(&id, now) {
+        let due: Vec<RequestId> = self
+            .requests
+            .iter()
+            .filter(|s| s.request.decide_expiry(now).is_some())
+            .map(|s| s.key().clone())
+            .collect();
+        for id in due {
+            match self.expire(&id, now).await {
                 Ok(Some(request)) => expired.push(request),
                 Ok(None) => {}
                 Err(refusal) => {
@@ -325,139 +320,190 @@ impl ApprovalStore {
         expired
     }
 
-    /// A copy of one request.
-    pub fn get(&self, id: &RequestId) -> Option<ApprovalRequest> {
-        self.requests.get(id).map(|r| r.clone())
+    /// Forgets requests that closed before `now - retention` (their records stay in the
+    /// database); returns their ids.
+    pub fn prune(&self, now: DateTime<Utc>, retention: Duration) -> Vec<RequestId> {
+        let Ok(retention) = chrono::Duration::from_std(retention) else {
+            return Vec::new();
+        };
+        let cutoff = now - retention;
+        let old: Vec<RequestId> = self
+            .requests
+            .iter()
+            .filter(|s| s.closed_at.is_some_and(|at| at < cutoff))
+            .map(|s| s.key().clone())
+            .collect();
+        for id in &old {
+            self.requests.remove(id);
+            self.locks.remove(id);
+        }
+        old
     }
 
-    /// Copies of every request, oldest first.
+    /// A copy of one request.
+    pub fn get(&self, id: &RequestId) -> Option<ApprovalRequest> {
+        self.requests.get(id).map(|s| s.request.clone())
+    }
+
+    /// Copies of every request in memory, oldest first.
     pub fn list(&self) -> Vec<ApprovalRequest> {
-        let mut all: Vec<ApprovalRequest> = self.requests.iter().map(|r| r.clone()).collect();
+        let mut all: Vec<ApprovalRequest> =
+            self.requests.iter().map(|s| s.request.clone()).collect();
         all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         all
     }
 
-    fn ids(&self) -> Vec<RequestId> {
-        self.requests.iter().map(|r| r.key().clone()).collect()
+    /// How many requests are in memory.
+    pub fn len(&self) -> usize {
+        self.requests.len()
     }
 
-    fn expire(
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    fn ids(&self) -> Vec<RequestId> {
+        self.requests.iter().map(|s| s.key().clone()).collect()
+    }
+
+    async fn expire(
         &self,
         id: &RequestId,
         now: DateTime<Utc>,
     ) -> Result<Option<ApprovalRequest>, Refusal> {
-        let done = self.transition(id, None, now, |r| Step {
-            change: r.decide_expiry(now),
-            result: Ok(()),
-        })?;
+        let done = self
+            .transition(id, None, now, |r| Step {
+                change: r.decide_expiry(now),
+                result: Ok(()),
+            })
+            .await?;
         Ok(done.changed.then_some(done.request))
     }
 
-    /// Decide, journal, apply, all while holding the request's entry; the answer and whether
-    /// the request changed. A refused click is journaled too (after the state change it may
-    /// carry, e.g. an expiry).
-    fn transition<T>(
+    /// Decide, record, apply, all while holding the request's lock; the answer and whether
+    /// the request changed. A refused click is recorded too (after the state change it may
+    /// carry, e.g. an expiry). When another writer moved the request, it is reloaded and
+    /// decided again.
+    async fn transition<T>(
         &self,
         id: &RequestId,
         actor: Option<&Actor>,
         now: DateTime<Utc>,
-        decide: impl FnOnce(&ApprovalRequest) -> Step<T>,
+        decide: impl Fn(&ApprovalRequest) -> Step<T>,
     ) -> Result<Done<T>, Refusal> {
-        let Some(mut entry) = self.requests.get_mut(id) else {
+        let Some(lock) = self.locks_for(id) else {
             return Err(Refusal::UnknownRequest);
         };
-        let step = decide(&entry);
-        let person = actor.map(|a| self.policy.identity(a));
-        if let Some(change) = &step.change {
-            let event = event_for(id, change);
-            let who = match change {
-                Change::Granted(d) | Change::Denied(d) => Some(d.person.as_str().to_owned()),
-                Change::Started { .. }
-                | Change::Finished { .. }
-                | Change::Expired
-                | Change::Invalidated { .. } => None,
+        let _one_at_a_time = lock.lock().await;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let Some(current) = self.requests.get(id).map(|s| s.clone()) else {
+                return Err(Refusal::UnknownRequest);
             };
-            self.record(now, event, &entry, who.as_deref())?;
-            entry.apply(change);
-        }
-        if let (Err(refusal), Some(actor)) = (&step.result, actor) {
-            let event = Event::ApprovalRefused {
-                id: id.clone(),
-                actor: actor.clone(),
-                reason: refusal.to_string(),
-            };
-            let who = person.as_ref().map(|p| p.as_str().to_owned());
-            if let Err(err) = self.record(now, event, &entry, who.as_deref()) {
-                tracing::warn!(request = %id, error = ?err, "could not journal a refused click");
+            let step = decide(&current.request);
+            let mut next = current.clone();
+            if let Some(change) = &step.change {
+                next.request.apply(change);
+                let who = match change {
+                    Change::Granted(d) | Change::Denied(d) => Some(d.person.as_str().to_owned()),
+                    Change::Started { .. }
+                    | Change::Finished { .. }
+                    | Change::Expired
+                    | Change::Invalidated { .. } => None,
+                };
+                let record = Record::event(now, event_for(id, change))
+                    .incident(current.request.incident.as_deref())
+                    .actor(who.as_deref())
+                    .change(StoreChange::Request {
+                        doc: &next.request,
+                        version: current.version,
+                    });
+                match self.store.record(record).await {
+                    Ok(_) => {
+                        next.version += 1;
+                        if next.request.state.is_closed() && next.closed_at.is_none() {
+                            next.closed_at = Some(now);
+                        }
+                        self.requests.insert(id.clone(), next.clone());
+                    }
+                    Err(StoreError::Conflict) if attempt <= CONFLICT_RETRIES => {
+                        self.reload(id).await?;
+                        continue;
+                    }
+                    Err(err) => return Err(self.refusal(id, &err)),
+                }
             }
+            if let (Err(refusal), Some(actor)) = (&step.result, actor) {
+                let person = self.policy.identity(actor);
+                let record = Record::event(
+                    now,
+                    Event::ApprovalRefused {
+                        id: id.clone(),
+                        actor: actor.clone(),
+                        reason: refusal.to_string(),
+                    },
+                )
+                .incident(current.request.incident.as_deref())
+                .actor(Some(person.as_str()));
+                if let Err(err) = self.store.record(record).await {
+                    tracing::warn!(request = %id, error = %err, "could not record a refused click");
+                }
+            }
+            let changed = step.change.is_some();
+            return step.result.map(|answer| Done {
+                answer,
+                changed,
+                request: next.request,
+            });
         }
-        let request = entry.clone();
-        drop(entry);
-        let changed = step.change.is_some();
-        step.result.map(|answer| Done {
-            answer,
-            changed,
-            request,
-        })
     }
 
-    fn journal_down(&self, detail: String) -> JournalError {
-        JournalError::Io {
-            path: self.journal.path().to_owned(),
-            op: "recording the restore",
-            source: std::io::Error::other(detail),
+    fn locks_for(&self, id: &RequestId) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        if !self.requests.contains_key(id) {
+            return None;
+        }
+        Some(self.locks.entry(id.clone()).or_default().clone())
+    }
+
+    /// Reads a request again from the database (another writer moved it).
+    async fn reload(&self, id: &RequestId) -> Result<(), Refusal> {
+        match self.store.load_request(id).await {
+            Ok(Some(stored)) => {
+                self.requests.insert(id.clone(), stored);
+                Ok(())
+            }
+            Ok(None) => Err(Refusal::UnknownRequest),
+            Err(err) => Err(self.refusal(id, &err)),
         }
     }
 
-    fn record(
-        &self,
-        now: DateTime<Utc>,
-        event: Event,
-        request: &ApprovalRequest,
-        actor: Option<&str>,
-    ) -> Result<(), Refusal> {
-        self.journal
-            .append_at(now, event, request.incident.as_deref(), actor)
+    fn refusal(&self, id: &RequestId, err: &StoreError) -> Refusal {
+        let detail = crate::error_chain(err);
+        tracing::error!(request = %id, error = %detail, "the state could not record a change; it was not made");
+        Refusal::NotRecorded { detail }
+    }
+
+    async fn record(&self, record: Record<'_>, id: &RequestId) -> Result<(), Refusal> {
+        self.store
+            .record(record)
+            .await
             .map(|_| ())
-            .map_err(|err| {
-                let detail = crate::error_chain(&err);
-                tracing::error!(request = %request.id, error = %detail, "journal append failed; the change was not made");
-                Refusal::NotRecorded { detail }
-            })
+            .map_err(|err| self.refusal(id, &err))
+    }
+}
+
+fn not_recorded(detail: String) -> StoreError {
+    StoreError::Database {
+        place: "restore".into(),
+        detail,
     }
 }
 
 /// A transition that went through: the answer, whether the request changed, and the request
-/// as it was when the entry was released.
+/// as it was when the lock was released.
 struct Done<T> {
     answer: T,
     changed: bool,
     request: ApprovalRequest,
-}
-
-fn event_for(id: &RequestId, change: &Change) -> Event {
-    let id = id.clone();
-    match change {
-        Change::Granted(d) => Event::ApprovalGranted {
-            id,
-            person: d.person.clone(),
-            actor: d.actor.clone(),
-        },
-        Change::Denied(d) => Event::ApprovalDenied {
-            id,
-            person: d.person.clone(),
-            actor: d.actor.clone(),
-        },
-        Change::Started { .. } => Event::ExecutionStarted { id },
-        Change::Finished { ok, detail } => Event::ExecutionFinished {
-            id,
-            ok: *ok,
-            detail: detail.clone(),
-        },
-        Change::Expired => Event::RequestExpired { id },
-        Change::Invalidated { reason } => Event::RequestInvalidated {
-            id,
-            reason: reason.clone(),
-        },
-    }
 }

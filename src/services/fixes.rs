@@ -3,10 +3,13 @@
 //! A click on a remediation proposes an approval request for a plan (the clicker is the
 //! requester); approvals are counted by the policy; the approval that completes the quorum runs
 //! the request, here and nowhere else, at most once: the executor re-probes, checks the
-//! fingerprint, runs and verifies. Every step goes to the journal first. Chat, the alert
-//! intake, the reviewer watch and the demo only present this.
+//! fingerprint, runs and verifies. Every step is recorded before chat hears of it, and before
+//! each change to the world the run checks that this replica still holds the state: a
+//! deposed leader stops at once. Chat, the alert intake, the reviewer watch and the demo only
+//! present this.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
@@ -15,8 +18,8 @@ use super::Changes;
 use super::approvals::{ApprovalStore, RestoreReport};
 use crate::approval::{Actor, Approval, ApprovalRequest, NewRequest, Policy, Refusal, RequestId};
 use crate::diagnosis::{RemediationKind, Report};
-use crate::incident::journal::{Event, Journal, JournalEntry};
 use crate::remediation::{ExecError, Plan, PlanError, Remediator, Step};
+use crate::store::{Event, Live, Record, Store, StoreError};
 
 /// Why a fix did not go ahead.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -27,8 +30,8 @@ pub enum FixError {
     Refused(#[from] Refusal),
     #[error("{0}")]
     WorldChanged(#[from] ExecError),
-    #[error("the journal could not record it: {0}")]
-    Journal(String),
+    #[error("the state could not record it: {0}")]
+    NotRecorded(String),
 }
 
 /// What an execution tells as it goes.
@@ -36,7 +39,7 @@ pub enum FixError {
 pub enum Progress<'a> {
     /// The request started executing (its state is `executing`).
     Started(&'a ApprovalRequest),
-    /// A step finished (already journaled).
+    /// A step finished (already recorded).
     Step(&'a Step),
 }
 
@@ -50,11 +53,11 @@ pub enum Approved {
     Executed(Result<ApprovalRequest, FixError>),
 }
 
-/// Proposals, approvals and executions, journaled.
+/// Proposals, approvals and executions, recorded.
 pub struct Fixes {
     remediator: Remediator,
-    store: ApprovalStore,
-    journal: Arc<Journal>,
+    approvals: ApprovalStore,
+    store: Arc<Store>,
     plans: DashMap<RequestId, Plan>,
     rotated_expiry: Mutex<Option<DateTime<Utc>>>,
     /// Counted when a fix starts and when it ends.
@@ -64,51 +67,46 @@ pub struct Fixes {
 impl std::fmt::Debug for Fixes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fixes")
-            .field("journal", &self.journal.path())
+            .field("store", &self.store.place())
             .finish_non_exhaustive()
     }
 }
 
 impl Fixes {
-    /// Builds the service from a replayed journal: pending approvals and their plans come back,
+    /// Builds the service from the live state: pending approvals and their plans come back,
     /// requests interrupted mid-execution are closed as failed, overdue ones expire.
-    pub fn restore(
+    pub async fn restore(
         remediator: Remediator,
         policy: Policy,
-        journal: Arc<Journal>,
-        entries: &[JournalEntry],
+        store: Arc<Store>,
+        live: &Live,
         now: DateTime<Utc>,
         changes: Changes,
     ) -> anyhow::Result<(Fixes, RestoreReport)> {
-        let (store, report) = ApprovalStore::restore(policy, journal.clone(), entries, now)?;
+        let (approvals, report) = ApprovalStore::restore(policy, store.clone(), live, now).await?;
         let plans = DashMap::new();
-        let mut rotated = None;
-        for e in entries {
-            match &e.event {
-                Event::PlanRecorded { id, plan } => {
-                    if let Ok(plan) = serde_json::from_value::<Plan>(plan.clone()) {
-                        plans.insert(id.clone(), plan);
-                    }
-                }
-                Event::ReviewerRotated { expires_at, .. } => rotated = *expires_at,
-                _ => {}
+        for e in &live.request_events {
+            if let Event::PlanRecorded { id, plan } = &e.event
+                && let Ok(plan) = serde_json::from_value::<Plan>(plan.clone())
+            {
+                plans.insert(id.clone(), plan);
             }
         }
         Ok((
             Fixes {
                 remediator,
+                approvals,
                 store,
-                journal,
                 plans,
-                rotated_expiry: Mutex::new(rotated),
+                rotated_expiry: Mutex::new(live.rotated_reviewer.flatten()),
                 changes,
             },
             report,
         ))
     }
 
-    pub fn journal(&self) -> &Arc<Journal> {
-        &self.journal
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     pub fn remediator(&self) -> &Remediator {
@@ -116,7 +114,7 @@ impl Fixes {
     }
 
     pub fn policy(&self) -> &Policy {
-        self.store.policy()
+        self.approvals.policy()
     }
 
     /// Expiry of the last reviewer token the bot wrote, if any.
@@ -130,7 +128,7 @@ impl Fixes {
     }
 
     /// A click on a remediation: builds the plan and opens (or finds) its approval request.
-    pub fn propose(
+    pub async fn propose(
         &self,
         report: &Report,
         kind: RemediationKind,
@@ -139,31 +137,36 @@ impl Fixes {
         now: DateTime<Utc>,
     ) -> Result<(ApprovalRequest, Plan), FixError> {
         let plan = self.remediator.plan(report, kind)?;
-        let proposal = self.store.propose(
-            NewRequest {
-                action: kind.action(),
-                fingerprint: plan.fingerprint(),
-                incident: incident.map(str::to_owned),
-                summary: plan.preview(),
-            },
-            requester,
-            now,
-        )?;
+        let proposal = self
+            .approvals
+            .propose(
+                NewRequest {
+                    action: kind.action(),
+                    fingerprint: plan.fingerprint(),
+                    incident: incident.map(str::to_owned),
+                    summary: plan.preview(),
+                },
+                requester,
+                now,
+            )
+            .await?;
         let request = proposal.request().clone();
         if !self.plans.contains_key(&request.id) {
             let value =
-                serde_json::to_value(&plan).map_err(|e| FixError::Journal(e.to_string()))?;
-            self.journal
-                .append_at(
-                    now,
-                    Event::PlanRecorded {
-                        id: request.id.clone(),
-                        plan: value,
-                    },
-                    incident,
-                    None,
+                serde_json::to_value(&plan).map_err(|e| FixError::NotRecorded(e.to_string()))?;
+            self.store
+                .record(
+                    Record::event(
+                        now,
+                        Event::PlanRecorded {
+                            id: request.id.clone(),
+                            plan: value,
+                        },
+                    )
+                    .incident(incident),
                 )
-                .map_err(|e| FixError::Journal(e.to_string()))?;
+                .await
+                .map_err(|e| FixError::NotRecorded(e.to_string()))?;
             self.plans.insert(request.id.clone(), plan.clone());
         }
         let plan = self
@@ -184,15 +187,19 @@ impl Fixes {
         now: DateTime<Utc>,
         progress: &(dyn Fn(Progress<'_>) + Send + Sync),
     ) -> Result<Approved, Refusal> {
-        let approval = self.store.approve(id, actor, now).inspect_err(|refusal| {
-            crate::metrics::approval("refused");
-            tracing::info!(request = %id, actor = %actor.platform_key(), %refusal, "approval refused");
-        })?;
+        let approval = self
+            .approvals
+            .approve(id, actor, now)
+            .await
+            .inspect_err(|refusal| {
+                crate::metrics::approval("refused");
+                tracing::info!(request = %id, actor = %actor.platform_key(), %refusal, "approval refused");
+            })?;
         match approval {
             Approval::Recorded { .. } => {
                 crate::metrics::approval("recorded");
                 Ok(Approved::Recorded(
-                    self.store.get(id).ok_or(Refusal::UnknownRequest)?,
+                    self.approvals.get(id).ok_or(Refusal::UnknownRequest)?,
                 ))
             }
             Approval::QuorumReached { .. } => {
@@ -205,21 +212,22 @@ impl Fixes {
     }
 
     /// A deny click (any listed approver, or the requester withdrawing).
-    pub fn deny(
+    pub async fn deny(
         &self,
         id: &RequestId,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, Refusal> {
-        self.store
+        self.approvals
             .deny(id, actor, now)
+            .await
             .inspect_err(|_| crate::metrics::approval("refused"))?;
         crate::metrics::approval("denied");
-        self.store.get(id).ok_or(Refusal::UnknownRequest)
+        self.approvals.get(id).ok_or(Refusal::UnknownRequest)
     }
 
     pub fn request(&self, id: &RequestId) -> Option<ApprovalRequest> {
-        self.store.get(id)
+        self.approvals.get(id)
     }
 
     pub fn plan(&self, id: &RequestId) -> Option<Plan> {
@@ -227,22 +235,36 @@ impl Fixes {
     }
 
     pub fn requests(&self) -> Vec<ApprovalRequest> {
-        self.store.list()
+        self.approvals.list()
     }
 
     /// When the next open request expires, if any is open.
     pub fn next_expiry(&self) -> Option<DateTime<Utc>> {
-        self.store.next_expiry()
+        self.approvals.next_expiry()
     }
 
     /// Resolves when a new request is proposed.
     pub async fn proposed(&self) {
-        self.store.proposed().await;
+        self.approvals.proposed().await;
     }
 
-    /// Expires overdue requests (journaled) and returns them.
-    pub fn expire_due(&self, now: DateTime<Utc>) -> Vec<ApprovalRequest> {
-        self.store.expire_due(now)
+    /// Expires overdue requests (recorded) and returns them.
+    pub async fn expire_due(&self, now: DateTime<Utc>) -> Vec<ApprovalRequest> {
+        self.approvals.expire_due(now).await
+    }
+
+    /// Forgets requests (and their plans) closed longer than `retention` ago; returns them.
+    pub fn prune(&self, now: DateTime<Utc>, retention: Duration) -> Vec<RequestId> {
+        let gone = self.approvals.prune(now, retention);
+        for id in &gone {
+            self.plans.remove(id);
+        }
+        gone
+    }
+
+    /// How many requests are in memory.
+    pub fn requests_in_memory(&self) -> usize {
+        self.approvals.len()
     }
 
     /// Runs a request that reached its quorum but never started (the process stopped in
@@ -257,8 +279,9 @@ impl Fixes {
     }
 
     /// Runs an approved request, at most once however often it is called. Each step is
-    /// journaled, then passed to `progress`. A request without a recorded plan cannot run:
-    /// it is invalidated rather than left waiting.
+    /// recorded, then passed to `progress`; before each change to the world the run checks
+    /// that this replica still holds the state, and stops when it does not. A request
+    /// without a recorded plan cannot run: it is invalidated rather than left waiting.
     async fn execute(
         &self,
         id: &RequestId,
@@ -268,38 +291,60 @@ impl Fixes {
             let reason =
                 "no plan was recorded for it, so what was approved is unknown; propose it again";
             tracing::warn!(request = %id, "{reason}");
-            let request = self.store.invalidate(id, reason, Utc::now())?;
+            let request = self.approvals.invalidate(id, reason, Utc::now()).await?;
             crate::metrics::remediation(request.action.as_str(), "invalidated");
             return Ok(request);
         };
-        let started = self.store.begin_execution(id, Utc::now())?;
+        let started = self.approvals.begin_execution(id, Utc::now()).await?;
         progress(Progress::Started(&started));
-        let record = |s: &Step| {
-            let _ = self
-                .store
-                .record_step(id, &s.step, s.ok, &s.detail, Utc::now());
-            progress(Progress::Step(s));
-        };
         let span = tracing::info_span!(
             "remediation",
             request = %id,
             incident = %started.incident.as_deref().unwrap_or("-")
         );
-        let run = Box::pin(self.remediator.execute_approved(&plan, &record));
+        // Steps go through a channel to the recorder below, in order: the executor's callback
+        // cannot wait, the record must.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Step>();
+        let report = move |s: &Step| {
+            let _ = tx.send(s.clone());
+        };
+        let may_act = || -> futures::future::BoxFuture<'_, Result<(), String>> {
+            Box::pin(self.still_holding())
+        };
+        let plan_ref = &plan;
+        let remediator = &self.remediator;
+        let run = async move {
+            let run = Box::pin(remediator.execute_guarded(plan_ref, &report, &may_act));
+            tracing::Instrument::instrument(run, span).await
+        };
+        let recorder = async {
+            while let Some(s) = rx.recv().await {
+                if let Err(refusal) = self
+                    .approvals
+                    .record_step(id, &s.step, s.ok, &s.detail, Utc::now())
+                    .await
+                {
+                    tracing::warn!(request = %id, step = %s.step, error = %refusal, "an execution step could not be recorded");
+                }
+                progress(Progress::Step(&s));
+            }
+        };
         self.changes.bump();
-        let result = tracing::Instrument::instrument(run, span).await;
+        let (result, ()) = futures::join!(run, recorder);
         self.changes.bump();
         match result {
             Ok(outcome) => {
                 if let Some((service_account, expires_at)) = outcome.rotated_reviewer.clone() {
-                    let _ = self.journal.append(
-                        Event::ReviewerRotated {
-                            service_account,
-                            expires_at,
-                        },
-                        None,
-                        None,
-                    );
+                    let _ = self
+                        .store
+                        .record(Record::event(
+                            Utc::now(),
+                            Event::ReviewerRotated {
+                                service_account,
+                                expires_at,
+                            },
+                        ))
+                        .await;
                     if let Ok(mut r) = self.rotated_expiry.lock() {
                         *r = expires_at;
                     }
@@ -309,15 +354,29 @@ impl Fixes {
                     if outcome.ok { "succeeded" } else { "failed" },
                 );
                 Ok(self
-                    .store
-                    .finish(id, outcome.ok, &outcome.summary, Utc::now())?)
+                    .approvals
+                    .finish(id, outcome.ok, &outcome.summary, Utc::now())
+                    .await?)
             }
             Err(e) => {
                 crate::metrics::remediation(plan.action().as_str(), "invalidated");
-                let request = self.store.invalidate(id, &e.to_string(), Utc::now())?;
+                let request = self
+                    .approvals
+                    .invalidate(id, &e.to_string(), Utc::now())
+                    .await?;
                 tracing::warn!(request = %id, reason = %e, "approved plan refused at execution");
                 Ok(request)
             }
+        }
+    }
+
+    /// Whether this replica still holds the state (no newer leadership term exists).
+    async fn still_holding(&self) -> Result<(), String> {
+        let mine = self.store.term();
+        match self.store.current_term().await {
+            Ok(current) if current == mine => Ok(()),
+            Ok(current) => Err(StoreError::Fenced { mine, current }.to_string()),
+            Err(e) => Err(format!("the state cannot be checked: {e}")),
         }
     }
 }

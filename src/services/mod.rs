@@ -3,11 +3,12 @@
 //! services decide.
 //!
 //! - [`triage`]: runs triages, keeps the ones people may act on, one per cause.
-//! - [`fixes`]: proposals, approvals and execution at quorum, journaled.
-//! - [`approvals`]: the live, journaled approval requests.
+//! - [`fixes`]: proposals, approvals and execution at quorum, recorded.
+//! - [`approvals`]: the live, recorded approval requests.
 //! - [`changes`]: the bot's own changes, counted, so no triage from before one is reused.
 //! - [`reviewer`]: the reviewer watch's round.
 //! - [`work`]: the work in flight behind the edges' answers.
+//! - [`keyed`]: one async lock per key, forgotten when unused.
 //!
 //! The composition root (`crate::app`) builds one `Services` for `serve`, the demo and the
 //! tests alike.
@@ -15,6 +16,7 @@
 pub mod approvals;
 pub mod changes;
 pub mod fixes;
+pub mod keyed;
 pub mod reviewer;
 pub mod triage;
 pub mod work;
@@ -24,7 +26,7 @@ use std::time::Duration;
 
 use crate::approval::Policy;
 use crate::config::FileConfig;
-use crate::incident::journal::Journal;
+use crate::store::Store;
 
 pub use approvals::{ApprovalStore, INTERRUPTED_OUTCOME, Proposal, RestoreReport};
 pub use changes::Changes;
@@ -35,7 +37,8 @@ pub use work::InFlight;
 /// Everything a running bot shares.
 pub struct Services {
     pub config: FileConfig,
-    pub journal: Arc<Journal>,
+    /// The state: the audit trail and the live requests and incidents.
+    pub store: Arc<Store>,
     pub triage: TriageService,
     pub fixes: Fixes,
     /// The tasks behind the edges' answers (commands, clicks, incidents).

@@ -52,6 +52,7 @@ pub async fn check_once(
     match services
         .fixes
         .propose(&report, RemediationKind::RotateReviewer, bot, None, now)
+        .await
     {
         Ok((request, _)) => (health, Some(request)),
         Err(e) => {

@@ -17,8 +17,8 @@ use tracing::Instrument as _;
 
 use super::Changes;
 use crate::diagnosis::Report;
-use crate::incident::journal::{Event, Journal, JournalError};
 use crate::probes::{ProbeTarget, Probes, triage};
+use crate::store::{Event, Record, Store, StoreError};
 
 /// How long a chat command reuses a triage that finished before it: twenty people typing
 /// `/vault-triage` at once cost one canary login, and a command a minute later sees news.
@@ -71,7 +71,7 @@ pub enum Cause {
 pub struct TriageService {
     probes: Probes,
     target: ProbeTarget,
-    journal: Arc<Journal>,
+    store: Arc<Store>,
     reuse: Duration,
     /// The bot's own changes: no triage from before one is shared after it.
     changes: Changes,
@@ -85,14 +85,14 @@ impl TriageService {
     pub fn new(
         probes: Probes,
         target: ProbeTarget,
-        journal: Arc<Journal>,
+        store: Arc<Store>,
         reuse: Duration,
         changes: Changes,
     ) -> Self {
         Self {
             probes,
             target,
-            journal,
+            store,
             reuse,
             changes,
             kept: DashMap::new(),
@@ -131,7 +131,7 @@ impl TriageService {
         let report = Box::pin(triage(&self.probes, &target))
             .instrument(tracing::info_span!("triage", incident = %label))
             .await;
-        if let Err(e) = self.record(&report, incident.as_deref()) {
+        if let Err(e) = self.record(&report, incident.as_deref()).await {
             tracing::error!(error = %e, "a finished triage could not be journaled");
         }
         self.keep(report, incident)
@@ -199,18 +199,21 @@ impl TriageService {
             .map(|s| s.kept.clone())
     }
 
-    /// Records a finished triage in the journal.
-    pub fn record(&self, report: &Report, incident: Option<&str>) -> Result<(), JournalError> {
-        self.journal
-            .append(
-                Event::TriageCompleted {
-                    incident: incident.map(str::to_owned),
-                    code: report.verdict.code.as_str().into(),
-                    summary: report.verdict.headline.clone(),
-                },
-                incident,
-                None,
+    /// Records a finished triage in the audit trail.
+    pub async fn record(&self, report: &Report, incident: Option<&str>) -> Result<(), StoreError> {
+        self.store
+            .record(
+                Record::event(
+                    chrono::Utc::now(),
+                    Event::TriageCompleted {
+                        incident: incident.map(str::to_owned),
+                        code: report.verdict.code.as_str().into(),
+                        summary: report.verdict.headline.clone(),
+                    },
+                )
+                .incident(incident),
             )
+            .await
             .map(|_| ())
     }
 

@@ -1,9 +1,11 @@
 //! Work in flight: every task the edges and the alert intake start behind their answer is
-//! counted, so shutdown (and a test) can wait until the bot has nothing left to do.
+//! counted, so shutdown (and a test) can wait until the bot has nothing left to do, and a
+//! replica that loses leadership can stop it all at once.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
@@ -17,13 +19,19 @@ pub struct InFlight {
 struct Inner {
     running: AtomicUsize,
     idle: Notify,
+    next: AtomicU64,
+    /// How to abort each running task.
+    tasks: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
 }
 
 /// Decrements the count when the task ends, however it ends (also when aborted).
-struct Guard(Arc<Inner>);
+struct Guard(Arc<Inner>, u64);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if let Ok(mut tasks) = self.0.tasks.lock() {
+            tasks.remove(&self.1);
+        }
         if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.idle.notify_waiters();
         }
@@ -38,11 +46,30 @@ impl InFlight {
         F::Output: Send + 'static,
     {
         self.inner.running.fetch_add(1, Ordering::AcqRel);
-        let guard = Guard(self.inner.clone());
-        tokio::spawn(async move {
+        let id = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let guard = Guard(self.inner.clone(), id);
+        // The handle is registered before the task can end (the lock is held across the
+        // spawn), so its guard always finds it to remove.
+        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        let handle = tokio::spawn(async move {
             let _guard = guard;
             work.await
-        })
+        });
+        tasks.insert(id, handle.abort_handle());
+        handle
+    }
+
+    /// Aborts every running task (a replica that lost leadership stops its work at once).
+    pub fn abort_all(&self) {
+        let tasks: Vec<_> = self
+            .inner
+            .tasks
+            .lock()
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default();
+        for t in tasks {
+            t.abort();
+        }
     }
 
     /// How many tasks run now.

@@ -351,16 +351,10 @@ async fn a_storm_of_fifty_groups_gives_fifty_root_messages_and_one_triage() {
                 == 50
     })
     .await;
-    let triages = vault_triage::incident::journal::Journal::read(state.path())
-        .unwrap()
-        .entries
+    let triages = crate::support::state::audit_in(state.path())
+        .await
         .iter()
-        .filter(|e| {
-            matches!(
-                e.event,
-                vault_triage::incident::journal::Event::TriageCompleted { .. }
-            )
-        })
+        .filter(|e| matches!(e.event, vault_triage::store::Event::TriageCompleted { .. }))
         .count();
     assert_eq!(triages, 1, "one triage for one cause");
     assert_eq!(bot.service.incidents().len(), 50);
@@ -418,6 +412,70 @@ async fn a_restart_between_two_deliveries_keeps_the_thread() {
     assert!(bot.poster.roots().is_empty(), "no second root message");
     assert_eq!(bot.poster.updates()[0].0, root);
     assert_eq!(bot.poster.replies()[0].0, root);
+    bot.server.abort();
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolved_incidents_past_the_retention_leave_memory_but_not_the_audit() {
+    common::init_crypto();
+    let lab = Lab::start(Scenario::Healthy, LabOptions::default())
+        .await
+        .unwrap();
+    let (_dir, files) = common::lab_files(&lab);
+    let state = tempfile::tempdir().unwrap();
+    let bot = start(&lab, &files, state.path()).await;
+    let auth = format!("Bearer {TOKEN}");
+    let (status, opened) = post(
+        &bot,
+        "/alerts/alertmanager",
+        Some(&auth),
+        fixture("alertmanager/firing.raw.json"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    post(
+        &bot,
+        "/alerts/alertmanager",
+        Some(&auth),
+        fixture("alertmanager/resolved.raw.json"),
+    )
+    .await;
+    settled(&bot, "resolution", || {
+        bot.service.incidents()[0].is_resolved()
+    })
+    .await;
+    let retention = bot.services.config.state.retention;
+    let now = chrono::Utc::now();
+    assert_eq!(
+        bot.service.prune(now, retention),
+        0,
+        "resolved just now: kept"
+    );
+    let later = now + chrono::Duration::from_std(retention).unwrap() + chrono::Duration::hours(1);
+    assert_eq!(bot.service.prune(later, retention), 1);
+    assert!(bot.service.is_empty());
+    // A start after the retention loads nothing; the audit still has the incident's story.
+    let (live, _) = bot
+        .services
+        .store
+        .live_incidents(later, retention, |d| {
+            serde_json::from_str::<serde_json::Value>(d)
+        })
+        .await
+        .unwrap();
+    assert!(live.is_empty());
+    let id = opened["incident"].as_str().unwrap().to_string();
+    let (records, _) = bot
+        .services
+        .store
+        .audit(&vault_triage::store::AuditFilter {
+            incident: Some(id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(records.len() >= 2, "{records:?}");
     bot.server.abort();
     lab.shutdown().await;
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 use vault_triage::approval::{Actor, ApprovalState, RequestId};
-use vault_triage::incident::journal::Event;
 use vault_triage::lab::Scenario;
 
 use crate::support::slack::*;
@@ -53,25 +52,15 @@ fn text_of(body: &Value) -> String {
     format!("{} {}", body["text"], body["blocks"])
 }
 
-/// Journals what bob's and carol's approvals would have journaled (the quorum), without
+/// Records what bob's and carol's approvals would have recorded (the quorum), without
 /// running anything: a process that stopped right after the quorum.
-fn approved_by_bob_and_carol(app: &TestApp, id: &RequestId) {
+async fn approved_by_bob_and_carol(app: &TestApp, id: &RequestId) {
     let services = app.services();
-    for who in ["U0BOB", "U0CAROL"] {
-        let actor = Actor::slack(who);
-        services
-            .journal
-            .append(
-                Event::ApprovalGranted {
-                    id: id.clone(),
-                    person: services.policy().identity(&actor),
-                    actor,
-                },
-                None,
-                None,
-            )
-            .unwrap();
-    }
+    let changes: Vec<_> = ["U0BOB", "U0CAROL"]
+        .into_iter()
+        .map(|who| crate::support::state::granted(services.policy(), Actor::slack(who)))
+        .collect();
+    crate::support::state::record_as_if(&services.store, id, &changes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,17 +101,15 @@ async fn an_expired_request_card_says_so() {
 async fn a_request_running_when_the_bot_stopped_is_announced_in_its_thread() {
     let app = TestApp::start(Scenario::ReviewerJwtExpired).await;
     let (card_ts, request) = card(&app).await;
-    approved_by_bob_and_carol(&app, &request);
-    app.services()
-        .journal
-        .append(
-            Event::ExecutionStarted {
-                id: request.clone(),
-            },
-            None,
-            None,
-        )
-        .unwrap();
+    approved_by_bob_and_carol(&app, &request).await;
+    crate::support::state::record_as_if(
+        &app.services().store,
+        &request,
+        &[vault_triage::approval::request::Change::Started {
+            at: chrono::Utc::now(),
+        }],
+    )
+    .await;
     assert_eq!(
         app.said().await.slack_methods(),
         ["chat.postMessage", "chat.postMessage"]
@@ -152,7 +139,7 @@ async fn a_request_running_when_the_bot_stopped_is_announced_in_its_thread() {
 async fn a_request_approved_before_a_restart_is_revalidated_and_run_after_it() {
     let app = TestApp::start(Scenario::ReviewerJwtExpired).await;
     let (card_ts, request) = card(&app).await;
-    approved_by_bob_and_carol(&app, &request);
+    approved_by_bob_and_carol(&app, &request).await;
     let config_before = app.lab.vault_auth_config();
     assert_eq!(
         app.said().await.slack_methods(),

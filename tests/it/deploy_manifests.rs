@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, Namespace, PodSpec, Service, ServiceAccount,
+    ConfigMap, Container, Namespace, PersistentVolumeClaim, PodSpec, Service, ServiceAccount,
 };
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
@@ -366,10 +367,26 @@ fn variables_the_binary_reads() -> (BTreeSet<String>, BTreeSet<String>) {
 }
 
 #[test]
-fn the_deployment_runs_two_replicas_as_the_bot_service_account() {
+fn the_deployment_runs_one_replica_on_a_read_write_once_claim_as_the_bot_service_account() {
     let d = deployment();
     assert_eq!(d.metadata.namespace.as_deref(), Some(BOT_NAMESPACE));
-    assert_eq!(d.spec.replicas, Some(2));
+    assert_eq!(d.spec.replicas, Some(1));
+    // The old pod lets go of the claim before the new one mounts it.
+    assert_eq!(
+        d.spec.strategy.as_ref().and_then(|s| s.type_.as_deref()),
+        Some("Recreate")
+    );
+    let claim = the_one::<PersistentVolumeClaim>();
+    assert_eq!(
+        claim.spec.unwrap().access_modes,
+        Some(vec!["ReadWriteOnce".to_string()]),
+        "any default storage class provides it"
+    );
+    assert_eq!(
+        env_value("VAULT_TRIAGE_LEADER_ELECTION"),
+        None,
+        "one replica elects nobody"
+    );
     let pod = pod_spec();
     assert_eq!(
         pod.service_account_name.as_deref(),
@@ -1024,4 +1041,99 @@ fn grafana_posts_with_a_bearer_token_from_its_environment() {
     assert_eq!(settings["authorization_scheme"].as_str(), Some("Bearer"));
     let credentials = settings["authorization_credentials"].as_str().unwrap();
     assert!(credentials.starts_with('$'), "interpolated, not inline");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The overlay for several replicas (deploy/ha/)
+
+/// The overlay's patch of the Deployment, read as a Deployment (a partial one).
+fn ha_deployment_patch() -> Deployment {
+    let doc = documents("ha/deployment-patch.yaml").remove(0);
+    serde_json::from_value(doc).expect("the patch reads as a Deployment")
+}
+
+#[test]
+fn the_ha_overlay_builds_on_the_base_and_lists_files_that_exist() {
+    let k = documents("ha/kustomization.yaml").remove(0);
+    let resources: Vec<String> = serde_json::from_value(k["resources"].clone()).unwrap();
+    assert_eq!(resources, ["../", "pdb.yaml"]);
+    let patches: Vec<String> = k["patches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap().to_string())
+        .collect();
+    for file in resources.iter().skip(1).chain(&patches) {
+        assert!(deploy_dir().join("ha").join(file).is_file(), "ha/{file}");
+    }
+    assert!(k.get("namespace").is_none());
+}
+
+#[test]
+fn the_ha_overlay_runs_two_replicas_on_postgres_with_leader_election_and_no_claim() {
+    let base = deployment();
+    let patch = ha_deployment_patch();
+    assert_eq!(patch.metadata.name, base.metadata.name);
+    assert_eq!(patch.metadata.namespace, base.metadata.namespace);
+    let spec = patch.spec;
+    assert_eq!(spec.replicas, Some(2));
+    let pod = spec.template.spec.unwrap();
+    let patched = &pod.containers[0];
+    assert_eq!(patched.name, container().name);
+    let env: BTreeMap<String, _> = patched
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.name.clone(), e))
+        .collect();
+    let (known, secret) = variables_the_binary_reads();
+    for name in env.keys() {
+        assert!(known.contains(name), "{name} is not read by the binary");
+    }
+    assert_eq!(
+        env["VAULT_TRIAGE_LEADER_ELECTION"].value.as_deref(),
+        Some("true")
+    );
+    // The URL carries the database password: a Secret, never a literal.
+    assert!(secret.contains("VAULT_TRIAGE_STATE_URL"));
+    let url = &env["VAULT_TRIAGE_STATE_URL"];
+    assert!(url.value.is_none());
+    let r = url
+        .value_from
+        .as_ref()
+        .and_then(|f| f.secret_key_ref.as_ref())
+        .expect("from a Secret");
+    assert_eq!(
+        (r.name.as_str(), r.key.as_str()),
+        ("vault-triage-state-db", "url")
+    );
+    // state.dir is no longer a claim: nothing is kept there.
+    let state = pod
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .find(|v| v.name == "state")
+        .expect("the state volume is replaced");
+    assert!(state.empty_dir.is_some() && state.persistent_volume_claim.is_none());
+    let dropped = documents("ha/drop-pvc.yaml").remove(0);
+    assert_eq!(dropped["$patch"], "delete");
+    assert_eq!(
+        dropped["metadata"]["name"].as_str(),
+        the_one::<PersistentVolumeClaim>().metadata.name.as_deref()
+    );
+}
+
+#[test]
+fn the_ha_overlay_keeps_one_replica_through_a_drain() {
+    let doc = documents("ha/pdb.yaml").remove(0);
+    let pdb: PodDisruptionBudget = serde_json::from_value(doc).expect("a PodDisruptionBudget");
+    let spec = pdb.spec.unwrap();
+    assert_eq!(spec.min_available, Some(IntOrString::Int(1)));
+    assert_eq!(
+        spec.selector.unwrap().match_labels,
+        deployment().spec.selector.match_labels,
+        "it selects the bot's pods"
+    );
+    assert_eq!(pdb.metadata.namespace.as_deref(), Some(BOT_NAMESPACE));
 }

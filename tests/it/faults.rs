@@ -136,7 +136,7 @@ async fn a_hanging_vault_is_bounded_by_the_deadline_and_said_so() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_journal_refuses_what_it_cannot_record_and_recovers_without_losing_anything() {
+async fn a_full_disk_refuses_what_it_cannot_record_and_recovers_without_losing_anything() {
     use vault_triage::approval::{Actor, Refusal};
     common::init_crypto();
     let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
@@ -179,12 +179,13 @@ async fn a_full_journal_refuses_what_it_cannot_record_and_recovers_without_losin
             None,
             chrono::Utc::now(),
         )
+        .await
         .unwrap();
 
     // The disk fills up.
     services
-        .journal
-        .inject_write_fault(Some(std::io::ErrorKind::StorageFull));
+        .store
+        .inject_fault(Some(vault_triage::store::Fault::Fail));
     let r = post().await.unwrap();
     assert_eq!(r.status().as_u16(), 503, "Alertmanager retries a 503");
     assert!(
@@ -201,12 +202,12 @@ async fn a_full_journal_refuses_what_it_cannot_record_and_recovers_without_losin
         .await
     {
         Err(Refusal::NotRecorded { .. }) => {}
-        other => panic!("an approval that cannot be journaled must not count: {other:?}"),
+        other => panic!("an approval that cannot be recorded must not count: {other:?}"),
     }
     assert!(fixes.request(&request.id).unwrap().approvals.is_empty());
 
     // Space again: the retry goes through, and everything recorded is there.
-    services.journal.inject_write_fault(None);
+    services.store.inject_fault(None);
     assert_eq!(post().await.unwrap().status().as_u16(), 200);
     assert_eq!(service.incidents().len(), 1);
     assert!(
@@ -220,11 +221,11 @@ async fn a_full_journal_refuses_what_it_cannot_record_and_recovers_without_losin
             .await
             .is_ok()
     );
-    let replay = vault_triage::incident::journal::Journal::read(state.path()).unwrap();
-    assert!(replay.torn.is_empty(), "no half line was left behind");
-    assert!(replay.entries.iter().any(|e| matches!(
-        e.event,
-        vault_triage::incident::journal::Event::ApprovalGranted { .. }
-    )));
+    let entries = common::state::audit_in(state.path()).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| matches!(e.event, vault_triage::store::Event::ApprovalGranted { .. }))
+    );
     lab.shutdown().await;
 }

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use vault_triage::approval::{Actor, ApprovalRequest, ApprovalState, Refusal};
-use vault_triage::config::{ApprovalRule, FileConfig};
+use vault_triage::config::{ApprovalRule, FileConfig, StateSection};
 use vault_triage::diagnosis::{Action, RemediationKind, Report, VerdictCode};
-use vault_triage::incident::journal::{Event, Journal};
+use vault_triage::store::Event;
+
+use crate::support::state::{Backend, FreshState, audit_in, granted, record_as_if};
 use vault_triage::lab::{Lab, LabOptions, Scenario};
-use vault_triage::services::{Approved, FixError, INTERRUPTED_OUTCOME, Services};
+use vault_triage::services::{Approved, FixError, INTERRUPTED_OUTCOME, Progress, Services};
 
 use crate::support as common;
 
@@ -27,8 +29,12 @@ struct World {
 }
 
 async fn world(scenario: Scenario) -> World {
+    world_with(scenario, LabOptions::default()).await
+}
+
+async fn world_with(scenario: Scenario, options: LabOptions) -> World {
     common::init_crypto();
-    let lab = Lab::start(scenario, LabOptions::default()).await.unwrap();
+    let lab = Lab::start(scenario, options).await.unwrap();
     let (dir, files) = common::lab_files(&lab);
     World {
         lab,
@@ -40,9 +46,24 @@ async fn world(scenario: Scenario) -> World {
 /// The services as the composition root builds them, with `approvers` listed Slack users
 /// (and the requester) of whom two must approve, the journal in `state`; and a triage.
 async fn fixes(w: &World, state: &std::path::Path, approvers: usize) -> (Arc<Services>, Report) {
+    let settings = StateSection {
+        dir: state.to_path_buf(),
+        ..StateSection::default()
+    };
+    fixes_on(w, &settings, approvers, |_| {}).await
+}
+
+/// [`fixes`] on the state `settings` name, with `configure`'s changes.
+async fn fixes_on(
+    w: &World,
+    settings: &StateSection,
+    approvers: usize,
+    configure: impl FnOnce(&mut FileConfig),
+) -> (Arc<Services>, Report) {
     let mut cfg = FileConfig::load(Some(&w.files.config)).unwrap();
-    cfg.state.dir = state.to_path_buf();
+    cfg.state = settings.clone();
     cfg.probes.rollout_timeout = Duration::from_secs(20);
+    configure(&mut cfg);
     let ids: Vec<String> = (0..approvers)
         .map(approver)
         .chain([REQUESTER.to_string()])
@@ -111,6 +132,7 @@ async fn a_hundred_concurrent_approvals_execute_the_fix_exactly_once() {
             Some("INC-1"),
             Utc::now(),
         )
+        .await
         .unwrap();
 
     let barrier = Arc::new(tokio::sync::Barrier::new(100));
@@ -146,16 +168,14 @@ async fn a_hundred_concurrent_approvals_execute_the_fix_exactly_once() {
     );
     let done = services.fixes.request(&request.id).unwrap();
     assert_eq!(done.state, ApprovalState::Succeeded, "{:?}", done.outcome);
-    let replay = Journal::read(state.path()).unwrap();
-    let started = replay
-        .entries
+    let entries = audit_in(state.path()).await;
+    let started = entries
         .iter()
         .filter(|e| matches!(e.event, Event::ExecutionStarted { .. }))
         .count();
     assert_eq!(started, 1);
     assert!(
-        replay
-            .entries
+        entries
             .iter()
             .any(|e| matches!(e.event, Event::ReviewerRotated { .. }))
     );
@@ -177,6 +197,7 @@ async fn the_requester_cannot_approve_their_own_fix() {
             None,
             Utc::now(),
         )
+        .await
         .unwrap();
     let refused = services
         .fixes
@@ -204,6 +225,7 @@ async fn an_approved_fix_is_invalidated_when_logins_already_work_again() {
             None,
             Utc::now(),
         )
+        .await
         .unwrap();
     // Someone fixes it by hand meanwhile (a fresh reviewer token written to Vault).
     let other = fixes
@@ -214,6 +236,7 @@ async fn an_approved_fix_is_invalidated_when_logins_already_work_again() {
             None,
             Utc::now(),
         )
+        .await
         .unwrap()
         .0;
     assert_ne!(other.id, request.id);
@@ -260,6 +283,7 @@ async fn a_restart_in_the_middle_of_a_flow_loses_nothing() {
                 Some("INC-7"),
                 Utc::now(),
             )
+            .await
             .unwrap();
         counted(&services, &request, &approver(0)).await;
         // A restart request that was running when the process stopped: approved by two
@@ -272,31 +296,18 @@ async fn a_restart_in_the_middle_of_a_flow_loses_nothing() {
                 Some("INC-7"),
                 Utc::now(),
             )
+            .await
             .unwrap();
         counted(&services, &restart, &approver(0)).await;
-        let second = Actor::slack(approver(1));
-        services
-            .journal
-            .append(
-                Event::ApprovalGranted {
-                    id: restart.id.clone(),
-                    person: services.policy().identity(&second),
-                    actor: second,
-                },
-                None,
-                None,
-            )
-            .unwrap();
-        services
-            .journal
-            .append(
-                Event::ExecutionStarted {
-                    id: restart.id.clone(),
-                },
-                None,
-                None,
-            )
-            .unwrap();
+        record_as_if(
+            &services.store,
+            &restart.id,
+            &[
+                granted(services.policy(), Actor::slack(approver(1))),
+                vault_triage::approval::request::Change::Started { at: Utc::now() },
+            ],
+        )
+        .await;
         (request, restart.id)
     }; // the process "stops": everything in memory is gone
 
@@ -321,10 +332,9 @@ async fn a_restart_in_the_middle_of_a_flow_loses_nothing() {
     let done = completes(&services, &id.0, &approver(1)).await.unwrap();
     assert_eq!(done.state, ApprovalState::Succeeded, "{:?}", done.outcome);
 
-    let audit = Journal::read(state.path()).unwrap();
-    assert!(audit.torn.is_empty());
+    let audit = audit_in(state.path()).await;
     let text =
-        vault_triage::incident::audit::render_text(&audit.entries.iter().collect::<Vec<_>>());
+        vault_triage::store::render_text(&audit.iter().collect::<Vec<_>>(), &Default::default());
     assert!(text.contains("INC-7"), "{text}");
     w.lab.shutdown().await;
 }
@@ -364,4 +374,114 @@ async fn the_reviewer_watch_prepares_a_rotation_before_the_token_expires() {
     let (_, again) = check_once(&services, Duration::from_secs(400 * 86_400), Utc::now()).await;
     assert_eq!(again.unwrap().id, request.id);
     w.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_leader_stops_a_restart_run_before_its_next_restart() {
+    for backend in Backend::ALL {
+        // Slow rollouts, one at a time: there is time to depose the leader mid-run.
+        let w = world_with(
+            Scenario::ReviewerJwtExpired,
+            LabOptions {
+                latency: Duration::from_millis(30),
+                ..LabOptions::default()
+            },
+        )
+        .await;
+        let state = FreshState::new(*backend).await;
+        let (services, report) = fixes_on(&w, &state.settings, 3, |cfg| {
+            cfg.probes.restart_concurrency = 1;
+        })
+        .await;
+        let (request, plan) = services
+            .fixes
+            .propose(
+                &report,
+                RemediationKind::RestartDeployments,
+                Actor::slack(REQUESTER),
+                Some("INC-9"),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            plan.preview().starts_with("Restart 5 deployments"),
+            "{}",
+            plan.preview()
+        );
+        counted(&services, &request, &approver(0)).await;
+
+        // The approval that completes the quorum runs the restarts.
+        let (tx, mut steps) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let run = {
+            let (services, id) = (services.clone(), request.id.clone());
+            tokio::spawn(async move {
+                let progress = move |p: Progress<'_>| {
+                    if let Progress::Step(s) = p {
+                        let _ = tx.send(format!("{}: {}", s.step, s.detail));
+                    }
+                };
+                services
+                    .fixes
+                    .approve(&id, &Actor::slack(approver(1)), Utc::now(), &progress)
+                    .await
+            })
+        };
+        // The first restart is recorded; then another replica takes the state.
+        let first = steps.recv().await.expect("a step");
+        assert!(first.starts_with("restart "), "{first}");
+        let new_leader = state.writer().await;
+        let outcome = run.await.unwrap();
+        let mut told = vec![first];
+        while let Ok(s) = steps.try_recv() {
+            told.push(s);
+        }
+        assert!(
+            told.iter()
+                .any(|s| s.contains("stopped before restarting") && s.contains("newer leader")),
+            "{backend:?}: {told:#?}"
+        );
+        assert!(
+            matches!(
+                &outcome,
+                Ok(Approved::Executed(Err(FixError::Refused(
+                    Refusal::NotRecorded { .. }
+                ))))
+            ),
+            "the deposed leader cannot record the end: {outcome:?}"
+        );
+        let patches = w
+            .lab
+            .kube_requests()
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.path.contains("/deployments/"))
+            .count();
+        assert_eq!(
+            patches, 1,
+            "{backend:?}: only the restart before the handover happened"
+        );
+
+        // The state holds what the old leader recorded before the handover, nothing after.
+        let (events, _) = new_leader.audit(&Default::default()).await.unwrap();
+        let steps_recorded: Vec<_> = events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::ExecutionStep { step, .. } => Some(step.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(steps_recorded.len(), 1, "{steps_recorded:?}");
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e.event, Event::ExecutionFinished { .. }))
+        );
+        // The new leader's start closes the run as interrupted.
+        drop(new_leader);
+        let (services, _) = fixes_on(&w, &state.settings, 3, |_| {}).await;
+        let closed = services.fixes.request(&request.id).unwrap();
+        assert_eq!(closed.state, ApprovalState::Failed);
+        assert_eq!(closed.outcome.as_deref(), Some(INTERRUPTED_OUTCOME));
+        w.lab.shutdown().await;
+    }
 }

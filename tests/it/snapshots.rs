@@ -67,6 +67,7 @@ async fn every_scenarios_summary_and_approval_card_look_as_reviewed() {
             let (request, _) = services
                 .fixes
                 .propose(&report, kind, Actor::slack("U0ALICE"), Some("INC-1"), now)
+                .await
                 .unwrap();
             let card = render::approval_card(&request, services.policy(), now);
             snapshot("card", scenario, &card);

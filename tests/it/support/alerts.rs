@@ -10,22 +10,30 @@ use vault_triage::services::Services;
 
 use super::recording::RecordingChat;
 
-/// Builds the services from `cfg` (journal replayed) through the composition root, and an
+/// Builds the services from `cfg` (live state loaded) through the composition root, and an
 /// alert service posting to a recording platform.
 pub async fn alert_service(
     lab: &Lab,
     files: &LabFiles,
     cfg: FileConfig,
 ) -> (Arc<Services>, Arc<AlertService>, Arc<RecordingChat>) {
-    let (services, replayed) =
-        vault_triage::app::build_services(&super::connection(lab, files), cfg)
-            .await
-            .expect("services");
+    let (services, _) = vault_triage::app::build_services(&super::connection(lab, files), cfg)
+        .await
+        .expect("services");
     let chat = Arc::new(RecordingChat::default());
     let service = AlertService::new(
         services.clone(),
         vec![chat.clone() as Arc<dyn ChatPlatform>],
-        &replayed,
+        services
+            .store
+            .live_incidents(
+                chrono::Utc::now(),
+                services.config.state.retention,
+                vault_triage::alerts::incident::Incident::from_json,
+            )
+            .await
+            .expect("the live incidents")
+            .0,
     );
     (services, service, chat)
 }

@@ -7,6 +7,7 @@ pub mod app;
 pub mod discord;
 pub mod recording;
 pub mod slack;
+pub mod state;
 
 pub use app::{Options, TestApp};
 

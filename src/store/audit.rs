@@ -1,9 +1,9 @@
-//! Pure queries over the journal for `vault-triage audit`: select entries by incident, actor or
+//! Pure queries over audit records for `vault-triage audit`: select entries by incident, actor or
 //! action, and render them one readable line each.
 
 use std::collections::HashMap;
 
-use super::journal::{Event, JournalEntry};
+use super::event::{Event, JournalEntry};
 use crate::approval::{Actor, RequestId};
 use crate::diagnosis::Action;
 
@@ -40,15 +40,16 @@ pub fn filter<'a>(entries: &'a [JournalEntry], f: &AuditFilter) -> Vec<&'a Journ
         .collect()
 }
 
-/// One line per entry: time, incident, actor, what happened.
-pub fn render_text(entries: &[&JournalEntry]) -> String {
+/// One line per entry: time, incident, actor, what happened. `known` names the action of
+/// requests whose proposal is not among `entries` (a filtered listing).
+pub fn render_text(entries: &[&JournalEntry], known: &HashMap<RequestId, Action>) -> String {
     let actions = request_actions(entries.iter().copied());
     let mut out = String::new();
     for e in entries {
         let action = e
             .event
             .request_id()
-            .and_then(|id| actions.get(id))
+            .and_then(|id| actions.get(id).or_else(|| known.get(id)))
             .map(|a| a.as_str());
         out.push_str(&format!(
             "{}  #{:<5} {:<12} {:<16} {}\n",
@@ -88,7 +89,12 @@ fn request_actions<'a>(
 }
 
 fn incident_of(e: &JournalEntry) -> Option<&str> {
-    e.incident.as_deref().or(match &e.event {
+    e.incident.as_deref().or(incident_of_event(&e.event))
+}
+
+/// The incident an event is about by its content, when it names one.
+pub fn incident_of_event(event: &Event) -> Option<&str> {
+    match event {
         Event::IncidentOpened { incident, .. } | Event::IncidentUpdated { incident, .. } => {
             Some(incident.as_str())
         }
@@ -105,7 +111,7 @@ fn incident_of(e: &JournalEntry) -> Option<&str> {
         | Event::RequestInvalidated { .. }
         | Event::ReviewerRotated { .. }
         | Event::ApprovalCardPosted { .. } => None,
-    })
+    }
 }
 
 fn event_actor(event: &Event) -> Option<&Actor> {
@@ -344,7 +350,7 @@ mod tests {
     fn each_entry_renders_as_one_readable_line() {
         let (entries, reconf, _) = journal();
         let all: Vec<&JournalEntry> = entries.iter().collect();
-        let text = render_text(&all);
+        let text = render_text(&all, &HashMap::new());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), entries.len());
         assert!(lines[0].starts_with("2030-01-01 09:00:01Z"), "{}", lines[0]);
