@@ -12,7 +12,7 @@ def percentile(values, p):
 def start_lab(binary, workdir, *args):
     """Starts `vault-triage lab --dir workdir ARGS...`; returns the process and the settings it
     exports (VAULT_ADDR, VAULT_TOKEN, KUBECONFIG, VAULT_TRIAGE_CONFIG)."""
-    proc = subprocess.Popen([binary, "lab", "--dir", workdir, *args],
+    proc = subprocess.Popen([binary, "lab", "--foreground", "--dir", workdir, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     env = {}
     while len(env) < 4:

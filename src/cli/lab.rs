@@ -1,11 +1,16 @@
-//! `vault-triage lab` (the simulated Vault + Kubernetes API, with the environment to use it)
-//! and `vault-triage demo` (the whole story against it).
+//! `vault-triage lab` (the simulated Vault + Kubernetes API, with the environment to use it;
+//! in the background when its output is captured by `eval "$(vault-triage lab)"`, stopped by
+//! `vault-triage lab stop`) and `vault-triage demo` (the whole story against it).
 
+use std::io::{BufRead as _, BufReader, IsTerminal as _};
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::config::{DemoArgs, LabArgs};
+use crate::config::{DemoArgs, LabAction, LabArgs};
 use crate::lab::{Fault, Lab, LabOptions, Scenario, Side};
 
 fn parse_scenario(name: &str) -> anyhow::Result<Option<Scenario>> {
@@ -30,12 +35,30 @@ fn print_scenarios() {
     }
 }
 
+/// The line a foreground lab prints (when its output is captured) once its exports are out:
+/// the background launcher stops reading there.
+const READY_LINE: &str = "# lab ready";
+/// How a background lab is found again by `vault-triage lab stop`.
+const PID_VAR: &str = "VAULT_TRIAGE_LAB_PID";
+
 #[allow(clippy::print_stdout)] // the command's own output: `eval "$(vault-triage lab)"`
 pub async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
+    if args.action == Some(LabAction::Stop) {
+        return stop_background_lab();
+    }
     let Some(scenario) = parse_scenario(&args.scenario)? else {
         print_scenarios();
         return Ok(0);
     };
+    let captured = !std::io::stdout().is_terminal();
+    if captured && !args.foreground {
+        return start_in_background(&args);
+    }
+    let faults = args
+        .faults
+        .iter()
+        .map(|spec| parse_fault(spec))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let lab = Lab::start(
         scenario,
         LabOptions {
@@ -44,18 +67,20 @@ pub async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
         },
     )
     .await?;
-    for spec in &args.faults {
-        let (side, fault) = parse_fault(spec)?;
+    for (side, fault) in faults {
         lab.set_fault(side, Some(fault));
     }
-    let dir = match args.dir {
-        Some(d) => d,
-        None => std::env::temp_dir().join(format!("vault-triage-lab-{}", std::process::id())),
+    let (dir, owned) = match &args.dir {
+        Some(d) => (d.clone(), args.remove_dir_on_exit),
+        None => (new_lab_dir(), true),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let files = lab.write_files(&dir)?;
     for (name, value) in lab.exports(&files) {
         println!("export {name}={}", shell_quote(&value));
+    }
+    if captured {
+        println!("{READY_LINE}");
     }
     eprintln!(
         "lab: scenario {} on {} (latency {} ms); files in {}. Ctrl-C stops it.",
@@ -66,7 +91,116 @@ pub async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
     );
     super::shutdown_signal().await;
     lab.shutdown().await;
+    if owned {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(0)
+}
+
+/// A new temporary directory name for the lab's files.
+fn new_lab_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("vault-triage-lab-{}", std::process::id()))
+}
+
+/// `eval "$(vault-triage lab)"`: starts the lab as a background process of its own (its own
+/// process group, output to `lab.log` in its directory), prints its exports with the pid and
+/// how to stop it, and returns, so the shell's `eval` gets its input and goes on.
+#[allow(clippy::print_stdout)] // the command's own output
+fn start_in_background(args: &LabArgs) -> anyhow::Result<i32> {
+    let (dir, owned) = match &args.dir {
+        Some(d) => (d.clone(), false),
+        None => (new_lab_dir(), true),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log_path = dir.join("lab.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    let mut cmd = Command::new(std::env::current_exe().context("finding the binary")?);
+    cmd.args(["lab", "--foreground", "--scenario", &args.scenario])
+        .args(["--listen", &args.listen.to_string()])
+        .args(["--latency-ms", &args.latency_ms.to_string()])
+        .arg("--dir")
+        .arg(&dir);
+    for f in &args.faults {
+        cmd.args(["--fault", f]);
+    }
+    if owned {
+        cmd.arg("--remove-dir-on-exit");
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .process_group(0);
+    let mut child = cmd.spawn().context("starting the lab in the background")?;
+    let out = child.stdout.take().context("the lab's output")?;
+    let mut exports = Vec::new();
+    for line in BufReader::new(out).lines() {
+        let line = line.context("reading the lab's output")?;
+        if line == READY_LINE {
+            for e in &exports {
+                println!("{e}");
+            }
+            let pid = child.id();
+            println!("export {PID_VAR}={pid}");
+            println!(
+                "# the lab serves in the background (pid {pid}, log {}); stop it with: vault-triage lab stop   (or: kill {pid})",
+                log_path.display()
+            );
+            return Ok(0);
+        }
+        exports.push(line);
+    }
+    let status = child.wait().context("waiting for the lab")?;
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    if owned {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    anyhow::bail!(
+        "the lab did not start ({status}): {}",
+        log.lines().last().unwrap_or("no output")
+    )
+}
+
+/// `vault-triage lab stop`: the background lab of this shell (`VAULT_TRIAGE_LAB_PID`).
+#[allow(clippy::print_stdout)] // the command's own output
+fn stop_background_lab() -> anyhow::Result<i32> {
+    let pid: u32 = std::env::var(PID_VAR)
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .with_context(|| {
+            format!(
+                "{PID_VAR} is not set: run `vault-triage lab stop` in the shell that ran eval \"$(vault-triage lab)\""
+            )
+        })?;
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let cmdline = std::fs::read(proc.join("cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    if !(runs(pid) && cmdline.contains("vault-triage") && cmdline.contains(" lab ")) {
+        anyhow::bail!("no lab runs as pid {pid} (it has stopped already)");
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .context("running kill")?;
+    anyhow::ensure!(killed.success(), "kill -TERM {pid} failed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while runs(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    anyhow::ensure!(!runs(pid), "the lab (pid {pid}) did not stop within 10 s");
+    println!("# the lab (pid {pid}) stopped");
+    println!("unset {PID_VAR}");
+    Ok(0)
+}
+
+/// Whether a process runs (a zombie waiting for its new parent to reap it does not).
+fn runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 /// `vault=hang`, `kubernetes=503`.

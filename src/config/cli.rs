@@ -307,6 +307,21 @@ pub enum OutputFormat {
 
 #[derive(Debug, Args)]
 pub struct LabArgs {
+    /// `stop`: stops the lab started in the background by `eval "$(vault-triage lab)"` in this
+    /// shell (`VAULT_TRIAGE_LAB_PID`).
+    #[arg(value_enum)]
+    pub action: Option<LabAction>,
+
+    /// Stay in the foreground even when the output is not a terminal (by default, when it is
+    /// captured as in `eval "$(vault-triage lab)"`, the lab prints the exports and keeps
+    /// serving in the background).
+    #[arg(long)]
+    pub foreground: bool,
+
+    /// Removes `--dir` when the lab stops (set for the lab's own temporary directory).
+    #[arg(long, hide = true)]
+    pub remove_dir_on_exit: bool,
+
     /// Scenario to simulate; `help` lists them.
     #[arg(
         long,
@@ -330,6 +345,13 @@ pub struct LabArgs {
     /// Inject a fault for drills: `vault=hang`, `vault=503`, `kubernetes=hang`, `kubernetes=500` (repeatable).
     #[arg(long = "fault", env = "VAULT_TRIAGE_LAB_FAULT", value_delimiter = ',')]
     pub faults: Vec<String>,
+}
+
+/// What `vault-triage lab ACTION` does besides serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabAction {
+    /// Stop the background lab of this shell.
+    Stop,
 }
 
 #[derive(Debug, Args)]

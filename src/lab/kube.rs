@@ -185,6 +185,11 @@ pub(crate) async fn handle(
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let user = caller.username.as_str();
     let m = method.as_str();
+    if m == "GET"
+        && let Some(doc) = super::discovery::document(&segs)
+    {
+        return json_response(StatusCode::OK, &doc);
+    }
     match (m, segs.as_slice()) {
         ("GET", ["version"]) => json_response(StatusCode::OK, &version()),
         ("GET", ["api", "v1", "namespaces", ns]) => {

@@ -5,6 +5,7 @@
 //! The simulated Vault starts from the same [`VaultSetup`] value that [`apply_setup`] writes
 //! into a real Vault/OpenBao, so the two cannot drift.
 
+mod discovery;
 mod files;
 mod kube;
 mod login;

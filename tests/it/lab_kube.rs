@@ -412,3 +412,66 @@ async fn files_and_exports() {
     assert_eq!(exports[1].1, "root");
     lab.shutdown().await;
 }
+
+/// kubectl with the lab's kubeconfig, its cache in a scratch home.
+fn kubectl(files: &vault_triage::lab::LabFiles, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", &files.kubeconfig)
+        .env("HOME", &files.dir)
+        .output()
+        .expect("kubectl is installed (tests/run installs it)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_lists_the_labs_deployments_and_follows_a_rollout() {
+    let lab = start(Scenario::ReviewerJwtExpired).await;
+    let (_dir, files) = crate::support::lab_files(&lab);
+
+    let list = tokio::task::block_in_place(|| kubectl(&files, &["get", "deployments", "-A"]));
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let client = bot_client(&lab).await;
+    let api: Api<Deployment> = Api::all(client.clone());
+    for d in api.list(&ListParams::default()).await.unwrap() {
+        let (ns, name) = (d.metadata.namespace.unwrap(), d.metadata.name.unwrap());
+        assert!(
+            text.lines().any(|l| l
+                .split_whitespace()
+                .take(2)
+                .eq([ns.as_str(), name.as_str()])),
+            "{ns}/{name} missing from kubectl's list:\n{text}"
+        );
+    }
+
+    // A restart made the way the bot makes it, followed by `kubectl rollout status`.
+    restart(&client, "billing-worker").await;
+    let status = tokio::task::block_in_place(|| {
+        kubectl(
+            &files,
+            &[
+                "rollout",
+                "status",
+                "deployment/billing-worker",
+                "-n",
+                "production",
+                "--timeout=30s",
+            ],
+        )
+    });
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        text.contains("deployment \"billing-worker\" successfully rolled out"),
+        "{text}"
+    );
+    lab.shutdown().await;
+}

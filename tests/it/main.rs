@@ -31,6 +31,7 @@ mod logs;
 mod openbao;
 mod probe_cli;
 mod probe_deadline;
+mod readme_paths;
 mod remediation;
 mod secrets_hygiene;
 mod security_approvals;

@@ -1,0 +1,160 @@
+//! API discovery for what the lab simulates (`/api`, `/apis`, and each group version's
+//! resource list), so `kubectl get deployments -A` and `kubectl rollout status` work against
+//! it. The documents are the legacy (unaggregated) discovery shapes, which kubectl falls back
+//! to when the server answers plain `application/json`.
+
+use serde_json::{Value, json};
+
+/// One simulated resource: name, kind, namespaced, verbs, short names.
+type Resource = (
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+/// The group versions the lab serves, with their resources.
+const GROUPS: &[(&str, &str, &[Resource])] = &[
+    (
+        "",
+        "v1",
+        &[
+            ("namespaces", "Namespace", false, &["get"], &["ns"]),
+            ("serviceaccounts", "ServiceAccount", true, &["get"], &["sa"]),
+            (
+                "serviceaccounts/token",
+                "TokenRequest",
+                true,
+                &["create"],
+                &[],
+            ),
+            ("secrets", "Secret", true, &["get"], &[]),
+            ("configmaps", "ConfigMap", true, &["get"], &["cm"]),
+        ],
+    ),
+    (
+        "apps",
+        "v1",
+        &[(
+            "deployments",
+            "Deployment",
+            true,
+            &["get", "list", "watch", "patch"],
+            &["deploy"],
+        )],
+    ),
+    (
+        "authentication.k8s.io",
+        "v1",
+        &[
+            ("tokenreviews", "TokenReview", false, &["create"], &[]),
+            (
+                "selfsubjectreviews",
+                "SelfSubjectReview",
+                false,
+                &["create"],
+                &[],
+            ),
+        ],
+    ),
+    (
+        "authorization.k8s.io",
+        "v1",
+        &[(
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            false,
+            &["create"],
+            &[],
+        )],
+    ),
+    (
+        "coordination.k8s.io",
+        "v1",
+        &[("leases", "Lease", true, &["create", "get", "update"], &[])],
+    ),
+];
+
+/// The discovery document for `segs` (a path split on `/`), if it is one.
+pub(crate) fn document(segs: &[&str]) -> Option<Value> {
+    match segs {
+        ["api"] => Some(json!({
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
+        })),
+        ["apis"] => Some(json!({
+            "kind": "APIGroupList",
+            "apiVersion": "v1",
+            "groups": GROUPS
+                .iter()
+                .filter(|(group, _, _)| !group.is_empty())
+                .map(|(group, version, _)| {
+                    let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
+                    json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+                })
+                .collect::<Vec<_>>(),
+        })),
+        ["api", "v1"] => resources("", "v1"),
+        ["apis", group, version] => resources(group, version),
+        _ => None,
+    }
+}
+
+fn resources(group: &str, version: &str) -> Option<Value> {
+    let (_, _, list) = GROUPS
+        .iter()
+        .find(|(g, v, _)| *g == group && *v == version)?;
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": list
+            .iter()
+            .map(|(name, kind, namespaced, verbs, short)| json!({
+                "name": name,
+                "singularName": if name.contains('/') { String::new() } else { kind.to_lowercase() },
+                "namespaced": namespaced,
+                "kind": kind,
+                "verbs": verbs,
+                "shortNames": short,
+            }))
+            .collect::<Vec<_>>(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_group_the_lab_serves_is_discoverable() {
+        let groups = document(&["apis"]).unwrap();
+        let names: Vec<&str> = groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "apps",
+                "authentication.k8s.io",
+                "authorization.k8s.io",
+                "coordination.k8s.io"
+            ]
+        );
+        let apps = document(&["apis", "apps", "v1"]).unwrap();
+        assert_eq!(apps["resources"][0]["name"], "deployments");
+        assert_eq!(apps["resources"][0]["shortNames"][0], "deploy");
+        assert!(document(&["apis", "batch", "v1"]).is_none());
+        assert_eq!(document(&["api"]).unwrap()["versions"][0], "v1");
+    }
+}
