@@ -31,24 +31,14 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Builds the Vault and Kubernetes clients. Kubernetes is optional: the reason is kept.
 pub async fn build_probes(conn: &ConnectionArgs, cfg: &FileConfig) -> anyhow::Result<Probes> {
     let timeout = cfg.probes.call_timeout;
-    let vault =
-        VaultClient::new(&conn.vault_settings()?, timeout).context("building the Vault client")?;
-    let (kube, kube_unavailable) = match KubeClient::from_kubeconfig(
-        conn.kubeconfig.as_deref(),
-        timeout,
-    )
-    .await
-    {
-        Ok(k) => (Some(k), None),
-        Err(e) => {
-            tracing::warn!(error = %format!("{e:#}"), "no Kubernetes access; Kubernetes probes are skipped");
-            (None, Some(format!("{e:#}")))
-        }
-    };
+    // The bot's own set-up first: a fault there stops the command (exit 1) with one sentence,
+    // and never becomes a diagnosis of the system under triage.
+    let vault = VaultClient::new(&conn.vault_settings()?, timeout)?;
+    let kube = KubeClient::from_kubeconfig(conn.kubeconfig.as_deref(), timeout).await?;
     Ok(Probes {
         vault,
-        kube,
-        kube_unavailable,
+        kube: Some(kube),
+        kube_unavailable: None,
     })
 }
 

@@ -11,6 +11,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::config::Platform;
+use crate::diagnosis::{Action, VerdictCode};
 
 /// Histogram buckets in seconds.
 pub const BUCKETS: [f64; 12] = [
@@ -36,8 +37,112 @@ struct Registry {
 
 fn registry() -> &'static Mutex<Registry> {
     static R: OnceLock<Mutex<Registry>> = OnceLock::new();
-    R.get_or_init(|| Mutex::new(Registry::default()))
+    R.get_or_init(|| Mutex::new(Registry::declared()))
 }
+
+/// The probes of a triage, as `vault_triage_probe_*{probe}` name them.
+pub const PROBES: [&str; 12] = [
+    "vault_health",
+    "auth_mount",
+    "auth_config",
+    "canary_role",
+    "canary_token",
+    "canary_review",
+    "canary_login",
+    "vault_debug_log",
+    "secret_read",
+    "reviewer",
+    "kube_api",
+    "workloads",
+];
+const APPROVAL_OUTCOMES: [&str; 4] = ["recorded", "quorum", "denied", "refused"];
+const REMEDIATION_OUTCOMES: [&str; 3] = ["succeeded", "failed", "invalidated"];
+const RENEWAL_OUTCOMES: [&str; 3] = ["renewed", "failed", "rejected"];
+/// Why a chat API call is retried.
+pub const RETRY_REASONS: [&str; 4] = ["rate_limited", "server_error", "unreachable", "timeout"];
+
+impl Registry {
+    /// Every documented family with its known series at zero, so dashboards and alerts work
+    /// before the first event. The token TTL is NaN until the first check of the token.
+    fn declared() -> Registry {
+        let mut r = Registry::default();
+        let mut counter = |name, help, pairs: &[(&'static str, &str)]| {
+            r.help.entry(name).or_insert((help, "counter"));
+            r.counters.entry((name, labels(pairs))).or_insert(0);
+        };
+        for code in VerdictCode::ALL {
+            counter(TRIAGES, TRIAGES_HELP, &[("verdict", code.as_str())]);
+        }
+        for probe in PROBES {
+            counter(PROBE_FAILURES, PROBE_FAILURES_HELP, &[("probe", probe)]);
+        }
+        for outcome in APPROVAL_OUTCOMES {
+            counter(APPROVALS, APPROVALS_HELP, &[("outcome", outcome)]);
+        }
+        for action in [Action::ReconfigureAuth, Action::RestartDeployments] {
+            for outcome in REMEDIATION_OUTCOMES {
+                counter(
+                    REMEDIATIONS,
+                    REMEDIATIONS_HELP,
+                    &[("action", action.as_str()), ("outcome", outcome)],
+                );
+            }
+        }
+        for outcome in RENEWAL_OUTCOMES {
+            counter(RENEWALS, RENEWALS_HELP, &[("outcome", outcome)]);
+        }
+        for platform in Platform::ALL {
+            counter(
+                CHAT_ERRORS,
+                CHAT_ERRORS_HELP,
+                &[("platform", platform.as_str()), ("error", "unavailable")],
+            );
+            for reason in RETRY_REASONS {
+                counter(
+                    CHAT_RETRIES,
+                    CHAT_RETRIES_HELP,
+                    &[("platform", platform.as_str()), ("reason", reason)],
+                );
+            }
+        }
+        r.help
+            .insert(WEBHOOK_REQUESTS, (WEBHOOK_REQUESTS_HELP, "counter"));
+        let mut histogram = |name, help, pairs: &[(&'static str, &str)]| {
+            r.help.entry(name).or_insert((help, "histogram"));
+            r.histograms.entry((name, labels(pairs))).or_default();
+        };
+        histogram(TRIAGE_SECONDS, TRIAGE_SECONDS_HELP, &[]);
+        for probe in PROBES {
+            histogram(PROBE_SECONDS, PROBE_SECONDS_HELP, &[("probe", probe)]);
+        }
+        r.help.insert(TOKEN_TTL, (TOKEN_TTL_HELP, "gauge"));
+        r.gauges.insert((TOKEN_TTL, Vec::new()), f64::NAN);
+        r
+    }
+}
+
+const TRIAGES: &str = "vault_triage_triages_total";
+const TRIAGES_HELP: &str = "Triages by verdict code.";
+const TRIAGE_SECONDS: &str = "vault_triage_triage_duration_seconds";
+const TRIAGE_SECONDS_HELP: &str = "Wall time of a triage.";
+const PROBE_SECONDS: &str = "vault_triage_probe_duration_seconds";
+const PROBE_SECONDS_HELP: &str = "Duration of each probe.";
+const PROBE_FAILURES: &str = "vault_triage_probe_failures_total";
+const PROBE_FAILURES_HELP: &str = "Probes that got no usable answer.";
+const APPROVALS: &str = "vault_triage_approvals_total";
+const APPROVALS_HELP: &str = "Approval clicks by outcome.";
+const REMEDIATIONS: &str = "vault_triage_remediations_total";
+const REMEDIATIONS_HELP: &str = "Remediations by action and outcome.";
+const CHAT_ERRORS: &str = "vault_triage_chat_api_errors_total";
+const CHAT_ERRORS_HELP: &str = "Chat API errors by platform and error.";
+const CHAT_RETRIES: &str = "vault_triage_chat_api_retries_total";
+const CHAT_RETRIES_HELP: &str = "Chat API retries by platform and reason.";
+/// The bot's own Vault token: seconds left (0: never expires; NaN: not checked yet).
+pub const TOKEN_TTL: &str = "vault_triage_vault_token_ttl_seconds";
+pub const TOKEN_TTL_HELP: &str =
+    "Seconds left on the bot's own Vault token (0: never expires; NaN: not checked yet).";
+const RENEWALS: &str = "vault_triage_vault_token_renewals_total";
+const RENEWALS_HELP: &str = "Renewals of the bot's own Vault token, by outcome.";
 
 fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
     let mut r = registry().lock().unwrap_or_else(|p| p.into_inner());
@@ -113,6 +218,21 @@ fn label_text(l: &Labels, extra: Option<(&str, String)>) -> String {
 pub fn render() -> String {
     with(|r| {
         sync_webhooks(r);
+        r.text()
+    })
+}
+
+impl Registry {
+    /// A fresh process's `/metrics` (tests).
+    #[cfg(test)]
+    fn declared_text() -> String {
+        let mut r = Registry::declared();
+        sync_webhooks(&mut r);
+        r.text()
+    }
+
+    fn text(&self) -> String {
+        let r = self;
         let mut out = String::new();
         for (name, (help, kind)) in &r.help {
             let _ = writeln!(out, "# HELP {name} {help}");
@@ -143,7 +263,7 @@ pub fn render() -> String {
             }
         }
         out
-    })
+    }
 }
 
 /// The value of a counter (tests).
@@ -166,50 +286,38 @@ pub struct ProbeTiming {
 
 /// A finished triage: its verdict code, wall time and probes.
 pub fn triage(verdict: &str, duration_ms: u64, probes: &[ProbeTiming]) {
-    inc(
-        "vault_triage_triages_total",
-        "Triages by verdict code.",
-        &[("verdict", verdict)],
-    );
+    inc(TRIAGES, TRIAGES_HELP, &[("verdict", verdict)]);
     observe(
-        "vault_triage_triage_duration_seconds",
-        "Wall time of a triage.",
+        TRIAGE_SECONDS,
+        TRIAGE_SECONDS_HELP,
         &[],
         Duration::from_millis(duration_ms),
     );
     for p in probes {
         if let Some(ms) = p.ms {
             observe(
-                "vault_triage_probe_duration_seconds",
-                "Duration of each probe.",
+                PROBE_SECONDS,
+                PROBE_SECONDS_HELP,
                 &[("probe", p.probe)],
                 Duration::from_millis(ms),
             );
         }
         if p.failed {
-            inc(
-                "vault_triage_probe_failures_total",
-                "Probes that got no usable answer.",
-                &[("probe", p.probe)],
-            );
+            inc(PROBE_FAILURES, PROBE_FAILURES_HELP, &[("probe", p.probe)]);
         }
     }
 }
 
 /// An approval click's outcome: `recorded`, `quorum`, `denied`, `refused`.
 pub fn approval(outcome: &str) {
-    inc(
-        "vault_triage_approvals_total",
-        "Approval clicks by outcome.",
-        &[("outcome", outcome)],
-    );
+    inc(APPROVALS, APPROVALS_HELP, &[("outcome", outcome)]);
 }
 
 /// A remediation's end: `succeeded`, `failed`, `invalidated`.
 pub fn remediation(action: &str, outcome: &str) {
     inc(
-        "vault_triage_remediations_total",
-        "Remediations by action and outcome.",
+        REMEDIATIONS,
+        REMEDIATIONS_HELP,
         &[("action", action), ("outcome", outcome)],
     );
 }
@@ -265,18 +373,16 @@ fn sync_webhooks(r: &mut Registry) {
     for (i, source) in WEBHOOK_SOURCES.iter().enumerate() {
         for (j, status) in WEBHOOK_STATUSES.iter().enumerate() {
             let n = WEBHOOKS[i][j].load(Ordering::Relaxed);
-            if n > 0 {
-                r.help
-                    .entry(WEBHOOK_REQUESTS)
-                    .or_insert((WEBHOOK_REQUESTS_HELP, "counter"));
-                r.counters.insert(
-                    (
-                        WEBHOOK_REQUESTS,
-                        labels(&[("source", source), ("status", &status.to_string())]),
-                    ),
-                    n,
-                );
-            }
+            r.help
+                .entry(WEBHOOK_REQUESTS)
+                .or_insert((WEBHOOK_REQUESTS_HELP, "counter"));
+            r.counters.insert(
+                (
+                    WEBHOOK_REQUESTS,
+                    labels(&[("source", source), ("status", &status.to_string())]),
+                ),
+                n,
+            );
         }
     }
 }
@@ -284,17 +390,18 @@ fn sync_webhooks(r: &mut Registry) {
 /// A chat API call that failed (`error` is the platform's error code or `http_<status>`).
 pub fn chat_error(platform: Platform, error: &str) {
     inc(
-        "vault_triage_chat_api_errors_total",
-        "Chat API errors by platform and error.",
+        CHAT_ERRORS,
+        CHAT_ERRORS_HELP,
         &[("platform", platform.as_str()), ("error", error)],
     );
 }
 
 /// A chat API call retried (429 or 5xx).
-pub fn chat_retry(platform: Platform, reason: &str) {
+/// One retry of a chat API call; `reason` is one of [`RETRY_REASONS`].
+pub fn chat_retry(platform: Platform, reason: &'static str) {
     inc(
-        "vault_triage_chat_api_retries_total",
-        "Chat API retries by platform and reason.",
+        CHAT_RETRIES,
+        CHAT_RETRIES_HELP,
         &[("platform", platform.as_str()), ("reason", reason)],
     );
 }
@@ -338,6 +445,35 @@ mod tests {
             counter_value("vault_triage_test_total", &[("kind", "a\"b")]),
             1
         );
+    }
+
+    #[test]
+    fn every_family_the_readme_documents_has_a_sample_from_the_start() {
+        let readme = include_str!("../README.md");
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with("| `GET /metrics`"))
+            .expect("the README's /metrics row");
+        let families: Vec<&str> = row
+            .split('`')
+            .filter_map(|t| t.split('{').next())
+            .filter(|t| t.starts_with("vault_triage_"))
+            .collect();
+        assert!(families.len() >= 10, "{families:?}");
+        let text = Registry::declared_text();
+        for family in families {
+            assert!(
+                text.lines().any(|l| !l.starts_with('#')
+                    && (l.starts_with(&format!("{family} "))
+                        || l.starts_with(&format!("{family}{{"))
+                        || l.starts_with(&format!("{family}_bucket{{")))),
+                "{family} has no sample at start:\n{text}"
+            );
+        }
+        assert!(text.contains(
+            "vault_triage_chat_api_retries_total{platform=\"slack\",reason=\"unreachable\"} 0"
+        ));
+        assert!(text.contains("vault_triage_vault_token_ttl_seconds NaN"));
     }
 
     #[test]

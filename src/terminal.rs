@@ -33,10 +33,7 @@ pub fn render(report: &Report) -> String {
             v.affected_deployments.len()
         ));
     }
-    meta.push(format!(
-        "triaged in {:.1} s",
-        report.duration_ms as f64 / 1000.0
-    ));
+    meta.push(format!("triaged in {}", took(report.duration_ms)));
     let _ = writeln!(out, "{}", meta.join(" · "));
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", wrap(&v.summary, 96));

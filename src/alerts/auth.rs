@@ -57,6 +57,16 @@ fn any_matches(candidates: &[Secret], given: &[u8]) -> bool {
 }
 
 impl AlertAuth {
+    /// The credentials `[alerts]` accepts.
+    pub fn from_config(settings: &crate::config::AlertsSection) -> Self {
+        AlertAuth {
+            tokens: settings.tokens.clone(),
+            basic: settings.basic.clone(),
+            grafana_hmac: settings.grafana_hmac_secret.clone(),
+            grafana_timestamp_header: settings.grafana_timestamp_header.clone(),
+        }
+    }
+
     pub fn is_configured(&self) -> bool {
         !self.tokens.is_empty() || !self.basic.is_empty() || self.grafana_hmac.is_some()
     }

@@ -55,12 +55,7 @@ impl AlertService {
         let settings = services.config.alerts.clone();
         let defaults = services.config.chat.clone();
         let store = services.store.clone();
-        let auth = AlertAuth {
-            tokens: settings.tokens.clone(),
-            basic: settings.basic.clone(),
-            grafana_hmac: settings.grafana_hmac_secret.clone(),
-            grafana_timestamp_header: settings.grafana_timestamp_header.clone(),
-        };
+        let auth = AlertAuth::from_config(&settings);
         let incidents: DashMap<String, Incident> =
             live.into_iter().map(|i| (i.id.clone(), i)).collect();
         Arc::new(Self {

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ApprovalRule, Person, Platform};
 use crate::diagnosis::Action;
 
-/// Where someone acted: on a chat platform, at the terminal (`cli:` approvers), or the bot
-/// itself (its reviewer watch proposes rotations). Written `slack`, `discord`, `cli`, `bot`.
+/// Where someone acted: on a chat platform, at the terminal (kept for records of older
+/// releases: no approver can be a terminal user), or the bot itself (its reviewer watch proposes rotations). Written `slack`, `discord`, `cli`, `bot`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Via {
     Chat(Platform),
@@ -96,10 +96,6 @@ impl Actor {
 
     pub fn discord(user_id: impl Into<String>) -> Self {
         Self::new(Via::Chat(Platform::Discord), user_id)
-    }
-
-    pub fn cli(user: impl Into<String>) -> Self {
-        Self::new(Via::Cli, user)
     }
 
     /// The bot itself, acting as `what` (the reviewer watch proposing a rotation).
@@ -187,7 +183,7 @@ pub enum PolicyError {
 enum ApproverEntry {
     /// A `[[people]]` name.
     Person(String),
-    /// `slack:U…`, `discord:…`, `cli:user`, or a bare Slack user id.
+    /// `slack:U…`, `discord:…`, or a bare Slack user id.
     Account(Via, String),
     /// `discord-role:…`: whoever holds the role.
     DiscordRole(String),
@@ -429,9 +425,13 @@ fn parse_approver(entry: &str, people: &BTreeSet<String>) -> Result<ApproverEntr
             return Ok(ApproverEntry::DiscordRole(id.to_owned()));
         }
         return match prefix.parse::<Via>() {
-            Ok(via @ (Via::Chat(_) | Via::Cli)) => Ok(ApproverEntry::Account(via, id.to_owned())),
+            Ok(via @ Via::Chat(_)) => Ok(ApproverEntry::Account(via, id.to_owned())),
+            Ok(Via::Cli) => Err(
+                "names a terminal user, but approvals are given only in Slack or Discord: list their chat id or [[people]] name"
+                    .to_owned(),
+            ),
             Ok(Via::Bot) | Err(_) => Err(format!(
-                "has an unknown prefix \"{prefix}\" (use {}, discord-role: or cli:)",
+                "has an unknown prefix \"{prefix}\" (use {} or discord-role:)",
                 Platform::ALL.map(|p| format!("{p}:")).join(", ")
             )),
         };
@@ -499,6 +499,15 @@ mod tests {
         let d = Actor::discord("123456789");
         assert!(r.admits(&d, &p.identity(&d)));
         assert!(p.rule(Action::RestartDeployments).is_none());
+    }
+
+    #[test]
+    fn a_terminal_user_cannot_be_an_approver() {
+        let err = Policy::from_config(&[rule("reconfigure-auth", &["cli:alice"], 1)], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cli:alice"), "{err}");
+        assert!(err.contains("only in Slack or Discord"), "{err}");
     }
 
     #[test]

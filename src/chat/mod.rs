@@ -31,6 +31,27 @@ pub use platform::{ChatError, ChatPlatform, Origin, PlatformRuntime};
 use crate::config::{ChatArgs, Platform};
 
 /// Starts every platform `settings` configures, in [`Platform::ALL`] order.
+/// Checks the chat settings as [`start_platforms`] will use them, without starting anything:
+/// `serve` says what is wrong before it says it serves.
+pub fn check_settings(settings: &ChatArgs) -> anyhow::Result<()> {
+    if let Some(slack) = settings.slack() {
+        anyhow::ensure!(
+            slack.bot_token.is_some(),
+            "SLACK_BOT_TOKEN is needed to post to Slack (SLACK_SIGNING_SECRET or SLACK_APP_TOKEN is set)"
+        );
+    }
+    if let Some(discord) = settings.discord() {
+        anyhow::ensure!(
+            discord.bot_token.is_some(),
+            "DISCORD_BOT_TOKEN is needed: it edits answers, starts threads and posts approvals (DISCORD_PUBLIC_KEY is set)"
+        );
+        if let Some(key) = &discord.public_key {
+            discord::verify::RequestVerifier::from_hex(key)?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn start_platforms(
     bot: &Arc<ChatBot>,
     settings: &ChatArgs,

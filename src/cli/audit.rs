@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::config::{AuditArgs, FileConfig, OutputFormat};
-use crate::store::{AuditFilter, Store, render_text};
+use crate::store::legacy::{IMPORTED_FILE, JOURNAL_FILE};
+use crate::store::{AuditFilter, DATABASE_FILE, Store, render_text};
 
 #[allow(clippy::print_stdout)] // the command's own output
 pub async fn command_audit(config: Option<&Path>, args: AuditArgs) -> anyhow::Result<i32> {
@@ -16,6 +17,9 @@ pub async fn command_audit(config: Option<&Path>, args: AuditArgs) -> anyhow::Re
     }
     if let Some(url) = args.state_url {
         state.url = Some(url);
+    }
+    if state.url.as_deref().is_none_or(str::is_empty) {
+        no_state_is_an_error(&state.dir)?;
     }
     let store = Store::open(&state)
         .await
@@ -38,4 +42,25 @@ pub async fn command_audit(config: Option<&Path>, args: AuditArgs) -> anyhow::Re
         }
     }
     Ok(0)
+}
+
+/// An audit of a directory that holds no state would print nothing, like an empty trail: a
+/// mistyped `--state-dir` must say so instead (and create nothing).
+fn no_state_is_an_error(dir: &Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "the state directory {} does not exist: pass --state-dir (or set state.dir) to where the bot keeps its state",
+            dir.display()
+        );
+    }
+    if ![DATABASE_FILE, JOURNAL_FILE, IMPORTED_FILE]
+        .iter()
+        .any(|f| dir.join(f).exists())
+    {
+        anyhow::bail!(
+            "{} holds no state ({DATABASE_FILE}): pass --state-dir (or set state.dir) to where the bot keeps its state",
+            dir.display()
+        );
+    }
+    Ok(())
 }

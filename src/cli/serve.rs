@@ -24,13 +24,10 @@ pub async fn command_serve(config: Option<&Path>, args: ServeArgs) -> anyhow::Re
         cfg.state.url = Some(url);
     }
     cfg.state.commit_delay = args.state_delay_ms.map(Duration::from_millis);
-    // Fail early on a bad address or token file, leader or not.
-    crate::app::build_probes(&args.connection, &cfg).await?;
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
+    // Everything is checked before the bot says it serves, leader or not.
+    check(&cfg, &args).await?;
+    let listener = bind(&args.listen).await?;
     let port = listener.local_addr()?.port();
-    tracing::info!(listen = %listener.local_addr()?, "serving");
     let replica = Replica::new();
     let args = Arc::new(args);
     let cfg = Arc::new(cfg);
@@ -42,6 +39,7 @@ pub async fn command_serve(config: Option<&Path>, args: ServeArgs) -> anyhow::Re
         ));
         None
     };
+    tracing::info!(listen = %listener.local_addr()?, "serving");
     let manager = elector.map(|rx| {
         let (replica, cfg, args) = (replica.clone(), cfg.clone(), args.clone());
         tokio::spawn(follow_leadership(rx, replica, cfg, args))
@@ -53,6 +51,35 @@ pub async fn command_serve(config: Option<&Path>, args: ServeArgs) -> anyhow::Re
     replica.deactivate().await;
     served?;
     Ok(0)
+}
+
+/// The bot's own set-up (Vault and Kubernetes access), the approval policy and the chat
+/// settings; warns when nothing could ever reach the bot.
+async fn check(cfg: &FileConfig, args: &ServeArgs) -> anyhow::Result<()> {
+    crate::app::build_probes(&args.connection, cfg).await?;
+    crate::approval::Policy::from_config(&cfg.approvals, &cfg.people)
+        .context("in [[approvals]] / [[people]]")?;
+    crate::chat::check_settings(&args.chat)?;
+    let chat = args.chat.slack().is_some() || args.chat.discord().is_some();
+    let alerts = crate::alerts::auth::AlertAuth::from_config(&cfg.alerts).is_configured();
+    if !chat {
+        tracing::warn!(
+            "no chat platform is configured (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN; DISCORD_BOT_TOKEN and DISCORD_PUBLIC_KEY): no command reaches the bot and nothing is posted"
+        );
+    }
+    if !alerts {
+        tracing::warn!(
+            "no alert credentials are configured (alerts.tokens, alerts.basic or alerts.grafana_hmac_secret): the alert endpoints refuse every request"
+        );
+    }
+    Ok(())
+}
+
+/// `--listen`: an address or a host name with a port (`localhost:8080`).
+async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen {listen}: cannot listen there"))
 }
 
 /// Starts the Lease rounds; returns the role as it changes.

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::platform::Platform;
@@ -119,9 +118,9 @@ pub struct AuditArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address the HTTP endpoints listen on.
+    /// Address the HTTP endpoints listen on: `IP:PORT` or `HOST:PORT` (`localhost:8080`).
     #[arg(long, env = "VAULT_TRIAGE_LISTEN", default_value = DEFAULT_LISTEN)]
-    pub listen: SocketAddr,
+    pub listen: String,
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -426,17 +425,24 @@ pub struct VaultSettings {
 
 impl ConnectionArgs {
     /// Reads the CA bundle the arguments point at; the token file is read by the Vault client.
+    /// The bot's own set-up is checked here, each fault one sentence naming the variable: an
+    /// address that is not a URL, or no token at all, is not a fault of the Vault under triage.
     pub fn vault_settings(&self) -> anyhow::Result<VaultSettings> {
+        check_vault_addr(&self.vault_addr)?;
         let token = match (&self.vault_token, &self.vault_token_file) {
             (Some(t), _) if !t.trim().is_empty() => TokenSetting::Fixed(Secret::new(t.trim())),
             (_, Some(path)) => TokenSetting::File(path.clone()),
-            _ => TokenSetting::None,
+            _ => anyhow::bail!(
+                "no Vault token for the bot: set VAULT_TOKEN, or VAULT_TOKEN_FILE to a file holding it (README, \"The Vault side\", says which policy it needs)"
+            ),
         };
         let ca_cert_pem = match &self.vault_cacert {
-            Some(path) => Some(
-                std::fs::read(path)
-                    .with_context(|| format!("reading VAULT_CACERT {}", path.display()))?,
-            ),
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "VAULT_CACERT {} cannot be read ({e}): point it at the PEM file of Vault's CA",
+                    path.display()
+                )
+            })?),
             None => None,
         };
         Ok(VaultSettings {
@@ -446,6 +452,17 @@ impl ConnectionArgs {
             namespace: self.vault_namespace.clone().filter(|n| !n.is_empty()),
         })
     }
+}
+
+/// `VAULT_ADDR` must be an absolute `http`/`https` URL with a host.
+fn check_vault_addr(addr: &str) -> anyhow::Result<()> {
+    let hint = "set it to Vault's address, such as https://vault.example:8200";
+    let url = reqwest::Url::parse(addr.trim())
+        .map_err(|_| anyhow::anyhow!("VAULT_ADDR {addr:?} is not a URL: {hint}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        anyhow::bail!("VAULT_ADDR {addr:?} is not an http:// or https:// address: {hint}");
+    }
+    Ok(())
 }
 
 /// `--platform`: one platform (`slack`, `discord`), or all of them (`all`, `None`).
@@ -484,6 +501,47 @@ mod tests {
         assert_eq!(s.addr, "http://127.0.0.1:8200");
         assert_eq!(s.token, TokenSetting::Fixed(Secret::new("root")));
         assert!(s.namespace.is_none());
+    }
+
+    fn args(addr: &str, token: Option<&str>) -> ConnectionArgs {
+        ConnectionArgs {
+            vault_addr: addr.into(),
+            vault_token: token.map(String::from),
+            vault_token_file: None,
+            vault_cacert: None,
+            vault_namespace: None,
+            kubeconfig: None,
+        }
+    }
+
+    #[test]
+    fn the_bots_own_vault_settings_are_checked_before_any_call() {
+        for bad in [
+            "not-a-url",
+            "vault.example:8200",
+            "ftp://vault:8200",
+            "http://",
+            "",
+        ] {
+            let err = args(bad, Some("t"))
+                .vault_settings()
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("VAULT_ADDR "), "{bad}: {err}");
+            assert!(err.contains("https://vault.example:8200"), "{bad}: {err}");
+        }
+        for token in [None, Some(""), Some("  ")] {
+            let err = args("https://vault:8200", token)
+                .vault_settings()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("VAULT_TOKEN"), "{err}");
+        }
+        assert!(
+            args("https://vault:8200", Some("t"))
+                .vault_settings()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -595,3 +595,27 @@ fn every_code_has_a_headline_summary_and_layer() {
         let _ = c.layer();
     }
 }
+
+#[test]
+fn the_bots_missing_canary_role_is_said_to_be_the_bots_own() {
+    let mut e = healthy();
+    e.canary_role = ok(None);
+    refused(&mut e, 400, "invalid role name \"vault-triage-canary\"");
+    let v = diagnose(&e, now());
+    assert_eq!(v.code, VerdictCode::RoleNotFound);
+    assert!(v.headline.contains("canary role"), "{}", v.headline);
+    assert!(v.summary.contains("canary-role.sh"), "{}", v.summary);
+    assert!(!v.summary.contains("workloads use"), "{}", v.summary);
+    assert!(
+        v.remediations.iter().any(|r| r.id == "create-canary-role"),
+        "{:?}",
+        v.remediations
+    );
+
+    // A workload's role asked for keeps the workload advice.
+    let mut e = healthy();
+    e.target.role = "ledger-sync".into();
+    e.target_role = Some(ok(None));
+    let v = diagnose(&e, now());
+    assert!(v.summary.contains("workloads use"), "{}", v.summary);
+}

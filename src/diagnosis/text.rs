@@ -82,6 +82,9 @@ pub fn headline(e: &Evidence, code: VerdictCode, now: DateTime<Utc>) -> String {
         }
         VerdictCode::AudienceMismatch => format!("Role {role} expects another token audience"),
         VerdictCode::IssuerMismatch => format!("auth/{mount} expects another token issuer"),
+        VerdictCode::RoleNotFound if role == &e.target.canary_role => {
+            format!("The bot's canary role {role} does not exist in auth/{mount}")
+        }
         VerdictCode::RoleNotFound => format!("Role {role} does not exist in auth/{mount}"),
         VerdictCode::PolicyDenied => "Login works; the Vault policy denies the secret".into(),
         VerdictCode::Inconclusive => {
@@ -182,6 +185,7 @@ pub fn summary(e: &Evidence, code: VerdictCode, affected: usize) -> String {
             e.auth_config.value().and_then(|c| c.as_ref()).map(|c| c.issuer.clone()).unwrap_or_default(),
             e.canary_token.value().and_then(|c| c.issuer.clone()).unwrap_or_else(|| "another issuer".into())
         ),
+        VerdictCode::RoleNotFound if role == &e.target.canary_role => format!("{ok} The bot's own canary role {role} does not exist in auth/{mount}, so the bot cannot test logins; this says nothing about the workloads' roles. Create it with deploy/vault/canary-role.sh, or set canary.role to the role that exists."),
         VerdictCode::RoleNotFound => format!("{ok} Logins with role {role} fail with 400 `invalid role name`: the role does not exist in auth/{mount}. Create it, or fix the role name the workloads use."),
         VerdictCode::PolicyDenied => format!(
             "{ok} Authentication works: the canary logs in. Reading {} is denied by the token's policies, so this is an authorization problem, not an auth-method outage. Fix the policy.",
@@ -261,6 +265,11 @@ pub fn remediations(e: &Evidence, code: VerdictCode, has_deployments: bool) -> V
             "fix-issuer",
             "Fix issuer validation",
             format!("Rewrite auth/{mount}/config with disable_iss_validation=true, or with the cluster's issuer."),
+        )],
+        VerdictCode::RoleNotFound if e.target.role == e.target.canary_role => vec![manual(
+            "create-canary-role",
+            "Create the bot's canary role",
+            format!("MOUNT={mount} sh deploy/vault/canary-role.sh (binds only {}/{}), or point canary.role at the role that exists", e.target.canary_namespace, e.target.canary_service_account),
         )],
         VerdictCode::RoleNotFound => vec![manual(
             "create-role",
@@ -359,7 +368,7 @@ pub fn unchecked(e: &Evidence) -> Vec<String> {
             Probe::Skipped { reason } => Some(reason.clone()),
         }
     }
-    let mut out: Vec<String> = [
+    let mut failed: Vec<(&str, String)> = [
         ("Vault health", why(&e.health)),
         ("auth mounts (sys/auth)", why(&e.auth_mount)),
         ("auth config", why(&e.auth_config)),
@@ -367,19 +376,28 @@ pub fn unchecked(e: &Evidence) -> Vec<String> {
         ("canary login", why(&e.login)),
     ]
     .into_iter()
-    .filter_map(|(what, p)| p.map(|why| format!("{what}: {why}")))
+    .filter_map(|(what, p)| p.map(|why| (what, why)))
     .collect();
     if let Probe::Failed { error, .. } = &e.vault_log {
-        out.push(format!(
-            "Vault debug log (sys/monitor): {}",
-            error.describe()
-        ));
+        failed.push(("Vault debug log (sys/monitor)", error.describe()));
     }
     if let Probe::Skipped { reason } = &e.reviewer {
-        out.push(format!("reviewer token: {reason}"));
+        failed.push(("reviewer token", reason.clone()));
     }
     if let Some(why) = why(&e.workloads) {
-        out.push(format!("deployments: {why}"));
+        failed.push(("deployments", why));
+    }
+    // One line per reason: a Vault that does not answer fails every Vault check the same way.
+    let mut out: Vec<String> = Vec::new();
+    let mut reasons: Vec<(Vec<&str>, String)> = Vec::new();
+    for (what, why) in failed {
+        match reasons.iter_mut().find(|(_, r)| *r == why) {
+            Some((whats, _)) => whats.push(what),
+            None => reasons.push((vec![what], why)),
+        }
+    }
+    for (whats, why) in reasons {
+        out.push(format!("{}: {why}", whats.join(", ")));
     }
     if let Some(lines) = e.vault_log.value().filter(|l| l.len() > 1) {
         out.push(format!(

@@ -65,17 +65,47 @@ fn skip_trust_store_for_plain_http(config: &mut kube::Config) {
 
 impl KubeClient {
     /// From a kubeconfig file, or the in-cluster configuration when `path` is `None`.
+    /// The bot's own access to Kubernetes; a fault here is a fault of the bot's set-up, said in
+    /// one sentence that names `KUBECONFIG` or the in-cluster configuration and what to do.
     pub async fn from_kubeconfig(path: Option<&Path>, timeout: Duration) -> anyhow::Result<Self> {
         let config = match path {
+            Some(path) if path.as_os_str().is_empty() => anyhow::bail!(
+                "KUBECONFIG is set but empty: point it at a kubeconfig file, or unset it when the bot runs in a pod"
+            ),
+            Some(path) if !path.exists() => anyhow::bail!(
+                "KUBECONFIG {} does not exist: point it at a kubeconfig file, or unset it when the bot runs in a pod",
+                path.display()
+            ),
             Some(path) => {
-                let kc = kube::config::Kubeconfig::read_from(path)?;
+                let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "KUBECONFIG {} is not a readable kubeconfig ({}): fix the file or point KUBECONFIG at another",
+                        path.display(),
+                        crate::error_chain(&e)
+                    )
+                })?;
                 kube::Config::from_custom_kubeconfig(
                     kc,
                     &kube::config::KubeConfigOptions::default(),
                 )
-                .await?
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "KUBECONFIG {} cannot be used ({}): check its current-context, cluster and user",
+                        path.display(),
+                        crate::error_chain(&e)
+                    )
+                })?
             }
-            None => kube::Config::incluster()?,
+            None if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() => anyhow::bail!(
+                "no Kubernetes configuration: KUBECONFIG is not set and the bot is not running in a pod (KUBERNETES_SERVICE_HOST is unset); set KUBECONFIG to a kubeconfig file"
+            ),
+            None => kube::Config::incluster().map_err(|e| {
+                anyhow::anyhow!(
+                    "the in-cluster Kubernetes configuration cannot be used ({}): mount the pod's service account token (automountServiceAccountToken) or set KUBECONFIG",
+                    crate::error_chain(&e)
+                )
+            })?,
         };
         Self::from_config(config, timeout)
     }

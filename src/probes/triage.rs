@@ -6,7 +6,7 @@ use chrono::Utc;
 use super::runner::{ProbeTarget, Probes, run};
 use crate::diagnosis::{Report, diagnose};
 use crate::evidence::{Evidence, Probe};
-use crate::metrics::ProbeTiming;
+use crate::metrics::{PROBES, ProbeTiming};
 
 /// Runs the probes and diagnoses what they saw.
 pub async fn triage(probes: &Probes, target: &ProbeTarget) -> Report {
@@ -35,6 +35,7 @@ pub async fn triage(probes: &Probes, target: &ProbeTarget) -> Report {
 }
 
 /// Each probe's time and failure, for the metrics.
+/// (Named by [`PROBES`], so every probe's series exists from the start.)
 fn timings(e: &Evidence) -> [ProbeTiming; 12] {
     fn of<T>(probe: &'static str, p: &Probe<T>) -> ProbeTiming {
         ProbeTiming {
@@ -44,17 +45,17 @@ fn timings(e: &Evidence) -> [ProbeTiming; 12] {
         }
     }
     [
-        of("vault_health", &e.health),
-        of("auth_mount", &e.auth_mount),
-        of("auth_config", &e.auth_config),
-        of("canary_role", &e.canary_role),
-        of("canary_token", &e.canary_token),
-        of("canary_review", &e.canary_review),
-        of("canary_login", &e.login),
-        of("vault_debug_log", &e.vault_log),
-        of("secret_read", &e.secret_read),
-        of("reviewer", &e.reviewer),
-        of("kube_api", &e.kube_api),
-        of("workloads", &e.workloads),
+        of(PROBES[0], &e.health),
+        of(PROBES[1], &e.auth_mount),
+        of(PROBES[2], &e.auth_config),
+        of(PROBES[3], &e.canary_role),
+        of(PROBES[4], &e.canary_token),
+        of(PROBES[5], &e.canary_review),
+        of(PROBES[6], &e.login),
+        of(PROBES[7], &e.vault_log),
+        of(PROBES[8], &e.secret_read),
+        of(PROBES[9], &e.reviewer),
+        of(PROBES[10], &e.kube_api),
+        of(PROBES[11], &e.workloads),
     ]
 }

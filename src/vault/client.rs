@@ -40,7 +40,15 @@ impl VaultClient {
             .connect_timeout(timeout)
             .user_agent(concat!("vault-triage/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &settings.ca_cert_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "VAULT_CACERT holds no PEM certificate: point it at the PEM file of Vault's CA"
+                    )
+                })?;
+            for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
         }

@@ -155,8 +155,8 @@ pub async fn tend(vault: &VaultClient) -> Tended {
 pub fn report(round: &Tended) {
     if let Some(ttl) = round.ttl() {
         crate::metrics::set(
-            "vault_triage_vault_token_ttl_seconds",
-            "Seconds left on the bot's own Vault token (0: never expires).",
+            crate::metrics::TOKEN_TTL,
+            crate::metrics::TOKEN_TTL_HELP,
             &[],
             ttl.as_secs_f64(),
         );

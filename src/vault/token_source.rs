@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use anyhow::Context as _;
-
 use crate::config::{Secret, TokenSetting};
 
 /// The bot's Vault token: none, fixed, or read from a file that may change.
@@ -49,8 +47,12 @@ impl TokenSource {
     /// Reads the token file once now; a missing, unreadable or empty file is an error here
     /// (at start), and only a warning later.
     pub fn file(path: &Path) -> anyhow::Result<Self> {
-        let (stamp, token) =
-            read(path).with_context(|| format!("reading VAULT_TOKEN_FILE {}", path.display()))?;
+        let (stamp, token) = read(path).map_err(|e| {
+            anyhow::anyhow!(
+                "VAULT_TOKEN_FILE {} cannot be read ({e:#}): point it at the file holding the bot's Vault token",
+                path.display()
+            )
+        })?;
         Ok(TokenSource::File(Arc::new(TokenFile {
             path: path.to_path_buf(),
             last: Mutex::new(Loaded { stamp, token }),

@@ -1,19 +1,25 @@
-//! The deployment artefacts in `deploy/` agree with the code.
+//! The deployment artefacts in `deploy/` agree with the code and with Kubernetes.
 //!
-//! Every manifest parses into its Kubernetes type without losing a field; the kustomization
-//! lists exactly the manifests that exist; the example config is what the binary accepts and
-//! is what the ConfigMap ships; the Deployment is restricted, probes the bot's endpoints and
-//! sets only variables the binary reads (derived from `src/config/cli.rs` itself); the RBAC grants
-//! exactly the Kubernetes calls the code makes, scoped and named as tightly as RBAC allows.
+//! Every manifest, and what `kubectl kustomize` renders from each kustomization, is valid
+//! against the Kubernetes schemas (`kubernetes-validate`) and parses into its Kubernetes type
+//! without losing a field; the base's kustomization lists exactly the manifests in `base/`, and
+//! the examples in `extras/` stay out of every kustomization; the example config is what the
+//! binary accepts and is what the ConfigMap ships; the Deployment is restricted, probes the
+//! bot's endpoints, trusts Vault's CA from an optional Secret and sets only variables the binary
+//! reads (derived from `src/config/cli.rs` itself); the NetworkPolicy, the scrape annotations,
+//! the ServiceMonitor and the Ingress name the port the bot listens on; the RBAC grants exactly
+//! the Kubernetes calls the code makes, scoped and named as tightly as RBAC allows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, PersistentVolumeClaim, PodSpec, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy, NetworkPolicyPort};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -36,6 +42,13 @@ const SECRETS: &str = "vault-triage-secrets";
 const CONFIG_PATH: &str = "/etc/vault-triage/config.toml";
 /// Variables the Deployment sets for leader election (downward API), not read by clap.
 const POD_IDENTITY_VARS: [&str; 2] = ["POD_NAME", "POD_NAMESPACE"];
+/// The optional Secret holding the CA of Vault's certificate, and its key.
+const VAULT_CA_SECRET: &str = "vault-ca";
+const VAULT_CA_KEY: &str = "ca.crt";
+/// The directory of the manifests that `deploy/` and `deploy/ha/` build on.
+const BASE: &str = "base";
+/// PostgreSQL's port, which the overlay for several replicas opens egress to.
+const POSTGRES_PORT: i32 = 5432;
 
 // ---------------------------------------------------------------------------------------------
 // Reading deploy/
@@ -53,10 +66,10 @@ fn read(relative: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// The Kubernetes manifests: every `deploy/*.yaml` but the kustomization itself.
+/// The base's manifests: every `deploy/base/*.yaml` but the kustomization itself, by file name.
 fn manifest_files() -> BTreeSet<String> {
-    std::fs::read_dir(deploy_dir())
-        .expect("deploy/ exists")
+    std::fs::read_dir(deploy_dir().join(BASE))
+        .expect("deploy/base/ exists")
         .map(|e| {
             e.expect("a readable entry")
                 .file_name()
@@ -67,26 +80,31 @@ fn manifest_files() -> BTreeSet<String> {
         .collect()
 }
 
-/// The YAML documents of a file (split on `---` lines), skipping ones with only comments.
-fn documents(relative: &str) -> Vec<Value> {
-    read(relative)
-        .split("\n---")
+/// The YAML documents of a text (split on `---` lines), skipping ones with only comments.
+fn parse_documents(text: &str, what: &str) -> Vec<Value> {
+    text.split("\n---")
         .filter(|doc| {
             doc.lines()
                 .map(str::trim)
-                .any(|l| !l.is_empty() && !l.starts_with('#'))
+                .any(|l| !l.is_empty() && !l.starts_with('#') && l != "---")
         })
         .map(|doc| {
             serde_saphyr::from_str::<Value>(doc)
-                .unwrap_or_else(|e| panic!("{relative} is not valid YAML: {e}\n{doc}"))
+                .unwrap_or_else(|e| panic!("{what} is not valid YAML: {e}\n{doc}"))
         })
         .collect()
 }
 
-/// Every object of every manifest file, with the file it came from.
+/// The YAML documents of a file under `deploy/`.
+fn documents(relative: &str) -> Vec<Value> {
+    parse_documents(&read(relative), relative)
+}
+
+/// Every object of every manifest file of the base, with the file it came from.
 fn objects() -> Vec<(String, Value)> {
     manifest_files()
         .into_iter()
+        .map(|f| format!("{BASE}/{f}"))
         .flat_map(|f| documents(&f).into_iter().map(move |d| (f.clone(), d)))
         .collect()
 }
@@ -124,9 +142,10 @@ fn through_its_type(value: &Value) -> Result<Value, String> {
         "Deployment" => through::<Deployment>(value),
         "Service" => through::<Service>(value),
         "ConfigMap" => through::<ConfigMap>(value),
-        "PersistentVolumeClaim" => {
-            through::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(value)
-        }
+        "PersistentVolumeClaim" => through::<PersistentVolumeClaim>(value),
+        "NetworkPolicy" => through::<NetworkPolicy>(value),
+        "PodDisruptionBudget" => through::<PodDisruptionBudget>(value),
+        "Ingress" => through::<Ingress>(value),
         other => Err(format!("unexpected kind {other:?}")),
     }
 }
@@ -144,8 +163,18 @@ fn example_config() -> FileConfig {
 
 #[test]
 fn every_manifest_parses_into_its_kubernetes_type_without_losing_a_field() {
-    let all = objects();
-    assert!(!all.is_empty(), "deploy/ has manifests");
+    // The base, the overlay's own objects and the extras; custom resources have no type here
+    // (the ServiceMonitor has a test of its own).
+    let all: Vec<(String, Value)> = yaml_files()
+        .into_iter()
+        .filter(|(_, role)| *role == FileRole::Manifest)
+        .flat_map(|(f, _)| documents(&f).into_iter().map(move |d| (f.clone(), d)))
+        .filter(|(_, v)| custom_resource(v).is_none())
+        .collect();
+    assert!(
+        all.len() > objects().len(),
+        "deploy/ has manifests beyond the base"
+    );
     for (file, value) in all {
         let name = value["metadata"]["name"].clone();
         match through_its_type(&value) {
@@ -159,22 +188,85 @@ fn every_manifest_parses_into_its_kubernetes_type_without_losing_a_field() {
     }
 }
 
+/// The `resources:` of a kustomization, as written.
+fn kustomization_resources(relative: &str) -> Vec<String> {
+    let kustomization = documents(relative).remove(0);
+    serde_json::from_value(kustomization["resources"].clone())
+        .unwrap_or_else(|e| panic!("{relative}: resources is a list of paths: {e}"))
+}
+
 #[test]
 fn the_kustomization_lists_every_manifest_and_nothing_else() {
-    let kustomization = documents("kustomization.yaml").remove(0);
-    let listed: Vec<String> = serde_json::from_value(kustomization["resources"].clone())
-        .expect("resources is a list of files");
+    let listed = kustomization_resources("base/kustomization.yaml");
     let unique: BTreeSet<String> = listed.iter().cloned().collect();
     assert_eq!(unique.len(), listed.len(), "a file is listed twice");
     assert_eq!(unique, manifest_files());
+    // deploy/ is the base as it is: kustomize refuses an overlay (deploy/ha/) that builds on
+    // the directory containing it, hence the base in a directory of its own.
+    assert_eq!(kustomization_resources("kustomization.yaml"), [BASE]);
 }
 
 #[test]
 fn the_kustomization_does_not_move_resources_into_one_namespace() {
     // The reviewer Role lives in `vault` and the restarter binding in each restart namespace:
     // a kustomize `namespace:` would move them into the bot's namespace.
-    let kustomization = documents("kustomization.yaml").remove(0);
-    assert!(kustomization.get("namespace").is_none());
+    for file in KUSTOMIZATIONS {
+        let kustomization = documents(&format!("{file}kustomization.yaml")).remove(0);
+        assert!(kustomization.get("namespace").is_none(), "{file}");
+    }
+}
+
+#[test]
+fn only_the_bots_namespace_is_created_and_every_other_one_is_documented() {
+    // `vault` and `production` must exist already: the kustomization's comment says which
+    // namespaces the manifests use and that they are not created.
+    let created: BTreeSet<String> = typed::<Namespace>()
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    assert_eq!(created, BTreeSet::from([BOT_NAMESPACE.to_string()]));
+    let used: BTreeSet<String> = objects()
+        .iter()
+        .filter_map(|(_, v)| v["metadata"]["namespace"].as_str().map(str::to_string))
+        .collect();
+    assert!(used.contains(RESTART_NAMESPACE), "{used:?}");
+    let comment = read("base/kustomization.yaml");
+    for namespace in &used {
+        assert!(
+            comment.contains(&format!("#   {namespace} ")),
+            "base/kustomization.yaml does not list the namespace {namespace}"
+        );
+    }
+}
+
+#[test]
+fn the_kustomization_sets_the_image_written_in_the_deployment() {
+    let kustomization = documents("base/kustomization.yaml").remove(0);
+    let images = kustomization["images"].as_array().expect("an images: list");
+    assert_eq!(images.len(), 1);
+    let image = &images[0];
+    let written = container().image.expect("an image");
+    let (name, _tag) = written.rsplit_once(':').expect("name:tag");
+    assert_eq!(
+        image["name"].as_str(),
+        Some(name),
+        "it names the placeholder"
+    );
+    let expected = format!(
+        "{}:{}",
+        image["newName"].as_str().expect("newName"),
+        image["newTag"].as_str().expect("newTag, a string")
+    );
+    for dir in ["deploy", "deploy/ha"] {
+        let rendered = rendered_kind(dir, "Deployment");
+        let deployment: Deployment = serde_json::from_value(rendered).unwrap();
+        let pod = deployment.spec.template.spec.unwrap();
+        assert_eq!(
+            pod.containers[0].image.as_deref(),
+            Some(expected.as_str()),
+            "{dir}"
+        );
+    }
 }
 
 #[test]
@@ -638,6 +730,158 @@ fn the_service_sends_port_80_to_the_container_port() {
     }
 }
 
+#[test]
+fn the_deployment_trusts_vaults_ca_from_an_optional_secret_where_vault_cacert_points() {
+    let cacert = env_value("VAULT_CACERT").expect("VAULT_CACERT is set");
+    let (known, _) = variables_the_binary_reads();
+    assert!(known.contains("VAULT_CACERT"), "the binary reads it");
+    let path = Path::new(&cacert);
+    let mounts = container().volume_mounts.unwrap_or_default();
+    let mount = mounts
+        .iter()
+        .find(|m| path.parent() == Some(Path::new(&m.mount_path)))
+        .unwrap_or_else(|| panic!("the directory of {cacert} is a mount point"));
+    assert_eq!(mount.read_only, Some(true), "mounted read-only");
+    assert!(
+        mount.sub_path.is_none(),
+        "a whole volume, so a renewed CA shows"
+    );
+    let secret = volume_holding(path).secret.expect("a Secret volume");
+    assert_eq!(secret.secret_name.as_deref(), Some(VAULT_CA_SECRET));
+    // Without the Secret the pod still starts (for a Vault a public CA signs, once
+    // VAULT_CACERT is deleted: deploy/README.md).
+    assert_eq!(secret.optional, Some(true));
+    let file = path.file_name().unwrap().to_str().unwrap();
+    let items = secret.items.unwrap_or_default();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        (items[0].key.as_str(), items[0].path.as_str()),
+        (VAULT_CA_KEY, file)
+    );
+}
+
+#[test]
+fn the_scrape_annotations_point_at_metrics_on_the_container_port() {
+    let annotations = deployment()
+        .spec
+        .template
+        .metadata
+        .and_then(|m| m.annotations)
+        .expect("pod template annotations");
+    let get = |key: &str| {
+        annotations
+            .get(key)
+            .unwrap_or_else(|| panic!("no annotation {key}"))
+            .as_str()
+    };
+    assert_eq!(get("prometheus.io/scrape"), "true");
+    assert_eq!(get("prometheus.io/path"), "/metrics");
+    let port: i32 = get("prometheus.io/port").parse().expect("a port number");
+    assert_eq!(port, container_port());
+}
+
+fn network_policy(name: &str, objects: &[Value]) -> NetworkPolicy {
+    let value = objects
+        .iter()
+        .find(|v| v["kind"] == "NetworkPolicy" && v["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no NetworkPolicy {name}"));
+    serde_json::from_value(value.clone()).expect("a NetworkPolicy")
+}
+
+/// The port and protocol of a NetworkPolicy port, named ports resolved against the container.
+fn policy_port(port: &NetworkPolicyPort) -> (i32, String) {
+    let number = resolve(port.port.as_ref().expect("a port, not all of them"));
+    assert!(port.end_port.is_none(), "one port, not a range");
+    (
+        number,
+        port.protocol.clone().unwrap_or_else(|| "TCP".into()),
+    )
+}
+
+/// The ports egress rules open to any destination (no `to:`).
+fn egress_ports_to_anywhere(policy: &NetworkPolicy) -> BTreeSet<(i32, String)> {
+    let spec = policy.spec.clone().expect("a spec");
+    spec.egress
+        .unwrap_or_default()
+        .iter()
+        .filter(|rule| rule.to.as_ref().is_none_or(Vec::is_empty))
+        .flat_map(|rule| rule.ports.clone().expect("ports, not all of them"))
+        .map(|p| policy_port(&p))
+        .collect()
+}
+
+/// The port of `VAULT_ADDR`: explicit, else the scheme's.
+fn vault_port() -> i32 {
+    let addr = env_value("VAULT_ADDR").expect("VAULT_ADDR");
+    let (scheme, rest) = addr.split_once("://").expect("a URL");
+    let authority = rest.split('/').next().unwrap();
+    match authority.rsplit_once(':') {
+        Some((_, port)) => port.parse().expect("a port number"),
+        None if scheme == "https" => 443,
+        None => 80,
+    }
+}
+
+fn tcp(port: i32) -> (i32, String) {
+    (port, "TCP".to_string())
+}
+
+#[test]
+fn the_network_policy_admits_the_container_port_only() {
+    let policy = network_policy("vault-triage", &typed_values("NetworkPolicy"));
+    assert_eq!(policy.metadata.namespace.as_deref(), Some(BOT_NAMESPACE));
+    let spec = policy.spec.expect("a spec");
+    assert_eq!(
+        spec.pod_selector.and_then(|s| s.match_labels),
+        deployment().spec.selector.match_labels,
+        "it selects the bot's pods"
+    );
+    let types = spec.policy_types.unwrap_or_default();
+    assert!(types.contains(&"Ingress".to_string()) && types.contains(&"Egress".to_string()));
+    let rules = spec.ingress.expect("ingress rules");
+    assert!(!rules.is_empty());
+    for rule in rules {
+        let ports = rule.ports.expect("ports, never all of them");
+        assert!(!ports.is_empty());
+        for port in ports {
+            assert_eq!(policy_port(&port), tcp(container_port()));
+        }
+    }
+}
+
+#[test]
+fn the_network_policy_lets_the_bot_reach_dns_vault_the_api_server_chat_and_its_peers() {
+    let policy = network_policy("vault-triage", &typed_values("NetworkPolicy"));
+    let open = egress_ports_to_anywhere(&policy);
+    let dns = [(53, "UDP".to_string()), tcp(53)];
+    // Vault; the API server (the `kubernetes` Service, the API server's port behind it); the
+    // Slack and Discord APIs.
+    let needed = [tcp(vault_port()), tcp(443), tcp(6443)];
+    for port in dns.iter().chain(&needed) {
+        assert!(
+            open.contains(port),
+            "egress to {port:?} is not open: {open:?}"
+        );
+    }
+    // A follower forwards to the leader's HTTP port (deploy/ha/).
+    let pod_labels = deployment().spec.selector.match_labels;
+    let peers = policy
+        .spec
+        .unwrap()
+        .egress
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|rule| {
+            rule.to.iter().flatten().any(|peer| {
+                peer.namespace_selector.is_none()
+                    && peer.pod_selector.as_ref().map(|s| &s.match_labels) == Some(&pod_labels)
+            })
+        })
+        .flat_map(|rule| rule.ports.unwrap_or_default())
+        .any(|port| policy_port(&port) == tcp(container_port()));
+    assert!(peers, "no egress to the other replicas' HTTP port");
+}
+
 // ---------------------------------------------------------------------------------------------
 // RBAC compared with the calls the code makes
 
@@ -1056,7 +1300,10 @@ fn ha_deployment_patch() -> Deployment {
 fn the_ha_overlay_builds_on_the_base_and_lists_files_that_exist() {
     let k = documents("ha/kustomization.yaml").remove(0);
     let resources: Vec<String> = serde_json::from_value(k["resources"].clone()).unwrap();
-    assert_eq!(resources, ["../", "pdb.yaml"]);
+    assert_eq!(
+        resources,
+        ["../base", "pdb.yaml", "networkpolicy-postgres.yaml"]
+    );
     let patches: Vec<String> = k["patches"]
         .as_array()
         .unwrap()
@@ -1136,4 +1383,477 @@ fn the_ha_overlay_keeps_one_replica_through_a_drain() {
         "it selects the bot's pods"
     );
     assert_eq!(pdb.metadata.namespace.as_deref(), Some(BOT_NAMESPACE));
+}
+
+#[test]
+fn the_rendered_ha_overlay_runs_two_replicas_on_an_empty_dir_and_no_claim() {
+    // What kubectl applies, not only what the patch says.
+    let rendered = rendered("deploy/ha");
+    let kinds: Vec<&str> = rendered.iter().filter_map(|v| v["kind"].as_str()).collect();
+    assert!(!kinds.contains(&"PersistentVolumeClaim"), "{kinds:?}");
+    assert!(kinds.contains(&"PodDisruptionBudget"), "{kinds:?}");
+    let deployment: Deployment =
+        serde_json::from_value(rendered_kind("deploy/ha", "Deployment")).expect("a Deployment");
+    assert_eq!(deployment.spec.replicas, Some(2));
+    let pod = deployment.spec.template.spec.unwrap();
+    let volumes = pod.volumes.unwrap_or_default();
+    let state = volumes.iter().find(|v| v.name == "state").expect("state");
+    assert!(
+        state.empty_dir.is_some() && state.persistent_volume_claim.is_none(),
+        "the patch did not replace the claim with an emptyDir: {state:?}"
+    );
+    assert!(
+        volumes.iter().any(|v| v.name == "vault-ca"),
+        "the base's volumes are kept"
+    );
+    // Egress to the database, on top of the base's policy.
+    let postgres = network_policy("vault-triage-postgres", &rendered);
+    assert!(egress_ports_to_anywhere(&postgres).contains(&tcp(POSTGRES_PORT)));
+    assert_eq!(
+        postgres
+            .spec
+            .unwrap()
+            .pod_selector
+            .and_then(|s| s.match_labels),
+        deployment.spec.selector.match_labels
+    );
+    network_policy("vault-triage", &rendered);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The examples in deploy/extras/, which no kustomization includes
+
+/// The objects of every file in `deploy/extras/`, with the file they came from.
+fn extras() -> Vec<(String, Value)> {
+    yaml_files()
+        .into_keys()
+        .filter(|f| f.starts_with("extras/"))
+        .flat_map(|f| documents(&f).into_iter().map(move |d| (f.clone(), d)))
+        .collect()
+}
+
+fn the_extra(kind: &str) -> Value {
+    let mut all: Vec<Value> = extras()
+        .into_iter()
+        .filter(|(_, v)| v["kind"] == kind)
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(all.len(), 1, "exactly one {kind} in deploy/extras/");
+    all.remove(0)
+}
+
+/// Paths the bot serves to Slack, Discord and the alert senders, and where the code routes
+/// each one: what the Ingress must make public.
+const PUBLIC_PATHS: [(&str, &str); 6] = [
+    ("/slack/commands", "src/chat/slack/http.rs"),
+    ("/slack/interactions", "src/chat/slack/http.rs"),
+    ("/slack/events", "src/chat/slack/http.rs"),
+    ("/discord/interactions", "src/chat/discord/endpoint.rs"),
+    ("/alerts/alertmanager", "src/alerts/service.rs"),
+    ("/alerts/grafana", "src/alerts/service.rs"),
+];
+/// Paths that stay inside the cluster.
+const INTERNAL_PATHS: [&str; 3] = ["/metrics", "/healthz", "/readyz"];
+
+#[test]
+fn the_extras_stay_out_of_every_kustomization() {
+    // The ServiceMonitor needs the Prometheus Operator's CRD and the Ingress a host and a
+    // certificate: both are applied by hand, never by `kubectl apply -k`.
+    let extras = extras();
+    let kinds: BTreeSet<&str> = extras
+        .iter()
+        .filter_map(|(_, v)| v["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, BTreeSet::from(["Ingress", "ServiceMonitor"]));
+    for dir in ["deploy", "deploy/ha"] {
+        for object in rendered(dir) {
+            assert!(
+                !extras
+                    .iter()
+                    .any(|(_, extra)| extra["kind"] == object["kind"]
+                        && extra["metadata"]["name"] == object["metadata"]["name"]),
+                "{dir} renders {} {}",
+                object["kind"],
+                object["metadata"]["name"]
+            );
+        }
+    }
+    for file in KUSTOMIZATIONS {
+        let text = read(&format!("{file}kustomization.yaml"));
+        let listed = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .any(|l| l.contains("extras"));
+        assert!(!listed, "{file}kustomization.yaml lists extras/");
+    }
+}
+
+#[test]
+fn the_service_monitor_scrapes_metrics_on_the_services_named_port() {
+    // A custom resource: kubernetes-validate has no schema for it, so its shape is checked here.
+    let monitor = the_extra("ServiceMonitor");
+    assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
+    let service = the_one::<Service>();
+    assert_eq!(
+        monitor["metadata"]["namespace"].as_str(),
+        service.metadata.namespace.as_deref()
+    );
+    let spec = monitor["spec"].as_object().expect("a spec");
+    let keys: BTreeSet<&str> = spec.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["endpoints", "namespaceSelector", "selector"])
+    );
+    let selector: BTreeMap<String, String> =
+        serde_json::from_value(spec["selector"]["matchLabels"].clone()).expect("matchLabels");
+    let service_labels = service.metadata.labels.clone().unwrap_or_default();
+    assert!(!selector.is_empty());
+    for (k, v) in &selector {
+        assert_eq!(
+            service_labels.get(k),
+            Some(v),
+            "the Service carries {k}={v}"
+        );
+    }
+    assert_eq!(
+        spec["namespaceSelector"]["matchNames"],
+        serde_json::json!([service.metadata.namespace.clone().unwrap()])
+    );
+    let endpoints = spec["endpoints"].as_array().expect("endpoints");
+    assert_eq!(endpoints.len(), 1);
+    let endpoint = endpoints[0].as_object().unwrap();
+    for key in endpoint.keys() {
+        assert!(
+            ["port", "path", "interval", "scrapeTimeout", "scheme"].contains(&key.as_str()),
+            "unexpected endpoint field {key}"
+        );
+    }
+    let ports = service.spec.unwrap().ports.unwrap_or_default();
+    let port = ports
+        .iter()
+        .find(|p| p.name.as_deref() == endpoint["port"].as_str())
+        .expect("the endpoint names a port of the Service");
+    assert_eq!(
+        resolve(port.target_port.as_ref().unwrap()),
+        container_port()
+    );
+    assert_eq!(endpoint["path"], "/metrics");
+}
+
+/// Whether an Ingress path matches a request path (Kubernetes' Exact and Prefix, the latter
+/// by whole path segments).
+fn ingress_matches(rule: &str, path_type: &str, request: &str) -> bool {
+    match path_type {
+        "Exact" => rule == request,
+        "Prefix" => {
+            let prefix = rule.trim_end_matches('/');
+            prefix.is_empty()
+                || request == prefix
+                || request
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        }
+        other => panic!("pathType {other}: say exactly what is public"),
+    }
+}
+
+#[test]
+fn the_ingress_publishes_the_chat_and_alert_endpoints_over_tls_and_nothing_else() {
+    let ingress: Ingress = serde_json::from_value(the_extra("Ingress")).expect("an Ingress");
+    let service = the_one::<Service>();
+    assert_eq!(ingress.metadata.namespace, service.metadata.namespace);
+    let spec = ingress.spec.expect("a spec");
+    assert!(spec.default_backend.is_none(), "no catch-all");
+    let tls_hosts: BTreeSet<String> = spec
+        .tls
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.secret_name.is_some())
+        .flat_map(|t| t.hosts.unwrap_or_default())
+        .collect();
+    let service_port = service.spec.unwrap().ports.unwrap_or_default()[0].clone();
+    let mut routed = Vec::new();
+    for rule in spec.rules.unwrap_or_default() {
+        let host = rule.host.expect("a host");
+        assert!(tls_hosts.contains(&host), "{host} is served over TLS");
+        for path in rule.http.expect("http paths").paths {
+            let backend = path.backend.service.expect("a Service backend");
+            assert_eq!(Some(&backend.name), service.metadata.name.as_ref());
+            let port = backend.port.expect("a port");
+            assert_eq!(port.name, service_port.name, "the Service's port, by name");
+            routed.push((path.path.expect("a path"), path.path_type));
+        }
+    }
+    let public = |request: &str| {
+        routed
+            .iter()
+            .any(|(rule, kind)| ingress_matches(rule, kind, request))
+    };
+    for (path, file) in PUBLIC_PATHS {
+        let source = std::fs::read_to_string(repo().join(file)).unwrap();
+        assert!(
+            source.contains(&format!("\"{path}\"")),
+            "{file} serves {path}"
+        );
+        assert!(public(path), "{path} is not routed");
+    }
+    for path in INTERNAL_PATHS {
+        assert!(!public(path), "{path} must not be public");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every manifest against the Kubernetes schemas (kubernetes-validate)
+
+/// The kustomization directories under `deploy/`, as prefixes of their files.
+const KUSTOMIZATIONS: [&str; 3] = ["", "base/", "ha/"];
+
+/// The Kubernetes versions whose schemas every manifest must satisfy: the oldest and the
+/// newest API the bot's client types (k8s-openapi 0.29) are built for.
+const KUBERNETES_VERSIONS: [&str; 2] = ["1.33", "1.37"];
+
+/// Custom resources, as (apiVersion, kind): kubernetes-validate has no schema for them, and
+/// says so with a warning that is expected for these and fails the test for any other kind
+/// (a misspelt kind or apiVersion would otherwise pass with a warning). Each one has a test
+/// of its own shape above.
+const CUSTOM_RESOURCES: [(&str, &str); 1] = [("monitoring.coreos.com/v1", "ServiceMonitor")];
+
+/// Files under `deploy/` that configure other tools, not Kubernetes objects: checked by their
+/// own tests above.
+const OTHER_TOOLS_CONFIGS: [&str; 2] = ["alertmanager/receiver.yaml", "grafana/contact-point.yaml"];
+
+/// What a YAML file under `deploy/` is, which decides how it is checked against the schemas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileRole {
+    /// Objects as they are applied: validated as written.
+    Manifest,
+    /// A kustomization: validated through what `kubectl kustomize` renders.
+    Kustomization,
+    /// A partial object a kustomization patches with: validated through the rendering.
+    Patch,
+    /// Another tool's config (Alertmanager, Grafana).
+    OtherTool,
+}
+
+/// The custom resource `object` is, if it is one of [`CUSTOM_RESOURCES`].
+fn custom_resource(object: &Value) -> Option<(&'static str, &'static str)> {
+    CUSTOM_RESOURCES
+        .into_iter()
+        .find(|(api, kind)| object["apiVersion"] == *api && object["kind"] == *kind)
+}
+
+/// Every `.yaml`/`.yml` file under `dir`, relative to `deploy/`.
+fn yaml_files_under(dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("a readable entry").path();
+        if path.is_dir() {
+            yaml_files_under(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            let relative = path.strip_prefix(deploy_dir()).unwrap();
+            out.push(relative.to_str().unwrap().replace('\\', "/"));
+        }
+    }
+}
+
+/// Every YAML file under `deploy/` and its role.
+fn yaml_files() -> BTreeMap<String, FileRole> {
+    let mut files = Vec::new();
+    yaml_files_under(&deploy_dir(), &mut files);
+    let mut patches = BTreeSet::new();
+    for dir in KUSTOMIZATIONS {
+        let kustomization = documents(&format!("{dir}kustomization.yaml")).remove(0);
+        for patch in kustomization["patches"].as_array().into_iter().flatten() {
+            if let Some(path) = patch["path"].as_str() {
+                patches.insert(format!("{dir}{path}"));
+            }
+        }
+    }
+    files
+        .into_iter()
+        .map(|f| {
+            let role = if f.ends_with("kustomization.yaml") {
+                assert!(
+                    KUSTOMIZATIONS
+                        .iter()
+                        .any(|d| f == format!("{d}kustomization.yaml")),
+                    "{f}: a kustomization this test does not know"
+                );
+                FileRole::Kustomization
+            } else if patches.contains(&f) {
+                FileRole::Patch
+            } else if OTHER_TOOLS_CONFIGS.contains(&f.as_str()) {
+                FileRole::OtherTool
+            } else {
+                FileRole::Manifest
+            };
+            (f, role)
+        })
+        .collect()
+}
+
+fn kubectl_kustomize(dir: &str) -> String {
+    let output = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(repo().join(dir))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "running kubectl: {e}. Run the tests with `bash tests/run`, which installs \
+                 kubectl"
+            )
+        });
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {dir} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+/// The objects `kubectl kustomize <dir>` renders: what `kubectl apply -k` would send.
+fn rendered(dir: &str) -> Vec<Value> {
+    parse_documents(&kubectl_kustomize(dir), &format!("kubectl kustomize {dir}"))
+}
+
+fn rendered_kind(dir: &str, kind: &str) -> Value {
+    let mut all: Vec<Value> = rendered(dir)
+        .into_iter()
+        .filter(|v| v["kind"] == kind)
+        .collect();
+    assert_eq!(all.len(), 1, "exactly one {kind} rendered from {dir}");
+    all.remove(0)
+}
+
+/// The base's objects of one kind, as written.
+fn typed_values(kind: &str) -> Vec<Value> {
+    objects()
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| v["kind"] == kind)
+        .collect()
+}
+
+/// `kubernetes-validate`: `KUBERNETES_VALIDATE_BIN`, which `tests/run` sets; fails the test
+/// when it is not set.
+fn kubernetes_validate() -> PathBuf {
+    let Some(path) = std::env::var_os("KUBERNETES_VALIDATE_BIN") else {
+        panic!(
+            "KUBERNETES_VALIDATE_BIN is not set. Run the tests with `bash tests/run`, which \
+             installs kubernetes-validate (pip, into .ci/venv) and sets it"
+        )
+    };
+    let path = PathBuf::from(path);
+    assert!(
+        path.is_file(),
+        "KUBERNETES_VALIDATE_BIN={} does not exist",
+        path.display()
+    );
+    path
+}
+
+/// Runs kubernetes-validate (strict: an unknown field is an error) on the file `input` against
+/// every version in [`KUBERNETES_VERSIONS`]. Fails, with the tool's words, unless it passes
+/// each of `objects` but the custom resources, warns about exactly those, and says nothing
+/// else.
+fn validate(what: &str, input: &Path, objects: &[Value]) {
+    let mut command = Command::new(kubernetes_validate());
+    command.arg("--strict");
+    for version in KUBERNETES_VERSIONS {
+        command.args(["--kubernetes-version", version]);
+    }
+    let child = command
+        .arg(input)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubernetes-validate runs");
+    let output = child.wait_with_output().expect("kubernetes-validate ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // What the tool said but its passes.
+    let said: String = stdout
+        .lines()
+        .filter(|l| !l.starts_with("INFO "))
+        .chain(String::from_utf8_lossy(&output.stderr).lines())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(output.status.success(), "{what} is not valid:\n{said}");
+    let shown = input.display().to_string();
+    let mut expected_warnings = BTreeSet::new();
+    let mut expected_passes = 0;
+    for object in objects {
+        match custom_resource(object) {
+            Some((api, kind)) => {
+                for version in KUBERNETES_VERSIONS {
+                    expected_warnings.insert(format!(
+                        "WARN {shown} Couldn't find schema for kind {kind} with api version \
+                         {api} for kubernetes version {version}"
+                    ));
+                }
+            }
+            None => expected_passes += KUBERNETES_VERSIONS.len(),
+        }
+    }
+    let mut passes = 0;
+    let mut warnings = BTreeSet::new();
+    for line in stdout.lines() {
+        if line.starts_with(&format!("INFO {shown} passed for resource ")) {
+            passes += 1;
+        } else if line.starts_with("WARN ") {
+            warnings.insert(line.to_string());
+        } else {
+            panic!("{what}: unexpected output {line:?}:\n{said}");
+        }
+    }
+    assert_eq!(
+        warnings, expected_warnings,
+        "{what}: a kind without a schema (a misspelt kind or apiVersion?):\n{said}"
+    );
+    assert_eq!(
+        passes, expected_passes,
+        "{what}: not every object passed:\n{said}"
+    );
+}
+
+#[test]
+fn every_manifest_and_every_rendering_is_valid_against_the_kubernetes_schemas() {
+    let files = yaml_files();
+    let scratch = tempfile::tempdir().unwrap();
+    // Whatever is added under deploy/ is checked unless it is deliberately another tool's.
+    for f in [
+        "base/deployment.yaml",
+        "ha/pdb.yaml",
+        "extras/servicemonitor.yaml",
+    ] {
+        assert_eq!(files.get(f), Some(&FileRole::Manifest), "{f}");
+    }
+    assert_eq!(
+        files.get("ha/deployment-patch.yaml"),
+        Some(&FileRole::Patch),
+        "a patch is validated through the rendering"
+    );
+    for f in OTHER_TOOLS_CONFIGS {
+        assert_eq!(files.get(f), Some(&FileRole::OtherTool), "{f} exists");
+    }
+    for (file, role) in &files {
+        match role {
+            FileRole::Manifest => {
+                validate(file, &deploy_dir().join(file), &documents(file));
+            }
+            FileRole::Kustomization => {
+                // Rendered into a file: the tool reads its input once per version.
+                let dir = format!("deploy/{}", file.trim_end_matches("kustomization.yaml"));
+                let dir = dir.trim_end_matches('/');
+                let text = kubectl_kustomize(dir);
+                let objects = parse_documents(&text, dir);
+                assert!(!objects.is_empty(), "{dir} renders nothing");
+                let output = scratch
+                    .path()
+                    .join(format!("{}.yaml", dir.replace('/', "-")));
+                std::fs::write(&output, text).unwrap();
+                validate(&format!("kubectl kustomize {dir}"), &output, &objects);
+            }
+            FileRole::Patch | FileRole::OtherTool => {}
+        }
+    }
 }

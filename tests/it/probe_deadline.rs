@@ -52,10 +52,12 @@ async fn without_kubernetes_access_the_vault_side_still_runs_and_says_what_it_mi
     let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
         .await
         .expect("lab");
-    let (_dir, mut files) = common::lab_files(&lab);
-    files.kubeconfig = files.dir.join("does-not-exist");
-    let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
-    assert!(probes.kube.is_none());
+    let (_dir, files) = common::lab_files(&lab);
+    // The bot's own missing kubeconfig stops a command before any probe (probe_cli tests
+    // that); the runner still copes with probes that have no Kubernetes client.
+    let (mut probes, target) =
+        common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
+    probes.kube = None;
     let report = triage(&probes, &target).await;
     assert!(report.evidence.health.value().is_some());
     assert!(matches!(report.evidence.login, Probe::Skipped { .. }));

@@ -131,13 +131,25 @@ where
         match call().await {
             Err(ChatError::Unavailable(why)) if attempt < MAX_ATTEMPTS => {
                 tracing::info!(call = what, attempt, reason = %why, "retrying a Discord call");
-                crate::metrics::chat_retry(Platform::Discord, "server_error");
+                crate::metrics::chat_retry(Platform::Discord, retry_reason(&why));
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
                 attempt += 1;
             }
             other => return other,
         }
+    }
+}
+
+/// The `reason` label of a retry: a 5xx names its status (`HTTP 503`) in the message; anything
+/// else unavailable got no answer at all.
+fn retry_reason(why: &str) -> &'static str {
+    if why.contains("HTTP 5") {
+        "server_error"
+    } else if why.contains("timed out") || why.contains("timeout") {
+        "timeout"
+    } else {
+        "unreachable"
     }
 }
 

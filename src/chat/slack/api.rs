@@ -226,25 +226,32 @@ impl SlackApi {
                     } else {
                         wait
                     };
-                    tracing::info!(call = what, attempt, wait_ms = wait.as_millis() as u64, reason = %why, "retrying a Slack call");
-                    crate::metrics::chat_retry(
-                        Platform::Slack,
-                        if why.contains("429") || why == "ratelimited" {
-                            "rate_limited"
-                        } else {
-                            "server_error"
-                        },
-                    );
-                    last = why;
+                    // The last attempt is not followed by a retry, so it is not counted as one.
                     if attempt < MAX_ATTEMPTS {
+                        tracing::info!(call = what, attempt, wait_ms = wait.as_millis() as u64, reason = %why, "retrying a Slack call");
+                        crate::metrics::chat_retry(Platform::Slack, retry_reason(&why));
                         tokio::time::sleep(wait).await;
                     }
+                    last = why;
                 }
             }
         }
         tracing::warn!(call = what, reason = %last, "a Slack call failed after {MAX_ATTEMPTS} attempts");
         crate::metrics::chat_error(Platform::Slack, "gave_up_after_retries");
         Err(ChatError::Unavailable(last))
+    }
+}
+
+/// The `reason` label of a retry, from what [`classify`] said.
+fn retry_reason(why: &str) -> &'static str {
+    if why.contains("429") || why == "ratelimited" {
+        "rate_limited"
+    } else if why.starts_with("HTTP 5") {
+        "server_error"
+    } else if why == "timed out" {
+        "timeout"
+    } else {
+        "unreachable"
     }
 }
 
@@ -431,6 +438,41 @@ mod tests {
             "not_in_channel: invite the bot to this channel (`/invite @vault-triage`)"
         );
         assert_eq!(refusal("something_new"), "something_new");
+    }
+
+    #[test]
+    fn a_refused_connection_is_not_a_server_error() {
+        assert_eq!(retry_reason("could not connect"), "unreachable");
+        assert_eq!(retry_reason("timed out"), "timeout");
+        assert_eq!(retry_reason("HTTP 503"), "server_error");
+        assert_eq!(retry_reason("rate limited (429)"), "rate_limited");
+        assert_eq!(retry_reason("ratelimited"), "rate_limited");
+    }
+
+    #[tokio::test]
+    async fn a_call_that_never_connects_counts_one_retry_fewer_than_its_attempts() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let api = SlackApi::new(&format!("http://{addr}/api/"), &Secret::new("xoxb-test"));
+        let retries = |reason| {
+            crate::metrics::counter_value(
+                "vault_triage_chat_api_retries_total",
+                &[("platform", "slack"), ("reason", reason)],
+            )
+        };
+        let (unreachable, server_error) = (retries("unreachable"), retries("server_error"));
+        let body = serde_json::json!({"text": "x"});
+        let result = api.respond(&format!("http://{addr}/respond"), &body).await;
+        assert!(
+            matches!(result, Err(ChatError::Unavailable(_))),
+            "{result:?}"
+        );
+        assert_eq!(
+            retries("unreachable") - unreachable,
+            u64::from(MAX_ATTEMPTS - 1)
+        );
+        assert_eq!(retries("server_error"), server_error);
     }
 
     #[tokio::test]
