@@ -41,12 +41,17 @@ pub struct VaultSection {
     /// Path of the kubernetes auth method.
     #[serde(default = "default_auth_mount")]
     pub auth_mount: String,
+    /// The active node's address, for what a standby cannot forward (`sys/monitor`); found
+    /// through `sys/leader` when unset.
+    #[serde(default)]
+    pub active_addr: Option<String>,
 }
 
 impl Default for VaultSection {
     fn default() -> Self {
         Self {
             auth_mount: default_auth_mount(),
+            active_addr: None,
         }
     }
 }

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use super::verdict::{ChainItem, CheckStatus};
 use super::words::{ago, log_reason, utc};
 use crate::evidence::SecretRead;
-use crate::evidence::{CallerCheck, Evidence, LoginOutcome, Probe, ProbeError, Reachability};
+use crate::evidence::{
+    CallerCheck, Evidence, LoginOutcome, MonitorNode, NodeFound, Probe, ProbeError, Reachability,
+};
 
 fn item(check: impl Into<String>, status: CheckStatus, detail: impl Into<String>) -> ChainItem {
     ChainItem {
@@ -237,13 +239,26 @@ pub fn evidence_chain(e: &Evidence, now: DateTime<Utc>) -> Vec<ChainItem> {
         Probe::Skipped { reason } => item("Canary login", CheckStatus::Unknown, reason.clone()),
     });
 
-    // Vault debug log.
+    // Vault debug log, and which node it came from when that is not VAULT_ADDR.
+    let node = match &e.vault_log_node {
+        Some(MonitorNode {
+            addr,
+            found: NodeFound::SysLeader,
+        }) => format!(
+            " (from the active node {addr}, found through sys/leader: VAULT_ADDR is a standby)"
+        ),
+        Some(MonitorNode {
+            addr,
+            found: NodeFound::Configured,
+        }) => format!(" (from the active node {addr}, vault.active_addr)"),
+        _ => String::new(),
+    };
     match &e.vault_log {
         Probe::Ok { value, .. } if !value.is_empty() => {
             out.push(item(
                 "Vault debug log",
                 CheckStatus::Info,
-                format!("\"{}\"", log_reason(&value[0])),
+                format!("\"{}\"{node}", log_reason(&value[0])),
             ));
         }
         Probe::Ok { .. } => {
@@ -251,7 +266,7 @@ pub fn evidence_chain(e: &Evidence, now: DateTime<Utc>) -> Vec<ChainItem> {
                 out.push(item(
                     "Vault debug log",
                     CheckStatus::Info,
-                    "no `login unauthorized` line during the canary login",
+                    format!("no `login unauthorized` line during the canary login{node}"),
                 ));
             }
         }

@@ -109,6 +109,7 @@ fn healthy() -> Evidence {
             lease_duration: 60,
         }),
         vault_log: ok(vec![]),
+        vault_log_node: None,
         secret_read: ok(SecretRead::Readable),
         reviewer: ok(reviewer_ok()),
         kube_api: ok(KubeApiEvidence {

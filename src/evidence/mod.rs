@@ -185,6 +185,25 @@ pub enum Reachability {
     NoAnswer { detail: String },
 }
 
+/// Which Vault node's `sys/monitor` a triage read, and how it was found.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MonitorNode {
+    pub addr: String,
+    pub found: NodeFound,
+}
+
+/// How the node of [`MonitorNode`] was chosen.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeFound {
+    /// `VAULT_ADDR` answered the stream itself (the active node, or a single server).
+    VaultAddr,
+    /// `VAULT_ADDR` is a standby; `sys/leader` named the active node.
+    SysLeader,
+    /// `[vault] active_addr`.
+    Configured,
+}
+
 /// Everything one triage saw.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Evidence {
@@ -203,6 +222,9 @@ pub struct Evidence {
     pub login: Probe<LoginOutcome>,
     /// `login unauthorized` lines Vault logged at DEBUG during the canary login.
     pub vault_log: Probe<Vec<String>>,
+    /// The node whose `sys/monitor` was read (the active one when `VAULT_ADDR` is a standby).
+    #[serde(default)]
+    pub vault_log_node: Option<MonitorNode>,
     pub secret_read: Probe<SecretRead>,
     pub reviewer: Probe<ReviewerEvidence>,
     pub kube_api: Probe<KubeApiEvidence>,

@@ -33,7 +33,7 @@ use tokio::sync::{broadcast, oneshot};
 
 pub use files::LabFiles;
 pub use scenario::{Scenario, UnknownScenario};
-pub use setup::{AuthConfigSetup, RoleSetup, VaultSetup, apply_setup};
+pub use setup::{AuthConfigSetup, RoleSetup, VaultSetup, apply_setup, apply_setup_with};
 pub use tokens::{API_AUDIENCE, ISSUER, SIGNING_PUB_PEM};
 
 use setup::{CANARY_NAMESPACE, CANARY_SA, REVIEWER_NAMESPACE, REVIEWER_SA};

@@ -213,7 +213,16 @@ pub async fn apply_setup(
     root_token: &str,
     setup: &VaultSetup,
 ) -> anyhow::Result<String> {
-    let http = reqwest::Client::new();
+    apply_setup_with(&reqwest::Client::new(), addr, root_token, setup).await
+}
+
+/// [`apply_setup`] through `http` (a client that trusts a TLS Vault's CA, for example).
+pub async fn apply_setup_with(
+    http: &reqwest::Client,
+    addr: &str,
+    root_token: &str,
+    setup: &VaultSetup,
+) -> anyhow::Result<String> {
     let base = addr.trim_end_matches('/');
     let call = |method: reqwest::Method, path: String, body: Value| {
         let http = http.clone();

@@ -4,9 +4,11 @@
 //! and the canary's Vault token is revoked afterwards). They fill the evidence model
 //! (`crate::evidence`) the pure `diagnosis` reads; `runner` schedules the calls so that independent ones run
 //! together and dependent ones wait only for what they need; `kube_api` checks Vault's
-//! `kubernetes_host` from the bot's vantage point and compares CAs; `triage` runs them and
+//! `kubernetes_host` from the bot's vantage point and compares CAs; `active_node` reads
+//! `sys/monitor` from the active node when `VAULT_ADDR` is a standby; `triage` runs them and
 //! diagnoses what they saw.
 
+mod active_node;
 mod kube_api;
 mod runner;
 mod triage;

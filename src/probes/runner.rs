@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
+use super::active_node::open_monitor;
 use super::kube_api::{ca_bundles_share_a_certificate, check_kube_api};
 use crate::config::Secret;
 use crate::config::{CanarySection, FileConfig, ReviewerSection};
@@ -48,6 +49,8 @@ pub struct ProbeTarget {
     pub reviewer: Option<ReviewerSection>,
     pub role_annotation: String,
     pub deadline: Duration,
+    /// `[vault] active_addr`: where `sys/monitor` is read when `VAULT_ADDR` is a standby.
+    pub active_addr: Option<String>,
 }
 
 impl ProbeTarget {
@@ -59,6 +62,7 @@ impl ProbeTarget {
             reviewer: cfg.reviewer.clone(),
             role_annotation: cfg.probes.role_annotation.clone(),
             deadline: cfg.probes.deadline,
+            active_addr: cfg.vault.active_addr.clone(),
         }
     }
 
@@ -120,6 +124,7 @@ pub async fn run(probes: &Probes, target: &ProbeTarget) -> Evidence {
         canary_review: canary.review,
         login: canary.login,
         vault_log: canary.vault_log,
+        vault_log_node: canary.vault_log_node,
         secret_read: canary.secret_read,
         reviewer,
         kube_api,
@@ -139,6 +144,7 @@ struct CanaryEvidence {
     review: Probe<crate::evidence::ReviewResult>,
     login: Probe<LoginOutcome>,
     vault_log: Probe<Vec<String>>,
+    vault_log_node: Option<MonitorNode>,
     secret_read: Probe<crate::evidence::SecretRead>,
 }
 
@@ -284,6 +290,7 @@ impl Run<'_> {
                     login: Probe::skipped("no canary token to log in with"),
                     vault_log: Probe::skipped("no canary login was made"),
                     secret_read: Probe::skipped("no canary login was made"),
+                    vault_log_node: None,
                 };
             }
         };
@@ -295,9 +302,12 @@ impl Run<'_> {
         ));
         let monitor = async {
             let wait = self.deadline.min(Instant::now() + MONITOR_OPEN_WAIT);
-            match tokio::time::timeout_at(wait, vault.monitor_debug()).await {
+            let active = self.target.active_addr.as_deref();
+            match tokio::time::timeout_at(wait, open_monitor(vault, active)).await {
                 Ok(r) => r,
-                Err(_) => Err(VaultError::Timeout(MONITOR_OPEN_WAIT.as_millis() as u64)),
+                Err(_) => Err(ProbeError::Timeout {
+                    after_ms: MONITOR_OPEN_WAIT.as_millis() as u64,
+                }),
             }
         };
         let (issued, monitor) = tokio::join!(token_request, monitor);
@@ -310,6 +320,7 @@ impl Run<'_> {
                     login: Probe::skipped("no canary token to log in with"),
                     vault_log: Probe::skipped("no canary login was made"),
                     secret_read: Probe::skipped("no canary login was made"),
+                    vault_log_node: None,
                 };
             }
             Probe::Skipped { reason } => {
@@ -319,6 +330,7 @@ impl Run<'_> {
                     login: Probe::skipped("no canary token to log in with"),
                     vault_log: Probe::skipped("no canary login was made"),
                     secret_read: Probe::skipped("no canary login was made"),
+                    vault_log_node: None,
                 };
             }
         };
@@ -355,7 +367,7 @@ impl Run<'_> {
                 Some((LoginOutcome::Refused { status: 403, message }, _)) if message == "permission denied"
             );
             let vault_log = match &monitor {
-                Ok(stream) => {
+                Ok((stream, _)) => {
                     let grace = if refused_generically {
                         MONITOR_LINE_GRACE
                     } else {
@@ -370,10 +382,11 @@ impl Run<'_> {
                     }
                 }
                 Err(e) => Probe::Failed {
-                    error: e.clone().into(),
+                    error: e.clone(),
                     ms: 0,
                 },
             };
+            let vault_log_node = monitor.as_ref().ok().map(|(_, node)| node.clone());
             drop(monitor);
             let (login, client_token) = split_login(login);
             let secret_read = match (&client_token, &canary.secret_path) {
@@ -393,9 +406,10 @@ impl Run<'_> {
                 }
                 (None, _) => Probe::skipped("the canary login did not succeed"),
             };
-            (login, vault_log, secret_read)
+            (login, vault_log, vault_log_node, secret_read)
         };
-        let (review, (login, vault_log, secret_read)) = tokio::join!(review, login_chain);
+        let (review, (login, vault_log, vault_log_node, secret_read)) =
+            tokio::join!(review, login_chain);
         CanaryEvidence {
             token: Probe::Ok {
                 value: TokenClaims {
@@ -407,6 +421,7 @@ impl Run<'_> {
             review,
             login,
             vault_log,
+            vault_log_node,
             secret_read,
         }
     }

@@ -65,6 +65,24 @@ impl VaultClient {
         &self.addr
     }
 
+    /// The same client (token, CA, namespace) at another node of the cluster.
+    pub fn at(&self, addr: &str) -> Self {
+        Self {
+            addr: addr.trim_end_matches('/').to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// `GET sys/leader`: whether this node is the active one, and where the active one is.
+    pub async fn leader(&self) -> Result<Leader, VaultError> {
+        let req = self.request(Method::GET, "sys/leader", false);
+        let (status, body) = self.send(req).await?;
+        if !status.is_success() {
+            return Err(VaultError::from_response(status.as_u16(), &body));
+        }
+        serde_json::from_str(&body).map_err(|e| VaultError::Decode(e.to_string()))
+    }
+
     /// The same client with another token (e.g. a canary's client token).
     pub fn with_token(&self, token: Secret) -> Self {
         Self {
@@ -360,4 +378,15 @@ impl Health {
             cluster_name: None,
         }
     }
+}
+
+/// `sys/leader`'s answer (facts/vault-ha.md).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Leader {
+    #[serde(default)]
+    pub ha_enabled: bool,
+    #[serde(default)]
+    pub is_self: bool,
+    #[serde(default)]
+    pub leader_address: String,
 }

@@ -15,7 +15,7 @@ pub mod token_care;
 mod token_source;
 mod types;
 
-pub use client::VaultClient;
+pub use client::{Leader, VaultClient};
 pub use error::VaultError;
 pub use monitor::MonitorStream;
 pub use token_source::TokenSource;

@@ -110,6 +110,125 @@ impl Drop for BaoServer {
     }
 }
 
+/// A real three-node OpenBao cluster in one process (`bao server -dev -dev-three-node`,
+/// facts/vault-ha.md): node 0 active, nodes 1 and 2 standbys, TLS with the cluster's own CA,
+/// root token `root`. Killed when dropped.
+pub struct BaoCluster {
+    child: Child,
+    /// `https://127.0.0.1:P`, `P+1`, `P+2`.
+    pub nodes: [String; 3],
+    /// The cluster's CA (`ca_cert.pem` in its parameters directory).
+    pub ca: std::path::PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl BaoCluster {
+    pub async fn start(bin: &std::path::Path) -> BaoCluster {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let port = three_free_ports();
+        let log = tmp.path().join("bao.log");
+        let child = Command::new(bin)
+            .args([
+                "server",
+                "-dev",
+                "-dev-three-node",
+                &format!("-dev-listen-address=127.0.0.1:{port}"),
+                "-dev-root-token-id=root",
+                "-log-level=debug",
+            ])
+            .env("HOME", tmp.path())
+            .env("TMPDIR", tmp.path())
+            .env_remove("VAULT_ADDR")
+            .env_remove("BAO_ADDR")
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning bao");
+        let nodes = [0, 1, 2].map(|i| format!("https://127.0.0.1:{}", port + i));
+        let mut cluster = BaoCluster {
+            child,
+            nodes,
+            ca: std::path::PathBuf::new(),
+            _tmp: tmp,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("OpenBao server started!")
+                && let Some(dir) = text
+                    .lines()
+                    .find_map(|l| l.split_once("Cluster Parameters Path: "))
+                    .map(|(_, d)| d.trim().to_string())
+            {
+                cluster.ca = std::path::Path::new(&dir).join("ca_cert.pem");
+                break;
+            }
+            if let Ok(Some(status)) = cluster.child.try_wait() {
+                panic!("bao -dev-three-node exited ({status}):\n{text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not start:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Ready when a standby says so and knows the active node.
+        let http = cluster.http();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let leader: Option<serde_json::Value> = match http
+                .get(format!("{}/v1/sys/leader", cluster.nodes[1]))
+                .send()
+                .await
+            {
+                Ok(r) => r.json().await.ok(),
+                Err(_) => None,
+            };
+            if leader.is_some_and(|l| l["leader_address"] == cluster.nodes[0].as_str()) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no leader at {}",
+                cluster.nodes[1]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        cluster
+    }
+
+    /// An HTTP client that trusts the cluster's CA.
+    pub fn http(&self) -> reqwest::Client {
+        let pem = std::fs::read(&self.ca).expect("the cluster's CA");
+        let mut builder = reqwest::Client::builder();
+        for cert in reqwest::Certificate::from_pem_bundle(&pem).expect("PEM") {
+            builder = builder.add_root_certificate(cert);
+        }
+        builder.build().expect("client")
+    }
+}
+
+impl Drop for BaoCluster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port P with P, P+1 and P+2 free on loopback.
+fn three_free_ports() -> u16 {
+    loop {
+        let p = free_port();
+        if p > 65000 {
+            continue;
+        }
+        let all = (0..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok());
+        if all {
+            return p;
+        }
+    }
+}
+
 /// Writes the lab's files into a fresh temp dir.
 pub fn lab_files(lab: &Lab) -> (tempfile::TempDir, LabFiles) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -120,6 +239,24 @@ pub fn lab_files(lab: &Lab) -> (tempfile::TempDir, LabFiles) {
 /// How to reach the lab's Vault and Kubernetes API.
 pub fn connection(lab: &Lab, files: &LabFiles) -> ConnectionArgs {
     connection_to(files, &lab.vault_addr(), &lab.vault_token())
+}
+
+/// Probes and target for the lab's Kubernetes API and a TLS Vault whose CA is `ca`.
+pub async fn probes_with_ca(
+    files: &LabFiles,
+    vault_addr: &str,
+    vault_token: &str,
+    ca: &std::path::Path,
+) -> (Probes, ProbeTarget) {
+    let cfg = FileConfig::load(Some(&files.config)).expect("lab config");
+    let conn = ConnectionArgs {
+        vault_cacert: Some(ca.to_path_buf()),
+        ..connection_to(files, vault_addr, vault_token)
+    };
+    let probes = vault_triage::app::build_probes(&conn, &cfg)
+        .await
+        .expect("probes");
+    (probes, ProbeTarget::from_config(&cfg, None))
 }
 
 /// The lab's Kubernetes API with the given Vault.
