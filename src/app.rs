@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use crate::alerts::service::AlertService;
 use crate::approval::Policy;
 use crate::chat::{ChatBot, PlatformRuntime};
-use crate::config::{ChatArgs, ConnectionArgs, FileConfig};
+use crate::config::{ChatArgs, Cluster, ConnectionArgs, FileConfig};
 use crate::kube::KubeClient;
 use crate::probes::{ProbeTarget, Probes};
 use crate::remediation::{PlanSettings, Remediator};
@@ -28,18 +28,103 @@ pub const MIN_SWEEP_GAP: Duration = Duration::from_millis(250);
 /// How often closed requests and resolved incidents past `[state] retention` leave memory.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-/// Builds the Vault and Kubernetes clients. Kubernetes is optional: the reason is kept.
+/// Builds the Vault and Kubernetes clients of the config's first cluster (the only one
+/// without `[[clusters]]`).
 pub async fn build_probes(conn: &ConnectionArgs, cfg: &FileConfig) -> anyhow::Result<Probes> {
+    let cluster = cfg.clusters().remove(0);
+    build_cluster_probes(conn, cfg, &cluster).await
+}
+
+/// Builds one cluster's clients: Vault (in the cluster's namespace, when it names one) and
+/// Kubernetes through its kubeconfig context.
+pub async fn build_cluster_probes(
+    conn: &ConnectionArgs,
+    cfg: &FileConfig,
+    cluster: &Cluster,
+) -> anyhow::Result<Probes> {
     let timeout = cfg.probes.call_timeout;
     // The bot's own set-up first: a fault there stops the command (exit 1) with one sentence,
     // and never becomes a diagnosis of the system under triage.
-    let vault = VaultClient::new(&conn.vault_settings()?, timeout)?;
-    let kube = KubeClient::from_kubeconfig(conn.kubeconfig.as_deref(), timeout).await?;
+    let mut settings = conn.vault_settings()?;
+    if let Some(ns) = &cluster.vault_namespace {
+        settings.namespace = Some(ns.clone());
+    }
+    let vault = VaultClient::new(&settings, timeout)?;
+    let kube = KubeClient::from_kubeconfig_context(
+        conn.kubeconfig.as_deref(),
+        cluster.context.as_deref(),
+        timeout,
+    )
+    .await
+    .map_err(|e| {
+        if cfg.clusters.is_empty() {
+            e
+        } else {
+            e.context(format!("cluster {}", cluster.name))
+        }
+    })?;
     Ok(Probes {
         vault,
         kube: Some(kube),
         kube_unavailable: None,
     })
+}
+
+/// The clusters of the config (or the one named `only`) with their clients and what to
+/// triage, in config order. One Vault client serves them all (a cluster's namespace is a
+/// header); each cluster has its own Kubernetes client.
+pub async fn build_fleet(
+    conn: &ConnectionArgs,
+    cfg: &FileConfig,
+    role: Option<String>,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<ClusterProbes>> {
+    let clusters = match only {
+        Some(name) => vec![cfg.cluster(name)?],
+        None => cfg.clusters(),
+    };
+    let timeout = cfg.probes.call_timeout;
+    let vault = VaultClient::new(&conn.vault_settings()?, timeout)?;
+    let builds = clusters.into_iter().map(|cluster| {
+        let vault = match &cluster.vault_namespace {
+            Some(ns) => vault.with_namespace(ns),
+            None => vault.clone(),
+        };
+        let role = role.clone();
+        async move {
+            let kube = KubeClient::from_kubeconfig_context(
+                conn.kubeconfig.as_deref(),
+                cluster.context.as_deref(),
+                timeout,
+            )
+            .await
+            .map_err(|e| {
+                if cfg.clusters.is_empty() {
+                    e
+                } else {
+                    e.context(format!("cluster {}", cluster.name))
+                }
+            })?;
+            let target = ProbeTarget::for_cluster(cfg, &cluster, role);
+            anyhow::Ok(ClusterProbes {
+                cluster,
+                probes: Probes {
+                    vault,
+                    kube: Some(kube),
+                    kube_unavailable: None,
+                },
+                target,
+            })
+        }
+    });
+    futures::future::try_join_all(builds).await
+}
+
+/// One cluster's clients and what to triage there.
+pub struct ClusterProbes {
+    pub cluster: Cluster,
+    pub probes: Probes,
+    pub target: ProbeTarget,
 }
 
 /// Builds the remediator from configuration.

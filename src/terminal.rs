@@ -1,9 +1,12 @@
-//! The triage as text for a terminal: the same content as the chat summary (design §10).
+//! The triage as text for a terminal: the same content as the chat summary (design §10); a
+//! fleet of clusters as one line each and the detail of the failing ones.
 
 use std::fmt::Write as _;
 
-use crate::diagnosis::Report;
-use crate::diagnosis::{CheckStatus, Severity, Verdict};
+use chrono::{DateTime, Utc};
+
+use crate::diagnosis::words::{ago, utc};
+use crate::diagnosis::{CheckStatus, FleetReport, Report, Severity, Verdict, VerdictCode};
 
 /// The verdict's marker: green when healthy, red when logins fail, yellow otherwise.
 pub fn marker(v: &Verdict) -> &'static str {
@@ -108,6 +111,63 @@ pub fn wrap(text: &str, width: usize) -> String {
         }
         out.push_str(word);
         line += n;
+    }
+    out
+}
+
+/// Several clusters: one line each (health and reviewer expiry, soonest first), then the
+/// whole report of every cluster with a fault, worst first.
+pub fn render_fleet(fleet: &FleetReport, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let failing = fleet
+        .clusters
+        .iter()
+        .filter(|c| c.report.verdict.code != VerdictCode::Healthy)
+        .count();
+    let slowest = fleet
+        .clusters
+        .iter()
+        .map(|c| c.report.duration_ms)
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "Fleet: {} clusters · {failing} with a fault · triaged in {}",
+        fleet.clusters.len(),
+        took(slowest)
+    );
+    let width = fleet
+        .clusters
+        .iter()
+        .map(|c| c.cluster.chars().count())
+        .max()
+        .unwrap_or(0);
+    for line in fleet.status() {
+        let Some(c) = fleet.clusters.iter().find(|c| c.cluster == line.cluster) else {
+            continue;
+        };
+        let v = &c.report.verdict;
+        let expiry = match line.reviewer_expires_at {
+            Some(t) if t <= now => format!("reviewer expired {} ({})", utc(t), ago(now, t)),
+            Some(t) => format!("reviewer expires {} ({})", utc(t), ago(now, t)),
+            None => "reviewer expiry not read".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {} {:<width$}  {} ({}) · {expiry}",
+            marker(v),
+            line.cluster,
+            v.code,
+            v.confidence.as_str(),
+        );
+    }
+    for c in fleet.ordered() {
+        if c.report.verdict.code == VerdictCode::Healthy {
+            continue;
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "── cluster {} ──", c.cluster);
+        out.push_str(&render(&c.report));
     }
     out
 }

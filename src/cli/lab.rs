@@ -1,6 +1,7 @@
 //! `vault-triage lab` (the simulated Vault + Kubernetes API, with the environment to use it;
-//! in the background when its output is captured by `eval "$(vault-triage lab)"`, stopped by
-//! `vault-triage lab stop`) and `vault-triage demo` (the whole story against it).
+//! with `--clusters`, a fleet of simulated clusters sharing one Vault; in the background when
+//! its output is captured by `eval "$(vault-triage lab)"`, stopped by `vault-triage lab stop`)
+//! and `vault-triage demo` (the whole story against it).
 
 use std::io::{BufRead as _, BufReader, IsTerminal as _};
 use std::os::unix::process::CommandExt as _;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::config::{DemoArgs, LabAction, LabArgs};
-use crate::lab::{Fault, Lab, LabOptions, Scenario, Side};
+use crate::lab::{Fault, Fleet, Lab, LabFiles, LabOptions, Scenario, Side};
 
 fn parse_scenario(name: &str) -> anyhow::Result<Option<Scenario>> {
     if name == "help" {
@@ -20,6 +21,106 @@ fn parse_scenario(name: &str) -> anyhow::Result<Option<Scenario>> {
     name.parse::<Scenario>()
         .map(Some)
         .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// What `--clusters` expects.
+const CLUSTERS_EXPECTED: &str =
+    "(--clusters takes NAME[=SCENARIO],... such as prod-a,prod-b=reviewer-jwt-expired)";
+
+/// `prod-a,prod-b=reviewer-jwt-expired`: the clusters of `--clusters` in order (a cluster
+/// without `=SCENARIO` is healthy), checked as a fleet.
+fn parse_clusters(spec: &str) -> anyhow::Result<Vec<(String, Scenario)>> {
+    let mut clusters = Vec::new();
+    for entry in spec.split(',').map(str::trim) {
+        let (name, scenario) = match entry.split_once('=') {
+            None if entry.is_empty() => {
+                anyhow::bail!("--clusters {spec:?}: an empty entry {CLUSTERS_EXPECTED}")
+            }
+            None => (entry, Scenario::Healthy),
+            Some((name, scenario)) => {
+                let (name, scenario) = (name.trim(), scenario.trim());
+                if scenario.is_empty() {
+                    anyhow::bail!(
+                        "--clusters {spec:?}: cluster {name:?} has `=` but no scenario {CLUSTERS_EXPECTED}"
+                    );
+                }
+                let scenario = scenario
+                    .parse::<Scenario>()
+                    .map_err(|e| anyhow::anyhow!("--clusters {spec:?}: cluster {name:?}: {e}"))?;
+                (name, scenario)
+            }
+        };
+        clusters.push((name.to_string(), scenario));
+    }
+    Fleet::check(&clusters)
+        .map_err(|e| anyhow::anyhow!("--clusters {spec:?}: {e} {CLUSTERS_EXPECTED}"))?;
+    Ok(clusters)
+}
+
+/// What `vault-triage lab` is asked to serve.
+enum Wanted {
+    One(Scenario),
+    Fleet(Vec<(String, Scenario)>),
+}
+
+/// What `vault-triage lab` serves: one lab, or a fleet whose first lab is the Vault.
+#[allow(clippy::large_enum_variant)] // one value per run
+enum Served {
+    One(Lab),
+    Fleet(Fleet),
+}
+
+impl Served {
+    /// The lab whose Vault the bot uses (where `--fault` applies).
+    fn vault_lab(&self) -> &Lab {
+        match self {
+            Served::One(lab) => lab,
+            Served::Fleet(fleet) => fleet.vault_lab(),
+        }
+    }
+
+    fn write_files(&self, dir: &std::path::Path) -> anyhow::Result<LabFiles> {
+        match self {
+            Served::One(lab) => lab.write_files(dir),
+            Served::Fleet(fleet) => fleet.write_files(dir),
+        }
+    }
+
+    fn exports(&self, files: &LabFiles) -> Vec<(String, String)> {
+        match self {
+            Served::One(lab) => lab.exports(files),
+            Served::Fleet(fleet) => fleet.exports(files),
+        }
+    }
+
+    /// `scenario S on URL`, or each cluster with its scenario and URL.
+    fn describe(&self) -> String {
+        match self {
+            Served::One(lab) => format!("scenario {} on {}", lab.scenario(), lab.base_url()),
+            Served::Fleet(fleet) => {
+                let clusters = fleet
+                    .clusters()
+                    .iter()
+                    .filter_map(|(name, scenario)| {
+                        let lab = fleet.lab(name)?;
+                        Some(format!("{name} ({scenario}) on {}", lab.base_url()))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "clusters {clusters}, with the Vault on {}",
+                    fleet.vault_lab().base_url()
+                )
+            }
+        }
+    }
+
+    async fn shutdown(self) {
+        match self {
+            Served::One(lab) => lab.shutdown().await,
+            Served::Fleet(fleet) => fleet.shutdown().await,
+        }
+    }
 }
 
 #[allow(clippy::print_stdout)] // the command's own output
@@ -46,9 +147,16 @@ pub async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
     if args.action == Some(LabAction::Stop) {
         return stop_background_lab();
     }
-    let Some(scenario) = parse_scenario(&args.scenario)? else {
-        print_scenarios();
-        return Ok(0);
+    // Checked before a background lab starts, so a bad value fails here.
+    let wanted = match args.clusters.as_deref() {
+        Some(spec) => Wanted::Fleet(parse_clusters(spec)?), // `--scenario` is ignored
+        None => match parse_scenario(&args.scenario)? {
+            Some(scenario) => Wanted::One(scenario),
+            None => {
+                print_scenarios();
+                return Ok(0);
+            }
+        },
     };
     let captured = !std::io::stdout().is_terminal();
     if captured && !args.foreground {
@@ -59,16 +167,16 @@ pub async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|spec| parse_fault(spec))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let lab = Lab::start(
-        scenario,
-        LabOptions {
-            listen: args.listen,
-            latency: Duration::from_millis(args.latency_ms),
-        },
-    )
-    .await?;
+    let opts = LabOptions {
+        listen: args.listen,
+        latency: Duration::from_millis(args.latency_ms),
+    };
+    let lab = match wanted {
+        Wanted::One(scenario) => Served::One(Lab::start(scenario, opts).await?),
+        Wanted::Fleet(clusters) => Served::Fleet(Fleet::start(&clusters, opts).await?),
+    };
     for (side, fault) in faults {
-        lab.set_fault(side, Some(fault));
+        lab.vault_lab().set_fault(side, Some(fault));
     }
     let (dir, owned) = match &args.dir {
         Some(d) => (d.clone(), args.remove_dir_on_exit),
@@ -83,9 +191,8 @@ pub async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
         println!("{READY_LINE}");
     }
     eprintln!(
-        "lab: scenario {} on {} (latency {} ms); files in {}. Ctrl-C stops it.",
-        scenario,
-        lab.base_url(),
+        "lab: {} (latency {} ms); files in {}. Ctrl-C stops it.",
+        lab.describe(),
         args.latency_ms,
         dir.display()
     );
@@ -121,6 +228,9 @@ fn start_in_background(args: &LabArgs) -> anyhow::Result<i32> {
         .args(["--latency-ms", &args.latency_ms.to_string()])
         .arg("--dir")
         .arg(&dir);
+    if let Some(clusters) = &args.clusters {
+        cmd.args(["--clusters", clusters]);
+    }
     for f in &args.faults {
         cmd.args(["--fault", f]);
     }
@@ -259,6 +369,49 @@ mod tests {
         for bad in ["vault", "dns=hang", "vault=200", "vault=slow"] {
             let err = parse_fault(bad).unwrap_err().to_string();
             assert!(err.contains("--fault"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn clusters_parse_in_order_and_a_cluster_without_a_scenario_is_healthy() {
+        let clusters = parse_clusters("prod-a, prod-b=reviewer-jwt-expired,eu=role_not_found")
+            .expect("parses");
+        assert_eq!(
+            clusters,
+            [
+                ("prod-a".to_string(), Scenario::Healthy),
+                ("prod-b".to_string(), Scenario::ReviewerJwtExpired),
+                ("eu".to_string(), Scenario::RoleNotFound),
+            ]
+        );
+        assert_eq!(
+            parse_clusters("solo=vault-sealed").expect("parses"),
+            [("solo".to_string(), Scenario::VaultSealed)]
+        );
+    }
+
+    #[test]
+    fn bad_cluster_specs_say_what_is_expected() {
+        for (bad, reason) in [
+            ("", "empty entry"),
+            ("a,,b", "empty entry"),
+            ("a,", "empty entry"),
+            ("a=", "no scenario"),
+            ("a=nope", "unknown scenario `nope`"),
+            ("Prod", "lowercase letters"),
+            ("=healthy", "lowercase letters"),
+            ("a,a", "given twice"),
+            (
+                "a,b=vault-sealed",
+                "give `vault-sealed` to the first cluster",
+            ),
+        ] {
+            let err = parse_clusters(bad).unwrap_err().to_string();
+            assert!(err.starts_with("--clusters "), "{bad}: {err}");
+            assert!(err.contains(reason), "{bad}: {err}");
+            if !reason.starts_with("unknown scenario") {
+                assert!(err.contains("NAME[=SCENARIO]"), "{bad}: {err}");
+            }
         }
     }
 

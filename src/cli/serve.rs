@@ -19,7 +19,7 @@ use crate::server::Replica;
 const LEASE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn command_serve(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<i32> {
-    let mut cfg = FileConfig::load(config)?;
+    let mut cfg = FileConfig::load(config)?.single_cluster()?;
     if let Some(url) = args.state_url.clone() {
         cfg.state.url = Some(url);
     }

@@ -294,6 +294,10 @@ pub struct ProbeArgs {
     #[arg(long, env = "VAULT_TRIAGE_ROLE")]
     pub role: Option<String>,
 
+    /// Triage one cluster of `[[clusters]]` (default: every cluster, concurrently).
+    #[arg(long, env = "VAULT_TRIAGE_CLUSTER")]
+    pub cluster: Option<String>,
+
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
@@ -328,6 +332,14 @@ pub struct LabArgs {
         default_value = "reviewer-jwt-expired"
     )]
     pub scenario: String,
+
+    /// Several clusters with one Vault: NAME[=SCENARIO],... (a cluster without a scenario is
+    /// healthy), e.g. `prod-a,prod-b=reviewer-jwt-expired`. `--scenario` is then ignored. The
+    /// first cluster's lab is the Vault of all (`--listen` and `--fault` apply to it), holding
+    /// each cluster's auth mount at `kubernetes-NAME`; scenarios of the Vault itself
+    /// (vault-unreachable, vault-sealed, policy-denied, inconclusive) go to the first cluster.
+    #[arg(long, env = "VAULT_TRIAGE_LAB_CLUSTERS")]
+    pub clusters: Option<String>,
 
     /// Address of the simulated Vault + Kubernetes API (one listener serves both).
     #[arg(long, env = "VAULT_TRIAGE_LAB_LISTEN", default_value = "127.0.0.1:0")]

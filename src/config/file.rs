@@ -33,6 +33,9 @@ pub struct FileConfig {
     pub people: Vec<Person>,
     #[serde(default)]
     pub state: StateSection,
+    /// Several clusters, one Vault (design §11.2); see `clusters.rs`.
+    #[serde(default)]
+    pub clusters: Vec<super::clusters::ClusterSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,6 +208,15 @@ pub struct AlertsSection {
     pub routes: Vec<AlertRoute>,
     #[serde(default)]
     pub trigger: TriggerRules,
+    /// The alert label that names the cluster an alert concerns (design §11.2). `serve`
+    /// watches one cluster, so every alert concerns it; the key is read so that one config
+    /// serves `probe` over the fleet and the bot alike.
+    #[serde(default = "default_cluster_label")]
+    pub cluster_label: String,
+}
+
+fn default_cluster_label() -> String {
+    "cluster".into()
 }
 
 impl Default for AlertsSection {
@@ -218,6 +230,7 @@ impl Default for AlertsSection {
             triage_reuse: default_triage_reuse(),
             routes: Vec::new(),
             trigger: TriggerRules::default(),
+            cluster_label: default_cluster_label(),
         }
     }
 }
@@ -432,7 +445,7 @@ impl FileConfig {
             !self.state.retention.is_zero(),
             "state.retention must be positive"
         );
-        Ok(())
+        self.validate_clusters()
     }
 
     /// The auth mount without surrounding slashes.

@@ -8,11 +8,13 @@
 //! platforms.
 
 mod cli;
+mod clusters;
 mod file;
 mod platform;
 mod secret;
 
 pub use cli::*;
+pub use clusters::{Cluster, ClusterSection, DEFAULT_CLUSTER};
 pub use file::*;
 pub use platform::Platform;
 pub use secret::Secret;

@@ -4,16 +4,18 @@
 //! verdict with its evidence; `rules` decides the
 //! code, confidence and scope from the evidence; `chain` lays out the evidence chain an
 //! on-call engineer reads (what was checked, what it showed, in order); `text` writes the
-//! headline, summary, remediations and reminders.
+//! headline, summary, remediations and reminders; `fleet` orders several clusters' reports.
 
 mod chain;
+mod fleet;
 mod report;
 mod rules;
 mod text;
 mod verdict;
-mod words;
+pub(crate) mod words;
 
 pub use chain::evidence_chain;
+pub use fleet::{ClusterReport, FleetLine, FleetReport};
 pub use report::Report;
 pub use rules::diagnose;
 pub use verdict::*;

@@ -620,3 +620,74 @@ fn the_bots_missing_canary_role_is_said_to_be_the_bots_own() {
     let v = diagnose(&e, now());
     assert!(v.summary.contains("workloads use"), "{}", v.summary);
 }
+
+fn cluster(name: &str, e: Evidence) -> super::ClusterReport {
+    super::ClusterReport {
+        cluster: name.into(),
+        report: super::Report {
+            verdict: diagnose(&e, now()),
+            evidence: e,
+            triaged_at: now(),
+            duration_ms: 10,
+            version: "test".into(),
+        },
+    }
+}
+
+#[test]
+fn a_fleet_puts_the_clusters_with_a_fault_first_in_config_order_and_exits_2() {
+    let fleet = super::FleetReport {
+        clusters: vec![
+            cluster("a", healthy()),
+            cluster("b", expired()),
+            cluster("c", healthy()),
+            cluster("d", expired()),
+        ],
+    };
+    let order: Vec<&str> = fleet.ordered().iter().map(|c| c.cluster.as_str()).collect();
+    assert_eq!(order, ["b", "d", "a", "c"]);
+    assert_eq!(fleet.worst().unwrap().cluster, "b");
+    assert_eq!(fleet.exit_code(), 2);
+    let json = fleet.json().unwrap();
+    assert_eq!(json["cluster"], "b");
+    assert_eq!(json["verdict"]["code"], "reviewer_jwt_expired");
+    let names: Vec<&str> = json["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cluster"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["b", "d", "a", "c"]);
+    assert_eq!(json["fleet"].as_array().unwrap().len(), 4);
+
+    let all_fine = super::FleetReport {
+        clusters: vec![cluster("a", healthy()), cluster("b", healthy())],
+    };
+    assert_eq!(all_fine.exit_code(), 0);
+    assert_eq!(all_fine.worst().unwrap().cluster, "a");
+}
+
+#[test]
+fn the_fleet_status_lists_the_soonest_reviewer_expiry_first() {
+    let with_expiry = |name: &str, days: i64| {
+        let mut e = healthy();
+        if let Probe::Ok { value, .. } = &mut e.reviewer {
+            value.claims = Some(TokenClaims {
+                expires_at: Some(now() + chrono::TimeDelta::days(days)),
+                ..Default::default()
+            });
+        }
+        cluster(name, e)
+    };
+    let mut unknown = healthy();
+    unknown.reviewer = Probe::skipped("no [reviewer]");
+    let fleet = super::FleetReport {
+        clusters: vec![
+            cluster("none", unknown),
+            with_expiry("later", 300),
+            with_expiry("soon", 3),
+        ],
+    };
+    let order: Vec<String> = fleet.status().into_iter().map(|l| l.cluster).collect();
+    assert_eq!(order, ["soon", "later", "none"]);
+}

@@ -68,6 +68,25 @@ impl KubeClient {
     /// The bot's own access to Kubernetes; a fault here is a fault of the bot's set-up, said in
     /// one sentence that names `KUBECONFIG` or the in-cluster configuration and what to do.
     pub async fn from_kubeconfig(path: Option<&Path>, timeout: Duration) -> anyhow::Result<Self> {
+        Self::from_kubeconfig_context(path, None, timeout).await
+    }
+
+    /// [`KubeClient::from_kubeconfig`] with the kubeconfig's context `context` (its
+    /// current-context when `None`); a context needs a kubeconfig.
+    pub async fn from_kubeconfig_context(
+        path: Option<&Path>,
+        context: Option<&str>,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        if let (None, Some(context)) = (path, context) {
+            anyhow::bail!(
+                "the cluster's context {context:?} needs a kubeconfig: set KUBECONFIG to the file that holds it"
+            );
+        }
+        let options = kube::config::KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..Default::default()
+        };
         let config = match path {
             Some(path) if path.as_os_str().is_empty() => anyhow::bail!(
                 "KUBECONFIG is set but empty: point it at a kubeconfig file, or unset it when the bot runs in a pod"
@@ -84,15 +103,13 @@ impl KubeClient {
                         crate::error_chain(&e)
                     )
                 })?;
-                kube::Config::from_custom_kubeconfig(
-                    kc,
-                    &kube::config::KubeConfigOptions::default(),
-                )
-                .await
+                kube::Config::from_custom_kubeconfig(kc, &options)
+                    .await
                 .map_err(|e| {
                     anyhow::anyhow!(
-                        "KUBECONFIG {} cannot be used ({}): check its current-context, cluster and user",
+                        "KUBECONFIG {} cannot be used{} ({}): check its contexts, clusters and users",
                         path.display(),
+                        context.map(|c| format!(" with context {c:?}")).unwrap_or_default(),
                         crate::error_chain(&e)
                     )
                 })?

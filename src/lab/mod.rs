@@ -1,12 +1,14 @@
 //! The lab: a simulated Vault and Kubernetes API on loopback, one listener serving both
 //! (Vault under `/v1/...`, Kubernetes under `/api/...`, `/apis/...`, `/version`), with one
 //! scenario per verdict code. It powers `vault-triage lab`, the demo and end-to-end tests.
+//! A [`Fleet`] runs several labs as clusters behind the first one's Vault.
 //!
 //! The simulated Vault starts from the same [`VaultSetup`] value that [`apply_setup`] writes
 //! into a real Vault/OpenBao, so the two cannot drift.
 
 mod discovery;
 mod files;
+mod fleet;
 mod kube;
 mod login;
 mod monitor;
@@ -32,6 +34,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, oneshot};
 
 pub use files::LabFiles;
+pub use fleet::{Fleet, FleetError};
 pub use scenario::{Scenario, UnknownScenario};
 pub use setup::{AuthConfigSetup, RoleSetup, VaultSetup, apply_setup, apply_setup_with};
 pub use tokens::{API_AUDIENCE, ISSUER, SIGNING_PUB_PEM};
@@ -282,7 +285,7 @@ impl Lab {
 
     /// The bot's config file (no `[reviewer]` section in `inconclusive`).
     pub fn config_toml(&self, state_dir: &Path) -> String {
-        files::config_toml(state_dir, self.scenario != Scenario::Inconclusive)
+        files::config_toml(state_dir, files::with_reviewer(self.scenario))
     }
 
     /// Writes `kubeconfig`, `config.toml` and `state/` into `dir`.
@@ -312,6 +315,44 @@ impl Lab {
     /// port in `kube-api-unreachable`).
     pub fn vault_setup(&self) -> VaultSetup {
         self.setup.clone()
+    }
+
+    /// For a [`Fleet`] whose Vault this lab is: mounts a copy of `from`'s `kubernetes` auth
+    /// method (config and roles as they stand, with an accessor of its own, as a second
+    /// `vault auth enable` gives) at `path`. `from` may be this lab. Returns whether a mount was
+    /// added (none when `from` has no `kubernetes` mount). When this Vault gives the bot a
+    /// restricted policy, that policy reads the new mount as it reads `kubernetes`.
+    pub(crate) fn copy_auth_mount_from(&self, from: &Lab, path: &str) -> bool {
+        // The guard is dropped at the end of this statement: `from` may be this lab.
+        let source = from.shared.vault().auth.get(setup::AUTH_MOUNT).cloned();
+        let Some(source) = source else {
+            return false;
+        };
+        let mut copy = vault_state::AuthMount::new();
+        copy.config = source.config;
+        copy.roles = source.roles;
+        let mut vault = self.shared.vault();
+        vault.auth.insert(path.to_string(), copy);
+        if let Some(bot) = vault.policies.get_mut(setup::BOT_POLICY) {
+            bot.push_str(&setup::bot_policy_hcl(path));
+        }
+        true
+    }
+
+    /// For a [`Fleet`] whose Vault this lab is: adds `from`'s ACL policies and KV secrets that
+    /// this Vault does not hold yet (where both hold one, this Vault's stays).
+    pub(crate) fn merge_vault_data_from(&self, from: &Lab) {
+        let (policies, kv) = {
+            let theirs = from.shared.vault();
+            (theirs.policies.clone(), theirs.kv.clone())
+        };
+        let mut vault = self.shared.vault();
+        for (name, hcl) in policies {
+            vault.policies.entry(name).or_insert(hcl);
+        }
+        for (path, entry) in kv {
+            vault.kv.entry(path).or_insert(entry);
+        }
     }
 
     /// Every Kubernetes API request seen so far.

@@ -101,13 +101,17 @@ impl Monitor {
         let Ok(receivers) = self.tx.send(ev.clone()) else {
             return;
         };
+        // Every open stream takes the line; a stream closed since (its client went away, as
+        // each triage closes its own after the login) no longer counts, so logins of other
+        // triages do not wait on it.
         let wait = async {
             loop {
                 let notified = ev.done.notified();
-                if ev.acks.load(Ordering::SeqCst) >= receivers {
+                let open = receivers.min(self.tx.receiver_count());
+                if ev.acks.load(Ordering::SeqCst) >= open {
                     break;
                 }
-                notified.await;
+                let _ = tokio::time::timeout(Duration::from_millis(5), notified).await;
             }
         };
         let _ = tokio::time::timeout(Duration::from_millis(500), wait).await;

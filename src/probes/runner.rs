@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::active_node::open_monitor;
 use super::kube_api::{ca_bundles_share_a_certificate, check_kube_api};
 use crate::config::Secret;
-use crate::config::{CanarySection, FileConfig, ReviewerSection};
+use crate::config::{CanarySection, Cluster, FileConfig, ReviewerSection};
 use crate::evidence::AuthConfig;
 use crate::evidence::TokenClaims;
 use crate::evidence::*;
@@ -54,12 +54,18 @@ pub struct ProbeTarget {
 }
 
 impl ProbeTarget {
+    /// The config's first cluster (the only one without `[[clusters]]`).
     pub fn from_config(cfg: &FileConfig, role: Option<String>) -> Self {
+        Self::for_cluster(cfg, &cfg.clusters()[0], role)
+    }
+
+    /// What to triage in `cluster`.
+    pub fn for_cluster(cfg: &FileConfig, cluster: &Cluster, role: Option<String>) -> Self {
         Self {
-            auth_mount: cfg.auth_mount().to_string(),
+            auth_mount: cluster.auth_mount.clone(),
             role: role.filter(|r| !r.trim().is_empty()),
-            canary: cfg.canary.clone(),
-            reviewer: cfg.reviewer.clone(),
+            canary: cluster.canary.clone(),
+            reviewer: cluster.reviewer.clone(),
             role_annotation: cfg.probes.role_annotation.clone(),
             deadline: cfg.probes.deadline,
             active_addr: cfg.vault.active_addr.clone(),
@@ -99,6 +105,7 @@ pub async fn run(probes: &Probes, target: &ProbeTarget) -> Evidence {
         run.reviewer(),
         run.workloads(),
     );
+    let vault_log = this_mounts_lines(canary.vault_log, &auth_mount);
     Evidence {
         target: TargetInfo {
             vault_addr: probes.vault.addr().to_string(),
@@ -123,13 +130,38 @@ pub async fn run(probes: &Probes, target: &ProbeTarget) -> Evidence {
         canary_token: canary.token,
         canary_review: canary.review,
         login: canary.login,
-        vault_log: canary.vault_log,
+        vault_log,
         vault_log_node: canary.vault_log_node,
         secret_read: canary.secret_read,
         reviewer,
         kube_api,
         workloads,
         duration_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// The debug lines of the triaged mount only. Vault's monitor carries every mount's logins
+/// (other clusters triaged at the same time, other clients failing): a standard line names its
+/// mount's accessor (`auth.kubernetes.auth_kubernetes_09a6afa6: login unauthorized: …`), so a
+/// line naming another accessor is dropped. Lines that name none are kept.
+fn this_mounts_lines(lines: Probe<Vec<String>>, mount: &Probe<MountCheck>) -> Probe<Vec<String>> {
+    let Some(accessor) = mount
+        .value()
+        .and_then(|m| m.mount.as_ref())
+        .map(|m| m.accessor.clone())
+        .filter(|a| !a.is_empty())
+    else {
+        return lines;
+    };
+    match lines {
+        Probe::Ok { value, ms } => Probe::Ok {
+            value: value
+                .into_iter()
+                .filter(|l| l.contains(&accessor) || !l.contains("auth_kubernetes_"))
+                .collect(),
+            ms,
+        },
+        other => other,
     }
 }
 

@@ -83,6 +83,14 @@ impl VaultClient {
         serde_json::from_str(&body).map_err(|e| VaultError::Decode(e.to_string()))
     }
 
+    /// The same client in another Vault namespace (a cluster whose mount lives there).
+    pub fn with_namespace(&self, namespace: &str) -> Self {
+        Self {
+            namespace: Some(namespace.to_string()),
+            ..self.clone()
+        }
+    }
+
     /// The same client with another token (e.g. a canary's client token).
     pub fn with_token(&self, token: Secret) -> Self {
         Self {
