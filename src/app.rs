@@ -238,6 +238,9 @@ pub async fn build_active(
     conn: &ConnectionArgs,
     chat: &ChatArgs,
 ) -> anyhow::Result<Active> {
+    for cluster in cfg.clusters() {
+        crate::metrics::declare_cluster(&cluster.name);
+    }
     let (services, live) = build_services(conn, cfg.clone()).await?;
     let bot = Arc::new(ChatBot::new(services.clone(), &live.request_events));
     let platforms = crate::chat::start_platforms(&bot, chat).await?;

@@ -70,23 +70,8 @@ impl Registry {
             r.help.entry(name).or_insert((help, "counter"));
             r.counters.entry((name, labels(pairs))).or_insert(0);
         };
-        for code in VerdictCode::ALL {
-            counter(TRIAGES, TRIAGES_HELP, &[("verdict", code.as_str())]);
-        }
-        for probe in PROBES {
-            counter(PROBE_FAILURES, PROBE_FAILURES_HELP, &[("probe", probe)]);
-        }
         for outcome in APPROVAL_OUTCOMES {
             counter(APPROVALS, APPROVALS_HELP, &[("outcome", outcome)]);
-        }
-        for action in [Action::ReconfigureAuth, Action::RestartDeployments] {
-            for outcome in REMEDIATION_OUTCOMES {
-                counter(
-                    REMEDIATIONS,
-                    REMEDIATIONS_HELP,
-                    &[("action", action.as_str()), ("outcome", outcome)],
-                );
-            }
         }
         for outcome in RENEWAL_OUTCOMES {
             counter(RENEWALS, RENEWALS_HELP, &[("outcome", outcome)]);
@@ -107,17 +92,63 @@ impl Registry {
         }
         r.help
             .insert(WEBHOOK_REQUESTS, (WEBHOOK_REQUESTS_HELP, "counter"));
-        let mut histogram = |name, help, pairs: &[(&'static str, &str)]| {
-            r.help.entry(name).or_insert((help, "histogram"));
-            r.histograms.entry((name, labels(pairs))).or_default();
-        };
-        histogram(TRIAGE_SECONDS, TRIAGE_SECONDS_HELP, &[]);
-        for probe in PROBES {
-            histogram(PROBE_SECONDS, PROBE_SECONDS_HELP, &[("probe", probe)]);
-        }
         r.help.insert(TOKEN_TTL, (TOKEN_TTL_HELP, "gauge"));
         r.gauges.insert((TOKEN_TTL, Vec::new()), f64::NAN);
         r
+    }
+}
+
+/// Every series labelled with `cluster`, at zero, for the cluster named `cluster`: `serve`
+/// declares its cluster before it serves (the cluster's name is in the config).
+pub fn declare_cluster(cluster: &str) {
+    with(|r| r.declare_cluster(cluster));
+}
+
+impl Registry {
+    fn declare_cluster(&mut self, cluster: &str) {
+        let mut counter = |name, help, pairs: &[(&'static str, &str)]| {
+            self.help.entry(name).or_insert((help, "counter"));
+            self.counters.entry((name, labels(pairs))).or_insert(0);
+        };
+        for code in VerdictCode::ALL {
+            counter(
+                TRIAGES,
+                TRIAGES_HELP,
+                &[("cluster", cluster), ("verdict", code.as_str())],
+            );
+        }
+        for probe in PROBES {
+            counter(
+                PROBE_FAILURES,
+                PROBE_FAILURES_HELP,
+                &[("cluster", cluster), ("probe", probe)],
+            );
+        }
+        for action in [Action::ReconfigureAuth, Action::RestartDeployments] {
+            for outcome in REMEDIATION_OUTCOMES {
+                counter(
+                    REMEDIATIONS,
+                    REMEDIATIONS_HELP,
+                    &[
+                        ("cluster", cluster),
+                        ("action", action.as_str()),
+                        ("outcome", outcome),
+                    ],
+                );
+            }
+        }
+        let mut histogram = |name, help, pairs: &[(&'static str, &str)]| {
+            self.help.entry(name).or_insert((help, "histogram"));
+            self.histograms.entry((name, labels(pairs))).or_default();
+        };
+        histogram(TRIAGE_SECONDS, TRIAGE_SECONDS_HELP, &[("cluster", cluster)]);
+        for probe in PROBES {
+            histogram(
+                PROBE_SECONDS,
+                PROBE_SECONDS_HELP,
+                &[("cluster", cluster), ("probe", probe)],
+            );
+        }
     }
 }
 
@@ -227,6 +258,7 @@ impl Registry {
     #[cfg(test)]
     fn declared_text() -> String {
         let mut r = Registry::declared();
+        r.declare_cluster("default");
         sync_webhooks(&mut r);
         r.text()
     }
@@ -284,13 +316,17 @@ pub struct ProbeTiming {
     pub failed: bool,
 }
 
-/// A finished triage: its verdict code, wall time and probes.
-pub fn triage(verdict: &str, duration_ms: u64, probes: &[ProbeTiming]) {
-    inc(TRIAGES, TRIAGES_HELP, &[("verdict", verdict)]);
+/// A finished triage of `cluster`: its verdict code, wall time and probes.
+pub fn triage(cluster: &str, verdict: &str, duration_ms: u64, probes: &[ProbeTiming]) {
+    inc(
+        TRIAGES,
+        TRIAGES_HELP,
+        &[("cluster", cluster), ("verdict", verdict)],
+    );
     observe(
         TRIAGE_SECONDS,
         TRIAGE_SECONDS_HELP,
-        &[],
+        &[("cluster", cluster)],
         Duration::from_millis(duration_ms),
     );
     for p in probes {
@@ -298,12 +334,16 @@ pub fn triage(verdict: &str, duration_ms: u64, probes: &[ProbeTiming]) {
             observe(
                 PROBE_SECONDS,
                 PROBE_SECONDS_HELP,
-                &[("probe", p.probe)],
+                &[("cluster", cluster), ("probe", p.probe)],
                 Duration::from_millis(ms),
             );
         }
         if p.failed {
-            inc(PROBE_FAILURES, PROBE_FAILURES_HELP, &[("probe", p.probe)]);
+            inc(
+                PROBE_FAILURES,
+                PROBE_FAILURES_HELP,
+                &[("cluster", cluster), ("probe", p.probe)],
+            );
         }
     }
 }
@@ -314,11 +354,16 @@ pub fn approval(outcome: &str) {
 }
 
 /// A remediation's end: `succeeded`, `failed`, `invalidated`.
-pub fn remediation(action: &str, outcome: &str) {
+/// A remediation's outcome in `cluster`: `succeeded`, `failed`, `invalidated`.
+pub fn remediation(cluster: &str, action: &str, outcome: &str) {
     inc(
         REMEDIATIONS,
         REMEDIATIONS_HELP,
-        &[("action", action), ("outcome", outcome)],
+        &[
+            ("cluster", cluster),
+            ("action", action),
+            ("outcome", outcome),
+        ],
     );
 }
 
@@ -474,6 +519,29 @@ mod tests {
             "vault_triage_chat_api_retries_total{platform=\"slack\",reason=\"unreachable\"} 0"
         ));
         assert!(text.contains("vault_triage_vault_token_ttl_seconds NaN"));
+    }
+
+    #[test]
+    fn a_declared_cluster_has_its_series_at_zero_and_triages_count_under_it() {
+        declare_cluster("prod-eu-test");
+        let text = render();
+        assert!(
+            text.contains(
+                "vault_triage_triages_total{cluster=\"prod-eu-test\",verdict=\"reviewer_jwt_expired\"} 0"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "vault_triage_remediations_total{cluster=\"prod-eu-test\",action=\"restart-deployments\",outcome=\"failed\"} 0"
+        ));
+        triage("prod-eu-test", "healthy", 40, &[]);
+        assert_eq!(
+            counter_value(
+                TRIAGES,
+                &[("cluster", "prod-eu-test"), ("verdict", "healthy")]
+            ),
+            1
+        );
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub fn render(report: &Report) -> String {
             v.affected_deployments.len()
         ));
     }
+    let cluster = &report.evidence.target.cluster;
+    if cluster != crate::config::DEFAULT_CLUSTER {
+        meta.push(format!("cluster {cluster}"));
+    }
     meta.push(format!("triaged in {}", took(report.duration_ms)));
     let _ = writeln!(out, "{}", meta.join(" · "));
     let _ = writeln!(out);

@@ -145,6 +145,9 @@ pub struct Requester {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRequest {
     pub action: Action,
+    /// The cluster whose auth mount or workloads the change touches (`default` without
+    /// `[[clusters]]`).
+    pub cluster: String,
     /// The plan fingerprint shown to approvers; the executor refuses if the plan no longer has it.
     pub fingerprint: String,
     pub incident: Option<String>,
@@ -157,6 +160,9 @@ pub struct NewRequest {
 pub struct ApprovalRequest {
     pub id: RequestId,
     pub action: Action,
+    /// The cluster the change touches; requests of older releases read as `default`.
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
     pub fingerprint: String,
     pub incident: Option<String>,
     pub summary: String,
@@ -250,6 +256,10 @@ impl<T> Step<T> {
     }
 }
 
+fn default_cluster() -> String {
+    crate::config::DEFAULT_CLUSTER.to_string()
+}
+
 impl ApprovalRequest {
     /// A new request, or `NoPolicy` when nobody could ever approve it.
     pub fn new(
@@ -270,6 +280,7 @@ impl ApprovalRequest {
         Ok(ApprovalRequest {
             id: RequestId::generate(),
             action: new.action,
+            cluster: new.cluster,
             fingerprint: new.fingerprint,
             incident: new.incident,
             summary: mask_tokens(&new.summary),
@@ -670,6 +681,7 @@ mod tests {
         ApprovalRequest::new(
             NewRequest {
                 action: Action::ReconfigureAuth,
+                cluster: "default".into(),
                 fingerprint: "fp1".into(),
                 incident: Some("INC-1".into()),
                 summary: "rewrite auth/kubernetes/config".into(),
@@ -839,6 +851,7 @@ mod tests {
         let p = Policy::from_config(&[rule], &people()).unwrap();
         let new = || NewRequest {
             action: Action::ReconfigureAuth,
+            cluster: "default".into(),
             fingerprint: "fp1".into(),
             incident: None,
             summary: "x".into(),
@@ -965,6 +978,7 @@ mod tests {
         let err = ApprovalRequest::new(
             NewRequest {
                 action: Action::RestartDeployments,
+                cluster: "default".into(),
                 fingerprint: "fp".into(),
                 incident: None,
                 summary: "restart".into(),

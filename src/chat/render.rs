@@ -125,6 +125,10 @@ pub fn summary(report: &Report, triage: &str, policy: &Policy) -> Message {
             v.affected_deployments.len()
         ));
     }
+    let cluster = &report.evidence.target.cluster;
+    if cluster != crate::config::DEFAULT_CLUSTER {
+        meta.push_str(&format!(" · cluster {cluster}"));
+    }
     meta.push_str(&format!(" · triaged in {}", took(report.duration_ms)));
     let mut sections = vec![
         Section::Text {

@@ -20,6 +20,9 @@ const LEASE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn command_serve(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<i32> {
     let mut cfg = FileConfig::load(config)?.single_cluster()?;
+    for cluster in cfg.clusters() {
+        crate::metrics::declare_cluster(&cluster.name);
+    }
     if let Some(url) = args.state_url.clone() {
         cfg.state.url = Some(url);
     }

@@ -46,6 +46,7 @@ fn reviewer_ok() -> ReviewerEvidence {
 fn healthy() -> Evidence {
     Evidence {
         target: TargetInfo {
+            cluster: "default".into(),
             vault_addr: "http://127.0.0.1:8200".into(),
             auth_mount: "kubernetes".into(),
             role: "vault-triage-canary".into(),

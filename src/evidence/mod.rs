@@ -91,9 +91,16 @@ impl ProbeError {
     }
 }
 
+fn default_cluster() -> String {
+    crate::config::DEFAULT_CLUSTER.to_string()
+}
+
 /// What was triaged, and against what.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TargetInfo {
+    /// The `[[clusters]]` name (`default` without the section).
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
     pub vault_addr: String,
     pub auth_mount: String,
     /// The role under triage (the canary role unless one was asked for).

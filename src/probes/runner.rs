@@ -42,6 +42,8 @@ pub struct Probes {
 /// What to triage.
 #[derive(Debug, Clone)]
 pub struct ProbeTarget {
+    /// The cluster's name (`default` without `[[clusters]]`).
+    pub cluster: String,
     pub auth_mount: String,
     /// The role under triage; the canary role when `None`.
     pub role: Option<String>,
@@ -62,6 +64,7 @@ impl ProbeTarget {
     /// What to triage in `cluster`.
     pub fn for_cluster(cfg: &FileConfig, cluster: &Cluster, role: Option<String>) -> Self {
         Self {
+            cluster: cluster.name.clone(),
             auth_mount: cluster.auth_mount.clone(),
             role: role.filter(|r| !r.trim().is_empty()),
             canary: cluster.canary.clone(),
@@ -108,6 +111,7 @@ pub async fn run(probes: &Probes, target: &ProbeTarget) -> Evidence {
     let vault_log = this_mounts_lines(canary.vault_log, &auth_mount);
     Evidence {
         target: TargetInfo {
+            cluster: target.cluster.clone(),
             vault_addr: probes.vault.addr().to_string(),
             auth_mount: target.auth_mount.clone(),
             role: target.role_under_triage().to_string(),

@@ -21,11 +21,13 @@ pub async fn triage(probes: &Probes, target: &ProbeTarget) -> Report {
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
     crate::metrics::triage(
+        &report.evidence.target.cluster,
         report.verdict.code.as_str(),
         report.duration_ms,
         &timings(&report.evidence),
     );
     tracing::info!(
+        cluster = %report.evidence.target.cluster,
         verdict = report.verdict.code.as_str(),
         confidence = report.verdict.confidence.as_str(),
         duration_ms = report.duration_ms,

@@ -142,6 +142,7 @@ impl Fixes {
             .propose(
                 NewRequest {
                     action: kind.action(),
+                    cluster: report.evidence.target.cluster.clone(),
                     fingerprint: plan.fingerprint(),
                     incident: incident.map(str::to_owned),
                     summary: plan.preview(),
@@ -292,10 +293,11 @@ impl Fixes {
                 "no plan was recorded for it, so what was approved is unknown; propose it again";
             tracing::warn!(request = %id, "{reason}");
             let request = self.approvals.invalidate(id, reason, Utc::now()).await?;
-            crate::metrics::remediation(request.action.as_str(), "invalidated");
+            crate::metrics::remediation(&request.cluster, request.action.as_str(), "invalidated");
             return Ok(request);
         };
         let started = self.approvals.begin_execution(id, Utc::now()).await?;
+        let cluster = started.cluster.clone();
         progress(Progress::Started(&started));
         let span = tracing::info_span!(
             "remediation",
@@ -350,6 +352,7 @@ impl Fixes {
                     }
                 }
                 crate::metrics::remediation(
+                    &cluster,
                     plan.action().as_str(),
                     if outcome.ok { "succeeded" } else { "failed" },
                 );
@@ -359,7 +362,7 @@ impl Fixes {
                     .await?)
             }
             Err(e) => {
-                crate::metrics::remediation(plan.action().as_str(), "invalidated");
+                crate::metrics::remediation(&cluster, plan.action().as_str(), "invalidated");
                 let request = self
                     .approvals
                     .invalidate(id, &e.to_string(), Utc::now())

@@ -236,6 +236,7 @@ mod tests {
             request: Box::new(ApprovalRequest {
                 id: id.clone(),
                 action,
+                cluster: "default".into(),
                 fingerprint: "fp".into(),
                 incident: Some(incident.into()),
                 summary: "rewrite the auth config".into(),

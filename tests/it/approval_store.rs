@@ -56,6 +56,7 @@ async fn store(backend: Backend, required: u32) -> (FreshState, Arc<Store>, Arc<
 fn reconfigure(fingerprint: &str) -> NewRequest {
     NewRequest {
         action: Action::ReconfigureAuth,
+        cluster: "default".into(),
         fingerprint: fingerprint.to_owned(),
         incident: Some("INC-7".to_owned()),
         summary: "rewrite auth/kubernetes/config without a reviewer token".to_owned(),

@@ -33,7 +33,8 @@ async fn a_slash_command_to_a_verified_fix_through_slack() {
         r#"vault_triage_approvals_total{outcome="refused"}"#,
         r#"vault_triage_approvals_total{outcome="recorded"}"#,
         r#"vault_triage_approvals_total{outcome="quorum"}"#,
-        r#"vault_triage_remediations_total{action="reconfigure-auth",outcome="succeeded"}"#,
+        r#"vault_triage_remediations_total{cluster="default",action="reconfigure-auth",outcome="succeeded"}"#,
+        r#"vault_triage_triages_total{cluster="default",verdict="reviewer_jwt_expired"}"#,
     ];
     let mut counts_before = Vec::new();
     for series in counted {

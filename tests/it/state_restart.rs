@@ -38,6 +38,7 @@ fn policy() -> Policy {
 async fn propose(store: &ApprovalStore, fingerprint: &str, now: DateTime<Utc>) -> RequestId {
     let new = NewRequest {
         action: Action::ReconfigureAuth,
+        cluster: "default".into(),
         fingerprint: fingerprint.into(),
         incident: Some("INC-1".into()),
         summary: "rewrite auth/kubernetes/config".into(),
