@@ -11,6 +11,7 @@ use crate::approval::{Actor, ApprovalState, RequestId};
 use crate::chat::message::Message;
 use crate::config::{ApprovalRule, ChatFormat, ConnectionArgs, FileConfig, Person};
 use crate::diagnosis::{Action, RemediationKind};
+use crate::diagnosis::{ClusterReport, FleetReport};
 use crate::lab::{Lab, LabOptions, Scenario};
 use crate::remediation::Plan;
 use crate::services::{Approved, Progress, Services};
@@ -83,6 +84,96 @@ pub async fn run(scenario: Scenario, chat: Option<ChatFormat>) -> anyhow::Result
     }
     lab.shutdown().await;
     Ok(())
+}
+
+/// The story over a fleet (`demo --clusters`): the fleet at a glance, the whole story on the
+/// first cluster with a fault (as one `serve` per cluster tells it), then the fleet again.
+#[allow(clippy::print_stdout)] // the command's own output
+pub async fn run_fleet(
+    clusters: &[(String, Scenario)],
+    chat: Option<ChatFormat>,
+) -> anyhow::Result<()> {
+    let fleet = crate::lab::Fleet::start(clusters, LabOptions::default()).await?;
+    let dir = tempfile::Builder::new()
+        .prefix("vault-triage-demo-")
+        .tempdir()?;
+    let files = fleet.write_files(dir.path())?;
+    let conn = ConnectionArgs {
+        vault_addr: fleet.vault_addr(),
+        vault_token: Some(fleet.vault_token()),
+        vault_token_file: None,
+        vault_cacert: None,
+        vault_namespace: None,
+        kubeconfig: Some(files.kubeconfig.clone()),
+    };
+    let mut cfg = FileConfig::load(Some(&files.config))?;
+    cfg.approvals = approvals();
+    cfg.people = people();
+    cfg.state.dir = files.state_dir.clone();
+    let mut out = Story::new();
+    out.line(&format!(
+        "vault-triage demo · {} clusters, one Vault at {}",
+        clusters.len(),
+        fleet.vault_addr()
+    ));
+    out.at("🌐", "vault-triage probe: the fleet at a glance");
+    let before = fleet_report(&conn, &cfg).await?;
+    out.indent(&fleet_lines(&before));
+    out.flush();
+    let Some(worst) = before
+        .worst()
+        .filter(|w| w.report.verdict.code != crate::diagnosis::VerdictCode::Healthy)
+    else {
+        out.at("✅", "Every cluster is healthy: nothing to fix.");
+        out.flush();
+        fleet.shutdown().await;
+        return Ok(());
+    };
+    out.at(
+        "🎯",
+        &format!(
+            "Cluster {} fails ({}): its bot tells the story",
+            worst.cluster, worst.report.verdict.code
+        ),
+    );
+    out.flush();
+    let mut one = cfg.clone();
+    one.clusters.retain(|c| c.name == worst.cluster);
+    let (services, _) = crate::app::build_services(&conn, one.single_cluster()?).await?;
+    let posted = tell(&services, &mut out).await?;
+    out.line("");
+    out.at("🌐", "vault-triage probe: the fleet again");
+    let after = fleet_report(&conn, &cfg).await?;
+    out.indent(&fleet_lines(&after));
+    out.flush();
+    if let Some(format) = chat {
+        print_chat(format, &posted);
+    }
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// Every cluster of `cfg`, triaged at once.
+async fn fleet_report(conn: &ConnectionArgs, cfg: &FileConfig) -> anyhow::Result<FleetReport> {
+    let fleet = crate::app::build_fleet(conn, cfg, None, None).await?;
+    let clusters = futures::future::join_all(fleet.iter().map(|c| async {
+        ClusterReport {
+            cluster: c.cluster.name.clone(),
+            report: crate::probes::triage(&c.probes, &c.target).await,
+        }
+    }))
+    .await;
+    Ok(FleetReport { clusters })
+}
+
+/// The fleet's one-line-per-cluster header.
+fn fleet_lines(fleet: &FleetReport) -> String {
+    let text = crate::terminal::render_fleet(fleet, chrono::Utc::now());
+    text.split("\n\n── cluster")
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .to_string()
 }
 
 /// The chat messages of the story, as the platform's API bodies.

@@ -152,6 +152,12 @@ pub fn render_fleet(fleet: &FleetReport, now: DateTime<Utc>) -> String {
         };
         let v = &c.report.verdict;
         let expiry = match line.reviewer_expires_at {
+            // Logins work, so Vault reviews with another token (a rotated one, or its own).
+            Some(t) if t <= now && line.healthy => format!(
+                "the reviewer Secret's token expired {} ({}), but Vault uses another",
+                utc(t),
+                ago(now, t)
+            ),
             Some(t) if t <= now => format!("reviewer expired {} ({})", utc(t), ago(now, t)),
             Some(t) => format!("reviewer expires {} ({})", utc(t), ago(now, t)),
             None => "reviewer expiry not read".to_string(),

@@ -348,7 +348,10 @@ pub async fn command_demo(args: DemoArgs) -> anyhow::Result<i32> {
         print_scenarios();
         return Ok(0);
     };
-    crate::demo::run(scenario, args.chat).await?;
+    match args.clusters.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(spec) => crate::demo::run_fleet(&parse_clusters(spec)?, args.chat).await?,
+        None => crate::demo::run(scenario, args.chat).await?,
+    }
     Ok(0)
 }
 

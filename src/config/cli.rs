@@ -375,6 +375,11 @@ pub struct DemoArgs {
     )]
     pub scenario: String,
 
+    /// A fleet of clusters with one Vault, `NAME[=SCENARIO],...` as for `lab --clusters`: the
+    /// story shows the fleet, fixes the first cluster with a fault, and shows the fleet again.
+    #[arg(long, env = "VAULT_TRIAGE_DEMO_CLUSTERS")]
+    pub clusters: Option<String>,
+
     /// Also print the chat messages the bot would post (Slack Block Kit or Discord JSON).
     #[arg(long, value_enum)]
     pub chat: Option<ChatFormat>,

@@ -82,3 +82,43 @@ fn the_demo_prints_the_messages_it_would_post_on_slack_and_discord() {
         assert!(!chat.contains("eyJ"), "{platform}: a token leaked");
     }
 }
+
+#[test]
+fn the_fleet_demo_fixes_the_failing_cluster_and_shows_the_fleet_before_and_after() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vault-triage"))
+        .args([
+            "demo",
+            "--clusters",
+            "prod-a,prod-b=reviewer-jwt-expired,prod-c",
+        ])
+        .env("VAULT_TRIAGE_LOG", "warn")
+        .output()
+        .expect("running the demo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let in_order = [
+        "Fleet: 3 clusters · 1 with a fault",
+        "🔴 prod-b  reviewer_jwt_expired",
+        "Cluster prod-b fails (reviewer_jwt_expired)",
+        "cluster prod-b",
+        "verify: canary login through auth/kubernetes-prod-b succeeds (200)",
+        "Resolved",
+        "Fleet: 3 clusters · 0 with a fault",
+        "🟢 prod-b  healthy",
+    ];
+    let mut at = 0;
+    for needle in in_order {
+        match text[at..].find(needle) {
+            Some(i) => at += i + needle.len(),
+            None => panic!("{needle:?} missing (or out of order) in:\n{text}"),
+        }
+    }
+    // The fix went to prod-b's mount; the other clusters' mounts were never touched.
+    assert!(text.contains("auth/kubernetes-prod-b/config"), "{text}");
+    assert!(!text.contains("auth/kubernetes-prod-a"), "{text}");
+    assert!(!text.contains("auth/kubernetes-prod-c"), "{text}");
+}
