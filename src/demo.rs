@@ -59,18 +59,7 @@ pub async fn run(scenario: Scenario, chat: Option<ChatFormat>) -> anyhow::Result
         .prefix("vault-triage-demo-")
         .tempdir()?;
     let files = lab.write_files(dir.path())?;
-    let conn = ConnectionArgs {
-        vault_addr: lab.vault_addr(),
-        vault_token: Some(lab.vault_token()),
-        vault_token_file: None,
-        vault_cacert: None,
-        vault_namespace: None,
-        kubeconfig: Some(files.kubeconfig.clone()),
-    };
-    let mut cfg = FileConfig::load(Some(&files.config))?;
-    cfg.approvals = approvals();
-    cfg.people = people();
-    cfg.state.dir = files.state_dir.clone();
+    let (conn, cfg) = setup(&files, lab.vault_addr(), lab.vault_token())?;
     let (services, _) = crate::app::build_services(&conn, cfg).await?;
     let mut out = Story::new();
     out.line(&format!(
@@ -98,18 +87,7 @@ pub async fn run_fleet(
         .prefix("vault-triage-demo-")
         .tempdir()?;
     let files = fleet.write_files(dir.path())?;
-    let conn = ConnectionArgs {
-        vault_addr: fleet.vault_addr(),
-        vault_token: Some(fleet.vault_token()),
-        vault_token_file: None,
-        vault_cacert: None,
-        vault_namespace: None,
-        kubeconfig: Some(files.kubeconfig.clone()),
-    };
-    let mut cfg = FileConfig::load(Some(&files.config))?;
-    cfg.approvals = approvals();
-    cfg.people = people();
-    cfg.state.dir = files.state_dir.clone();
+    let (conn, cfg) = setup(&files, fleet.vault_addr(), fleet.vault_token())?;
     let mut out = Story::new();
     out.line(&format!(
         "vault-triage demo · {} clusters, one Vault at {}",
@@ -151,6 +129,27 @@ pub async fn run_fleet(
     }
     fleet.shutdown().await;
     Ok(())
+}
+
+/// How the story reaches the lab, and its config with the demo's people and approval rules.
+fn setup(
+    files: &crate::lab::LabFiles,
+    vault_addr: String,
+    vault_token: String,
+) -> anyhow::Result<(ConnectionArgs, FileConfig)> {
+    let conn = ConnectionArgs {
+        vault_addr,
+        vault_token: Some(vault_token),
+        vault_token_file: None,
+        vault_cacert: None,
+        vault_namespace: None,
+        kubeconfig: Some(files.kubeconfig.clone()),
+    };
+    let mut cfg = FileConfig::load(Some(&files.config))?;
+    cfg.approvals = approvals();
+    cfg.people = people();
+    cfg.state.dir = files.state_dir.clone();
+    Ok((conn, cfg))
 }
 
 /// Every cluster of `cfg`, triaged at once.

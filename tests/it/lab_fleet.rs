@@ -29,23 +29,6 @@ async fn two_clusters() -> Fleet {
     .expect("fleet starts")
 }
 
-/// Mints a canary token through one cluster's Kubernetes API with the bot's identity.
-async fn canary_jwt(lab: &Lab) -> String {
-    let resp = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v1/namespaces/vault-triage/serviceaccounts/vault-triage-canary/token",
-            lab.kube_url()
-        ))
-        .bearer_auth(lab.bot_kube_token())
-        .json(&json!({"spec": {"expirationSeconds": 600}}))
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(resp.status(), 201);
-    let v: Value = resp.json().await.expect("json");
-    v["status"]["token"].as_str().expect("token").to_string()
-}
-
 async fn login(fleet: &Fleet, mount: &str, jwt: &str) -> (u16, Value) {
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/auth/{mount}/login", fleet.vault_addr()))
@@ -66,7 +49,12 @@ async fn each_clusters_mount_on_the_shared_vault_reviews_tokens_with_that_cluste
     );
     assert_ne!(a.kube_url(), b.kube_url());
 
-    let (status, body) = login(&fleet, "kubernetes-prod-a", &canary_jwt(a).await).await;
+    let (status, body) = login(
+        &fleet,
+        "kubernetes-prod-a",
+        &crate::support::canary_jwt(a).await,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let token = body["auth"]["client_token"].as_str().expect("client_token");
     let secret = reqwest::Client::new()
@@ -80,7 +68,12 @@ async fn each_clusters_mount_on_the_shared_vault_reviews_tokens_with_that_cluste
         .expect("read secret");
     assert_eq!(secret.status(), 200);
 
-    let (status, body) = login(&fleet, "kubernetes-prod-b", &canary_jwt(b).await).await;
+    let (status, body) = login(
+        &fleet,
+        "kubernetes-prod-b",
+        &crate::support::canary_jwt(b).await,
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body, json!({"errors": ["permission denied"]}));
 

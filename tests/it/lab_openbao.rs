@@ -12,23 +12,6 @@ use vault_triage::lab::{Lab, LabOptions, Scenario, apply_setup};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 
-async fn canary_jwt(lab: &Lab) -> String {
-    let v: Value = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v1/namespaces/vault-triage/serviceaccounts/vault-triage-canary/token",
-            lab.kube_url()
-        ))
-        .bearer_auth(lab.bot_kube_token())
-        .json(&json!({"spec": {"expirationSeconds": 600}}))
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("json");
-    v["status"]["token"].as_str().expect("token").to_string()
-}
-
 /// Login with `sys/monitor` held open; returns status, body and the debug `err=` text.
 async fn login_with_reason(
     addr: &str,
@@ -119,7 +102,7 @@ async fn simulated_vault_answers_like_openbao() {
             lab.vault_token() == "root",
             "{scenario}"
         );
-        let jwt = canary_jwt(&lab).await;
+        let jwt = crate::support::canary_jwt(&lab).await;
         // Without a mount there is no plugin, hence no debug line.
         let expect_reason = scenario != Scenario::K8sAuthMountMissing;
         let sim = login_with_reason(&lab.vault_addr(), &jwt, expect_reason).await;

@@ -14,26 +14,6 @@ async fn start(s: Scenario) -> Lab {
         .expect("lab starts")
 }
 
-/// Mints a canary token through the lab's Kubernetes API with the bot's identity.
-async fn canary_jwt(lab: &Lab) -> String {
-    let resp = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v1/namespaces/vault-triage/serviceaccounts/vault-triage-canary/token",
-            lab.kube_url()
-        ))
-        .bearer_auth(lab.bot_kube_token())
-        .json(
-            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-            "spec": {"expirationSeconds": 600}}),
-        )
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(resp.status(), 201);
-    let v: Value = resp.json().await.expect("json");
-    v["status"]["token"].as_str().expect("token").to_string()
-}
-
 async fn login(addr: &str, role: &str, jwt: &str) -> (u16, String) {
     let resp = reqwest::Client::new()
         .post(format!("{addr}/v1/auth/kubernetes/login"))
@@ -84,7 +64,7 @@ const PERMISSION_DENIED: &str = "{\"errors\":[\"permission denied\"]}\n";
 #[tokio::test]
 async fn healthy_canary_logs_in_and_reads_its_secret() {
     let lab = start(Scenario::Healthy).await;
-    let jwt = canary_jwt(&lab).await;
+    let jwt = crate::support::canary_jwt(&lab).await;
     let (status, body) = login(&lab.vault_addr(), "vault-triage-canary", &jwt).await;
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).expect("json");
@@ -171,7 +151,7 @@ async fn descriptive_login_failures_have_the_plugin_messages() {
     ];
     for (scenario, code, msg) in cases {
         let lab = start(scenario).await;
-        let jwt = canary_jwt(&lab).await;
+        let jwt = crate::support::canary_jwt(&lab).await;
         let (status, body) = login(&lab.vault_addr(), "vault-triage-canary", &jwt).await;
         assert_eq!(status, code, "{scenario}: {body}");
         assert_eq!(
@@ -224,7 +204,7 @@ async fn tokenreview_failures_are_permission_denied_with_the_debug_reason() {
     ];
     for (scenario, needles) in cases {
         let lab = start(scenario).await;
-        let jwt = canary_jwt(&lab).await;
+        let jwt = crate::support::canary_jwt(&lab).await;
         let addr = lab.vault_addr();
         let ((status, body), line) =
             debug_line_during(&lab, "root", login(&addr, "vault-triage-canary", &jwt)).await;
@@ -248,7 +228,7 @@ async fn tokenreview_failures_are_permission_denied_with_the_debug_reason() {
 #[tokio::test]
 async fn policy_denied_logs_in_but_cannot_read() {
     let lab = start(Scenario::PolicyDenied).await;
-    let jwt = canary_jwt(&lab).await;
+    let jwt = crate::support::canary_jwt(&lab).await;
     let (status, body) = login(&lab.vault_addr(), "vault-triage-canary", &jwt).await;
     assert_eq!(status, 200);
     let v: Value = serde_json::from_str(&body).expect("json");
@@ -305,7 +285,7 @@ async fn inconclusive_bot_token_cannot_monitor_and_config_has_no_reviewer() {
     assert_eq!(auth.status(), 200);
     let dir = tempfile::tempdir().expect("tempdir");
     assert!(!lab.config_toml(dir.path()).contains("[reviewer]"));
-    let jwt = canary_jwt(&lab).await;
+    let jwt = crate::support::canary_jwt(&lab).await;
     let (status, body) = login(&lab.vault_addr(), "vault-triage-canary", &jwt).await;
     assert_eq!((status, body.as_str()), (403, PERMISSION_DENIED));
     lab.shutdown().await;
@@ -492,7 +472,7 @@ async fn rewriting_the_reviewer_fixes_the_expired_scenario() {
         lab.vault_auth_config().expect("config")["token_reviewer_jwt"],
         json!(reviewer)
     );
-    let jwt = canary_jwt(&lab).await;
+    let jwt = crate::support::canary_jwt(&lab).await;
     let (status, body) = login(&lab.vault_addr(), "vault-triage-canary", &jwt).await;
     assert_eq!(status, 200, "{body}");
     lab.shutdown().await;

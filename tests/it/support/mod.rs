@@ -229,6 +229,27 @@ fn three_free_ports() -> u16 {
     }
 }
 
+/// Mints a canary token through a lab's Kubernetes API with the bot's identity, as a pod's
+/// kubelet would (TokenRequest, 600 s).
+pub async fn canary_jwt(lab: &Lab) -> String {
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/namespaces/vault-triage/serviceaccounts/vault-triage-canary/token",
+            lab.kube_url()
+        ))
+        .bearer_auth(lab.bot_kube_token())
+        .json(
+            &serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 600}}),
+        )
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(resp.status(), 201);
+    let v: serde_json::Value = resp.json().await.expect("json");
+    v["status"]["token"].as_str().expect("token").to_string()
+}
+
 /// Writes the lab's files into a fresh temp dir.
 pub fn lab_files(lab: &Lab) -> (tempfile::TempDir, LabFiles) {
     let dir = tempfile::tempdir().expect("tempdir");
