@@ -207,6 +207,7 @@ impl TriageService {
                     chrono::Utc::now(),
                     Event::TriageCompleted {
                         incident: incident.map(str::to_owned),
+                        cluster: report.evidence.target.cluster.clone(),
                         code: report.verdict.code.as_str().into(),
                         summary: report.verdict.headline.clone(),
                     },

@@ -151,7 +151,12 @@ fn describe(event: &Event, action: Option<&str>) -> String {
     match event {
         Event::IncidentOpened { incident, .. } => format!("incident {incident} opened"),
         Event::IncidentUpdated { incident, .. } => format!("incident {incident} updated"),
-        Event::TriageCompleted { code, summary, .. } => format!("triage: {code}: {summary}"),
+        Event::TriageCompleted {
+            cluster,
+            code,
+            summary,
+            ..
+        } => format!("triage{}: {code}: {summary}", in_cluster(cluster)),
         Event::PlanRecorded { id, .. } => format!("{} plan recorded", of(id)),
         Event::ReviewerRotated {
             service_account,
@@ -163,8 +168,9 @@ fn describe(event: &Event, action: Option<&str>) -> String {
                 .unwrap_or_default()
         ),
         Event::ApprovalProposed { request } => format!(
-            "{} proposed by {} (needs {}, expires {}): {}",
+            "{}{} proposed by {} (needs {}, expires {}): {}",
             of(&request.id),
+            in_cluster(&request.cluster),
             request.requester.person,
             request.required,
             request.expires_at.format("%H:%M:%SZ"),
@@ -207,6 +213,15 @@ fn describe(event: &Event, action: Option<&str>) -> String {
             channel,
             ..
         } => format!("{} card posted on {platform} in {channel}", of(id)),
+    }
+}
+
+/// ` in cluster NAME`, said only outside the one `default` cluster.
+fn in_cluster(cluster: &str) -> String {
+    if cluster == crate::config::DEFAULT_CLUSTER {
+        String::new()
+    } else {
+        format!(" in cluster {cluster}")
     }
 }
 
@@ -265,6 +280,7 @@ mod tests {
                 None,
                 Event::TriageCompleted {
                     incident: Some("INC-1".into()),
+                    cluster: "prod-eu".into(),
                     code: "reviewer_jwt_expired".into(),
                     summary: "reviewer token expired".into(),
                 },
@@ -355,7 +371,11 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), entries.len());
         assert!(lines[0].starts_with("2030-01-01 09:00:01Z"), "{}", lines[0]);
-        assert!(lines[0].contains("triage: reviewer_jwt_expired"));
+        assert!(
+            lines[0].contains("triage in cluster prod-eu: reviewer_jwt_expired"),
+            "{}",
+            lines[0]
+        );
         assert!(lines[2].contains("INC-1"));
         assert!(lines[2].contains("bob"));
         assert!(

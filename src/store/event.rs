@@ -24,6 +24,9 @@ pub enum Event {
     },
     TriageCompleted {
         incident: Option<String>,
+        /// The cluster triaged; records of older releases read as `default`.
+        #[serde(default = "default_cluster")]
+        cluster: String,
         code: String,
         summary: String,
     },
@@ -217,15 +220,30 @@ pub fn event_for(id: &RequestId, change: &Change) -> Event {
     }
 }
 
+/// The cluster of a record written before records named one.
+fn default_cluster() -> String {
+    crate::config::DEFAULT_CLUSTER.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_of_older_releases_read_as_the_default_cluster() {
+        let old = r#"{"type":"triage_completed","incident":null,"code":"healthy","summary":"ok"}"#;
+        match serde_json::from_str::<Event>(old) {
+            Ok(Event::TriageCompleted { cluster, .. }) => assert_eq!(cluster, "default"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn the_kind_is_the_json_tag() {
         let events = [
             Event::TriageCompleted {
                 incident: None,
+                cluster: "default".into(),
                 code: "healthy".into(),
                 summary: "ok".into(),
             },

@@ -91,6 +91,7 @@ mod tests {
             actor: None,
             event: Event::TriageCompleted {
                 incident: None,
+                cluster: "default".into(),
                 code: "healthy".into(),
                 summary: "ok".into(),
             },

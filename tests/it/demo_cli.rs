@@ -107,6 +107,7 @@ fn the_fleet_demo_fixes_the_failing_cluster_and_shows_the_fleet_before_and_after
         "cluster prod-b",
         "verify: canary login through auth/kubernetes-prod-b succeeds (200)",
         "Resolved",
+        "in cluster prod-b proposed by alice",
         "Fleet: 3 clusters · 0 with a fault",
         "🟢 prod-b  healthy",
     ];

@@ -322,6 +322,7 @@ async fn an_old_journal_is_imported_once_with_its_pending_requests() {
                 actor: None,
                 event: Event::TriageCompleted {
                     incident: Some("INC-1".into()),
+                    cluster: "default".into(),
                     code: "reviewer_jwt_expired".into(),
                     summary: "the reviewer token expired".into(),
                 },
