@@ -31,43 +31,9 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Builds the Vault and Kubernetes clients of the config's first cluster (the only one
 /// without `[[clusters]]`).
 pub async fn build_probes(conn: &ConnectionArgs, cfg: &FileConfig) -> anyhow::Result<Probes> {
-    let cluster = cfg.clusters().remove(0);
-    build_cluster_probes(conn, cfg, &cluster).await
-}
-
-/// Builds one cluster's clients: Vault (in the cluster's namespace, when it names one) and
-/// Kubernetes through its kubeconfig context.
-pub async fn build_cluster_probes(
-    conn: &ConnectionArgs,
-    cfg: &FileConfig,
-    cluster: &Cluster,
-) -> anyhow::Result<Probes> {
-    let timeout = cfg.probes.call_timeout;
-    // The bot's own set-up first: a fault there stops the command (exit 1) with one sentence,
-    // and never becomes a diagnosis of the system under triage.
-    let mut settings = conn.vault_settings()?;
-    if let Some(ns) = &cluster.vault_namespace {
-        settings.namespace = Some(ns.clone());
-    }
-    let vault = VaultClient::new(&settings, timeout)?;
-    let kube = KubeClient::from_kubeconfig_context(
-        conn.kubeconfig.as_deref(),
-        cluster.context.as_deref(),
-        timeout,
-    )
-    .await
-    .map_err(|e| {
-        if cfg.clusters.is_empty() {
-            e
-        } else {
-            e.context(format!("cluster {}", cluster.name))
-        }
-    })?;
-    Ok(Probes {
-        vault,
-        kube: Some(kube),
-        kube_unavailable: None,
-    })
+    let first = cfg.clusters().remove(0);
+    let mut one = build_fleet(conn, cfg, None, Some(&first.name)).await?;
+    Ok(one.remove(0).probes)
 }
 
 /// The clusters of the config (or the one named `only`) with their clients and what to
@@ -84,6 +50,8 @@ pub async fn build_fleet(
         None => cfg.clusters(),
     };
     let timeout = cfg.probes.call_timeout;
+    // The bot's own set-up first: a fault there stops the command (exit 1) with one sentence,
+    // and never becomes a diagnosis of the system under triage.
     let vault = VaultClient::new(&conn.vault_settings()?, timeout)?;
     let builds = clusters.into_iter().map(|cluster| {
         let vault = match &cluster.vault_namespace {

@@ -2,6 +2,17 @@
 
 use std::process::Command;
 
+/// Fails unless every needle appears in `text`, each after the one before.
+fn says_in_order(text: &str, needles: &[&str]) {
+    let mut at = 0;
+    for needle in needles {
+        match text[at..].find(needle) {
+            Some(i) => at += i + needle.len(),
+            None => panic!("{needle:?} missing (or out of order) in:\n{text}"),
+        }
+    }
+}
+
 #[test]
 fn the_demo_tells_the_story_from_alert_to_resolution() {
     let out = Command::new(env!("CARGO_BIN_EXE_vault-triage"))
@@ -31,13 +42,7 @@ fn the_demo_tells_the_story_from_alert_to_resolution() {
         "Audit trail",
         "approved by carol via discord",
     ];
-    let mut at = 0;
-    for needle in in_order {
-        match text[at..].find(needle) {
-            Some(i) => at += i + needle.len(),
-            None => panic!("{needle:?} missing (or out of order) in:\n{text}"),
-        }
-    }
+    says_in_order(&text, &in_order);
     assert!(
         !text.contains("eyJ"),
         "a token leaked into the demo:\n{text}"
@@ -111,13 +116,7 @@ fn the_fleet_demo_fixes_the_failing_cluster_and_shows_the_fleet_before_and_after
         "Fleet: 3 clusters · 0 with a fault",
         "🟢 prod-b  healthy",
     ];
-    let mut at = 0;
-    for needle in in_order {
-        match text[at..].find(needle) {
-            Some(i) => at += i + needle.len(),
-            None => panic!("{needle:?} missing (or out of order) in:\n{text}"),
-        }
-    }
+    says_in_order(&text, &in_order);
     // The fix went to prod-b's mount; the other clusters' mounts were never touched.
     assert!(text.contains("auth/kubernetes-prod-b/config"), "{text}");
     assert!(!text.contains("auth/kubernetes-prod-a"), "{text}");
