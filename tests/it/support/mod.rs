@@ -124,9 +124,26 @@ pub struct BaoCluster {
 
 impl BaoCluster {
     pub async fn start(bin: &std::path::Path) -> BaoCluster {
+        // Another test may take one of the three ports between our check and bao's bind: then
+        // bao exits at once (a Go panic, status 2), and a fresh set of ports is tried.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match BaoCluster::try_start(bin).await {
+                Ok(cluster) => break cluster.ready().await,
+                Err(text) if attempt < 4 => eprintln!("bao -dev-three-node, again:\n{text}"),
+                Err(text) => panic!("bao -dev-three-node did not start:\n{text}"),
+            }
+        }
+    }
+
+    /// Starts the process and waits for `OpenBao server started!`; the log if it exits first.
+    async fn try_start(bin: &std::path::Path) -> Result<BaoCluster, String> {
         let tmp = tempfile::tempdir().expect("tempdir");
         let port = three_free_ports();
         let log = tmp.path().join("bao.log");
+        let out = std::fs::File::create(&log).expect("log");
+        let err = out.try_clone().expect("log");
         let child = Command::new(bin)
             .args([
                 "server",
@@ -140,8 +157,8 @@ impl BaoCluster {
             .env("TMPDIR", tmp.path())
             .env_remove("VAULT_ADDR")
             .env_remove("BAO_ADDR")
-            .stdout(std::fs::File::create(&log).expect("log"))
-            .stderr(Stdio::null())
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("spawning bao");
         let nodes = [0, 1, 2].map(|i| format!("https://127.0.0.1:{}", port + i));
@@ -161,10 +178,10 @@ impl BaoCluster {
                     .map(|(_, d)| d.trim().to_string())
             {
                 cluster.ca = std::path::Path::new(&dir).join("ca_cert.pem");
-                break;
+                return Ok(cluster);
             }
             if let Ok(Some(status)) = cluster.child.try_wait() {
-                panic!("bao -dev-three-node exited ({status}):\n{text}");
+                return Err(format!("exited ({status}):\n{text}"));
             }
             assert!(
                 Instant::now() < deadline,
@@ -172,7 +189,11 @@ impl BaoCluster {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        // Ready when a standby says so and knows the active node.
+    }
+
+    /// Waits until a standby says it is one and knows the active node.
+    async fn ready(self) -> BaoCluster {
+        let cluster = self;
         let http = cluster.http();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -215,13 +236,15 @@ impl Drop for BaoCluster {
     }
 }
 
-/// A port P with P, P+1 and P+2 free on loopback.
+/// A port P with P, P+1 and P+2 free on loopback, below Linux's ephemeral range (32768+) so
+/// that no outgoing connection of a concurrent test takes one of them meanwhile.
 fn three_free_ports() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let seed = (std::process::id() as u16).wrapping_mul(31) % 3000;
     loop {
-        let p = free_port();
-        if p > 65000 {
-            continue;
-        }
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p = 20000 + (seed.wrapping_add(step.wrapping_mul(7)) % 4000) * 3;
         let all = (0..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok());
         if all {
             return p;
