@@ -15,6 +15,7 @@ use crate::config::{ChatArgs, Cluster, ConnectionArgs, FileConfig};
 use crate::kube::KubeClient;
 use crate::probes::{ProbeTarget, Probes};
 use crate::remediation::{PlanSettings, Remediator};
+use crate::services::triage::ClusterTarget;
 use crate::services::{Changes, Fixes, InFlight, Services, TriageService};
 use crate::store::{Live, Store};
 use crate::vault::VaultClient;
@@ -95,12 +96,23 @@ pub struct ClusterProbes {
     pub target: ProbeTarget,
 }
 
-/// Builds the remediator from configuration.
+/// Builds the first cluster's remediator from configuration.
 pub fn build_remediator(probes: Probes, cfg: &FileConfig) -> Remediator {
-    let reviewer = cfg.reviewer.as_ref();
+    let first = cfg.clusters().remove(0);
+    build_cluster_remediator(probes, ProbeTarget::for_cluster(cfg, &first, None), cfg)
+}
+
+/// Builds the remediator of the cluster `target` names.
+pub fn build_cluster_remediator(
+    probes: Probes,
+    target: ProbeTarget,
+    cfg: &FileConfig,
+) -> Remediator {
+    let reviewer = target.reviewer.clone();
+    let reviewer = reviewer.as_ref();
     Remediator {
         probes,
-        target: ProbeTarget::from_config(cfg, None),
+        target,
         settings: PlanSettings {
             reviewer: reviewer.map(|r| (r.namespace.clone(), r.service_account.clone())),
             reviewer_token_seconds: reviewer
@@ -119,7 +131,7 @@ pub async fn build_services(
     conn: &ConnectionArgs,
     cfg: FileConfig,
 ) -> anyhow::Result<(Arc<Services>, Live)> {
-    let probes = build_probes(conn, &cfg).await?;
+    let fleet = build_fleet(conn, &cfg, None, None).await?;
     let policy = Policy::from_config(&cfg.approvals, &cfg.people)
         .context("in [[approvals]] / [[people]]")?;
     for warning in policy.warnings() {
@@ -135,15 +147,28 @@ pub async fn build_services(
         .await
         .context("loading the live state")?;
     let changes = Changes::default();
-    let triage = TriageService::new(
-        probes.clone(),
-        ProbeTarget::from_config(&cfg, None),
+    let remediators = fleet
+        .iter()
+        .map(|c| {
+            let remediator = build_cluster_remediator(c.probes.clone(), c.target.clone(), &cfg);
+            (c.cluster.name.clone(), remediator)
+        })
+        .collect();
+    let triage = TriageService::for_clusters(
+        fleet
+            .into_iter()
+            .map(|c| ClusterTarget {
+                name: c.cluster.name,
+                probes: c.probes,
+                target: c.target,
+            })
+            .collect(),
         store.clone(),
         cfg.alerts.triage_reuse,
         changes.clone(),
     );
     let (fixes, restored) = Fixes::restore(
-        build_remediator(probes, &cfg),
+        remediators,
         policy,
         store.clone(),
         &live,
@@ -265,13 +290,19 @@ pub fn spawn_background(
         let _token_care = AbortOnDrop(tokio::spawn(crate::vault::token_care::keep_alive(
             services.triage.probes().vault.clone(),
         )));
-        // `[reviewer] check_every = "0s"` turns the watch off.
-        let watch_every = services
+        // `[reviewer] check_every = "0s"` turns the watch off (per cluster with
+        // `[[clusters]]`); the watch wakes as often as the most frequent cluster asks.
+        let watched: Vec<_> = services
             .config
-            .reviewer
-            .as_ref()
-            .map(|r| r.check_every)
-            .filter(|every| !every.is_zero());
+            .clusters()
+            .into_iter()
+            .filter_map(|c| {
+                let reviewer = c.reviewer.clone()?;
+                (!reviewer.check_every.is_zero()).then_some((c.name, reviewer))
+            })
+            .collect();
+        let watch_every = watched.iter().map(|(_, r)| r.check_every).min();
+        let fleet = services.triage.is_fleet();
         let mut watch = watch_every.map(tokio::time::interval);
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         loop {
@@ -307,19 +338,25 @@ pub fn spawn_background(
                     }
                 }
                 _ = watch_tick => {
-                    let Some(reviewer) = &services.config.reviewer else { continue };
                     let now = chrono::Utc::now();
-                    let (health, request) =
-                        crate::services::reviewer::check_once(&services, services.warn_before(), now).await;
-                    let who = format!("{}/{}", reviewer.namespace, reviewer.service_account);
-                    let text = health.describe(&who, now);
-                    if health.needs_attention() {
-                        tracing::warn!(request = request.as_ref().map(|r| r.id.to_string()), "{text}");
-                        if let Some(request) = &request {
-                            bot.announce_reviewer(&health, request, &who, now).await;
+                    let rounds = futures::future::join_all(watched.iter().map(|(cluster, reviewer)| {
+                        crate::services::reviewer::check_in(&services, cluster, reviewer.warn_before, now)
+                    }))
+                    .await;
+                    for ((cluster, reviewer), (health, request)) in watched.iter().zip(rounds) {
+                        let mut who = format!("{}/{}", reviewer.namespace, reviewer.service_account);
+                        if fleet {
+                            who.push_str(&format!(" in cluster {cluster}"));
                         }
-                    } else {
-                        tracing::info!("{text}");
+                        let text = health.describe(&who, now);
+                        if health.needs_attention() {
+                            tracing::warn!(%cluster, request = request.as_ref().map(|r| r.id.to_string()), "{text}");
+                            if let Some(request) = &request {
+                                bot.announce_reviewer(&health, request, &who, now).await;
+                            }
+                        } else {
+                            tracing::info!(%cluster, "{text}");
+                        }
                     }
                 }
             }

@@ -234,7 +234,12 @@ async fn tell(services: &Services, out: &mut Story) -> anyhow::Result<Vec<(Strin
     let incident = "INC-4711";
     let triaged = services
         .triage
-        .run(None, Some(incident.to_string()), incident)
+        .run(
+            services.triage.first(),
+            None,
+            Some(incident.to_string()),
+            incident,
+        )
         .await;
     let report = triaged.report.clone();
     let workloads = report

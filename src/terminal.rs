@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use crate::diagnosis::words::{ago, utc};
 use crate::diagnosis::{CheckStatus, FleetReport, Report, Severity, Verdict, VerdictCode};
 
 /// The verdict's marker: green when healthy, red when logins fail, yellow otherwise.
@@ -151,17 +150,7 @@ pub fn render_fleet(fleet: &FleetReport, now: DateTime<Utc>) -> String {
             continue;
         };
         let v = &c.report.verdict;
-        let expiry = match line.reviewer_expires_at {
-            // Logins work, so Vault reviews with another token (a rotated one, or its own).
-            Some(t) if t <= now && line.healthy => format!(
-                "the reviewer Secret's token expired {} ({}), but Vault uses another",
-                utc(t),
-                ago(now, t)
-            ),
-            Some(t) if t <= now => format!("reviewer expired {} ({})", utc(t), ago(now, t)),
-            Some(t) => format!("reviewer expires {} ({})", utc(t), ago(now, t)),
-            None => "reviewer expiry not read".to_string(),
-        };
+        let expiry = line.reviewer_expiry(now);
         let _ = writeln!(
             out,
             "  {} {:<width$}  {} ({}) · {expiry}",

@@ -77,6 +77,28 @@ impl Delta {
 }
 
 impl Incident {
+    /// The clusters this incident names by the label `label` (design §11.2): its common or
+    /// group label, else the label of each firing alert; `None` (it concerns every cluster)
+    /// when an alert lacks the label.
+    pub fn clusters(&self, label: &str) -> Option<std::collections::BTreeSet<String>> {
+        if let Some(c) = self
+            .common_labels
+            .get(label)
+            .or_else(|| self.group_labels.get(label))
+        {
+            return Some([c.to_string()].into());
+        }
+        let mut out = std::collections::BTreeSet::new();
+        for a in self
+            .alerts
+            .values()
+            .filter(|a| a.alert.status == super::payload::AlertStatus::Firing)
+        {
+            out.insert(a.alert.labels.get(label)?.to_string());
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
     /// A new, empty incident for a group.
     pub fn open(group: &AlertGroup, now: DateTime<Utc>) -> Self {
         Self {
@@ -277,6 +299,39 @@ mod tests {
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn with_cluster_labels(values: &[Option<&str>]) -> Incident {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/alertmanager/");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{dir}firing.raw.json")).unwrap())
+                .unwrap();
+        for (a, c) in v["alerts"].as_array_mut().unwrap().iter_mut().zip(values) {
+            if let Some(c) = c {
+                a["labels"]["cluster"] = serde_json::json!(c);
+            }
+        }
+        let g = parse(Source::Alertmanager, v.to_string().as_bytes()).unwrap();
+        let mut i = Incident::open(&g, t(0));
+        i.apply(&g, t(0));
+        i
+    }
+
+    #[test]
+    fn an_incident_names_the_clusters_of_its_alerts_or_none_when_one_lacks_the_label() {
+        let every = [Some("b"), Some("a"), Some("b"), Some("a"), Some("b")];
+        let names = with_cluster_labels(&every).clusters("cluster");
+        assert_eq!(names, Some(["a".to_string(), "b".to_string()].into()));
+        let one_without = [Some("b"), None, Some("b"), Some("b"), Some("b")];
+        assert_eq!(with_cluster_labels(&one_without).clusters("cluster"), None);
+        assert_eq!(with_cluster_labels(&every).clusters("region"), None);
+        let mut common = with_cluster_labels(&one_without);
+        common.common_labels = [("cluster", "c")].into_iter().collect();
+        assert_eq!(
+            common.clusters("cluster"),
+            Some(["c".to_string()].into()),
+            "a common label names the cluster of the whole group"
+        );
     }
 
     #[test]

@@ -263,11 +263,50 @@ impl AlertService {
     }
 
     /// Posts the cause's one triage (shared with every incident that triggers with it) in
-    /// the incident's threads.
+    /// the incident's threads: of the cluster its alerts name (`alerts.cluster_label`), or of
+    /// every cluster, in one summary, when they name none.
     async fn triage_into_thread(&self, id: &str) {
-        let triaged = self.services.triage.run_shared(id).await;
-        let msg =
-            crate::chat::render::summary(&triaged.report, &triaged.id, self.services.policy());
+        let Some(incident) = self.incident(id) else {
+            return;
+        };
+        let triage = &self.services.triage;
+        let (clusters, unknown) = pick_clusters(
+            &triage.clusters(),
+            incident.clusters(&self.settings.cluster_label),
+        );
+        let triaged =
+            futures::future::join_all(clusters.iter().map(|c| triage.run_shared(c, id))).await;
+        let mut msg = match triaged.as_slice() {
+            [one] => crate::chat::render::summary(&one.report, &one.id, self.services.policy()),
+            many => {
+                let views: Vec<_> = many
+                    .iter()
+                    .map(|t| crate::chat::fleet::ClusterTriage {
+                        report: &t.report,
+                        triage: &t.id,
+                    })
+                    .collect();
+                crate::chat::fleet::summary(&views, self.services.policy(), Utc::now())
+            }
+        };
+        if !unknown.is_empty() {
+            msg.sections.insert(
+                0,
+                crate::chat::message::Section::Text {
+                    text: format!(
+                        "⚠️ The alerts name {} by `{}`, which the config does not list; triaged {}.",
+                        unknown.join(", "),
+                        self.settings.cluster_label,
+                        clusters.join(", ")
+                    ),
+                },
+            );
+        }
+        let worst = triaged
+            .iter()
+            .map(|t| t.report.verdict.code)
+            .find(|c| *c != crate::diagnosis::VerdictCode::Healthy)
+            .or_else(|| triaged.first().map(|t| t.report.verdict.code));
         let Some(incident) = self.incident(id) else {
             return;
         };
@@ -279,10 +318,8 @@ impl AlertService {
                 tracing::warn!(incident = id, error = %e, "the triage summary could not be posted in the thread");
             }
         }
-        self.persist(id, |i| {
-            i.triage = Some(triaged.report.verdict.code.as_str().to_string())
-        })
-        .await;
+        self.persist(id, |i| i.triage = worst.map(|c| c.as_str().to_string()))
+            .await;
         if let Some(updated) = self.incident(id) {
             for chat in &self.chats {
                 if let Some(root) = updated.roots.get(&chat.platform()) {
@@ -290,6 +327,32 @@ impl AlertService {
                 }
             }
         }
+    }
+}
+
+/// The clusters to triage for an incident that names `named` (`None`: names none), in config
+/// order, and the names the config does not list. An incident that names no configured
+/// cluster concerns them all; with one cluster (no `[[clusters]]`) the label is not read.
+fn pick_clusters(
+    configured: &[String],
+    named: Option<std::collections::BTreeSet<String>>,
+) -> (Vec<String>, Vec<String>) {
+    let Some(named) = named.filter(|_| configured.len() > 1) else {
+        return (configured.to_vec(), Vec::new());
+    };
+    let picked: Vec<String> = configured
+        .iter()
+        .filter(|c| named.contains(*c))
+        .cloned()
+        .collect();
+    let unknown: Vec<String> = named
+        .into_iter()
+        .filter(|n| !configured.contains(n))
+        .collect();
+    if picked.is_empty() {
+        (configured.to_vec(), unknown)
+    } else {
+        (picked, unknown)
     }
 }
 
@@ -401,5 +464,41 @@ async fn handle(
                 "the snapshot could not be recorded; retry",
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_clusters;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn an_incident_goes_to_the_clusters_it_names_or_to_all() {
+        let fleet = names(&["a", "b", "c"]);
+        let named = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect());
+        assert_eq!(
+            pick_clusters(&fleet, named(&["c", "a"])),
+            (names(&["a", "c"]), vec![]),
+            "in config order"
+        );
+        assert_eq!(pick_clusters(&fleet, None), (fleet.clone(), vec![]));
+        assert_eq!(
+            pick_clusters(&fleet, named(&["b", "zz"])),
+            (names(&["b"]), names(&["zz"]))
+        );
+        assert_eq!(
+            pick_clusters(&fleet, named(&["zz"])),
+            (fleet.clone(), names(&["zz"])),
+            "naming no configured cluster concerns them all"
+        );
+        let one = names(&["default"]);
+        assert_eq!(
+            pick_clusters(&one, named(&["prod"])),
+            (one.clone(), vec![]),
+            "with one cluster the label is not read"
+        );
     }
 }

@@ -16,6 +16,8 @@ pub enum ChatCommand {
     Role(String),
     /// Reviewer token state and expiry.
     Reviewer,
+    /// Full triage of one cluster (`[[clusters]]`).
+    Cluster(String),
     /// The help text; `note` says why it is shown when the input was not understood.
     Help { note: Option<String> },
 }
@@ -44,6 +46,11 @@ enum Sub {
     },
     /// Reviewer token state and expiry
     Reviewer,
+    /// Triage one cluster of the fleet
+    Cluster {
+        /// The cluster's name
+        name: String,
+    },
     /// This help
     Help,
 }
@@ -66,6 +73,12 @@ pub fn parse(text: &str) -> ChatCommand {
                 },
             },
             Sub::Reviewer => ChatCommand::Reviewer,
+            Sub::Cluster { name } => match valid_cluster(&name) {
+                true => ChatCommand::Cluster(name),
+                false => ChatCommand::Help {
+                    note: Some(format!("`{}` is not a cluster name.", sanitize(&name))),
+                },
+            },
             Sub::Help => ChatCommand::Help { note: None },
         },
         Err(_) => ChatCommand::Help {
@@ -78,6 +91,15 @@ pub fn parse(text: &str) -> ChatCommand {
 fn valid_role(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Cluster names as `[[clusters]]` allows them: letters, digits, `-`, `_`, `.`, at most 63.
+fn valid_cluster(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
@@ -103,6 +125,10 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("/vault-triage role NAME", "Triage for one Vault role"),
     ("/vault-triage reviewer", "Reviewer token state and expiry"),
+    (
+        "/vault-triage cluster NAME",
+        "Triage one cluster (when the bot watches several)",
+    ),
     ("/vault-triage help", "This help"),
 ];
 
@@ -142,6 +168,14 @@ mod tests {
             ChatCommand::Role("payments-api".into())
         );
         assert_eq!(parse("reviewer"), ChatCommand::Reviewer);
+        assert_eq!(
+            parse("cluster prod-EU"),
+            ChatCommand::Cluster("prod-EU".into())
+        );
+        assert!(matches!(
+            parse("cluster <!here>"),
+            ChatCommand::Help { note: Some(n) } if !n.contains('<')
+        ));
         assert_eq!(parse("help"), ChatCommand::Help { note: None });
     }
 

@@ -17,6 +17,7 @@ use dashmap::DashMap;
 
 use super::cards::Cards;
 use super::command::ChatCommand;
+use super::fleet::{self, ClusterTriage, ReviewerLine};
 use super::message::{ButtonAction, Message, MessageRef};
 use super::platform::{ChatPlatform, Origin};
 use super::render;
@@ -25,7 +26,7 @@ use crate::config::Platform;
 use crate::diagnosis::RemediationKind;
 use crate::remediation::watch::ReviewerHealth;
 use crate::services::triage::CHAT_REUSE;
-use crate::services::{Approved, FixError, Progress, Services};
+use crate::services::{Approved, FixError, Progress, Services, Triaged};
 use crate::store::JournalEntry;
 
 /// The conversation shared by every platform.
@@ -35,8 +36,8 @@ pub struct ChatBot {
     cards: Cards,
     /// The platforms, for what the bot says by itself (set once they run).
     chats: OnceLock<Vec<Arc<dyn ChatPlatform>>>,
-    /// What the reviewer watch last announced: its judgement and its request.
-    announced: Mutex<Option<(String, RequestId)>>,
+    /// What the reviewer watch last announced in each cluster: its judgement and its request.
+    announced: Mutex<std::collections::HashMap<String, (String, RequestId)>>,
     /// Each shared triage's summary where it was posted: the commands that share the triage
     /// in the same place get a pointer to it, not another copy.
     summaries: DashMap<SummaryPlace, (Instant, SummarySlot)>,
@@ -61,7 +62,7 @@ impl ChatBot {
             services,
             cards: Cards::restore(entries),
             chats: OnceLock::new(),
-            announced: Mutex::new(None),
+            announced: Mutex::new(Default::default()),
             summaries: DashMap::new(),
         }
     }
@@ -88,51 +89,105 @@ impl ChatBot {
             .cloned()
     }
 
-    /// Triages and delivers the summary as the command's answer; returns the triage id and
-    /// where the summary lives.
+    /// Triages `cluster` and delivers the summary as the command's answer; returns the
+    /// triage id and where the summary lives.
     pub async fn triage_and_post(
         &self,
         chat: &dyn ChatPlatform,
         origin: &Origin,
+        cluster: &str,
         role: Option<String>,
     ) -> Option<(String, MessageRef)> {
         let triaged = self
             .services
             .triage
-            .run_for_chat(role, &format!("chat:{}", origin.channel), CHAT_REUSE)
+            .run_for_chat(cluster, role, &chat_label(origin), CHAT_REUSE)
             .await;
-        // One summary per triage and place: the first command posts it (the lock is held
-        // while it does), the others sharing the triage get a pointer to it.
+        let msg = render::summary(&triaged.report, &triaged.id, self.services.policy());
+        let same = render::same_triage(&triaged.report);
+        let code = triaged.report.verdict.code.as_str();
+        self.post_shared(chat, origin, triaged.id.clone(), &msg, &same, code)
+            .await
+            .map(|at| (triaged.id, at))
+    }
+
+    /// Triages every cluster at once and delivers one summary covering them all (one line
+    /// each, the detail and buttons of the failing ones).
+    async fn fleet_and_post(&self, chat: &dyn ChatPlatform, origin: &Origin, role: Option<String>) {
+        let triaged = self.fleet_triage(origin, role).await;
+        let views: Vec<ClusterTriage<'_>> = triaged
+            .iter()
+            .map(|t| ClusterTriage {
+                report: &t.report,
+                triage: &t.id,
+            })
+            .collect();
+        let msg = fleet::summary(&views, self.services.policy(), Utc::now());
+        let same = fleet::same_triage(&views);
+        let key = triaged
+            .iter()
+            .map(|t| t.id.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let worst = views
+            .iter()
+            .map(|v| v.report.verdict.code)
+            .find(|c| *c != crate::diagnosis::VerdictCode::Healthy)
+            .unwrap_or(crate::diagnosis::VerdictCode::Healthy);
+        self.post_shared(chat, origin, key, &msg, &same, worst.as_str())
+            .await;
+    }
+
+    /// Every cluster's chat triage, run concurrently, in config order.
+    async fn fleet_triage(&self, origin: &Origin, role: Option<String>) -> Vec<Triaged> {
+        let label = chat_label(origin);
+        let triage = &self.services.triage;
+        let names = triage.clusters();
+        futures::future::join_all(
+            names
+                .iter()
+                .map(|c| triage.run_for_chat(c, role.clone(), &label, CHAT_REUSE)),
+        )
+        .await
+    }
+
+    /// Posts `msg` as the answer to a command, once per shared triage (`key`) and place: the
+    /// first command posts it (the lock is held while it does), the others sharing the
+    /// triage get `same`, a pointer to it. `code` is said when the summary cannot be posted.
+    async fn post_shared(
+        &self,
+        chat: &dyn ChatPlatform,
+        origin: &Origin,
+        key: String,
+        msg: &Message,
+        same: &str,
+        code: &str,
+    ) -> Option<MessageRef> {
         let place = (
             chat.platform(),
             origin.channel.clone(),
             origin.thread.clone(),
-            triaged.id.clone(),
+            key,
         );
         let slot = self.summary_slot(place);
         let mut posted = slot.lock().await;
         if let Some(at) = posted.as_ref() {
-            let text = render::same_triage(&triaged.report);
-            if let Err(e) = chat.point(origin, &text).await {
+            if let Err(e) = chat.point(origin, same).await {
                 tracing::warn!(error = %e, channel = %origin.channel, "a pointer to the summary could not be posted");
             }
-            return Some((triaged.id, at.clone()));
+            return Some(at.clone());
         }
-        let msg = render::summary(&triaged.report, &triaged.id, self.services.policy());
-        match chat.follow_up(origin, &msg).await {
+        match chat.follow_up(origin, msg).await {
             Ok(at) => {
                 *posted = Some(at.clone());
-                Some((triaged.id, at))
+                Some(at)
             }
             Err(e) => {
                 tracing::warn!(error = %e, channel = %origin.channel, "the triage summary could not be posted");
                 let _ = chat
                     .ephemeral(
                         origin,
-                        &format!(
-                            "The triage finished ({}), but I could not post it: {e}",
-                            triaged.report.verdict.code
-                        ),
+                        &format!("The triage finished ({code}), but I could not post it: {e}"),
                     )
                     .await;
                 None
@@ -154,27 +209,88 @@ impl ChatBot {
             .clone()
     }
 
-    /// A `/vault-triage` command, after the platform acknowledged it.
+    /// A `/vault-triage` command, after the platform acknowledged it. With several clusters
+    /// (`[[clusters]]`) a triage, `status` and `reviewer` cover them all; `cluster NAME` one.
     pub async fn handle_command(
         &self,
         chat: &dyn ChatPlatform,
         origin: Origin,
         command: ChatCommand,
     ) {
+        let fleet = self.services.triage.is_fleet();
+        let first = self.services.triage.first().to_string();
         match command {
+            ChatCommand::Triage | ChatCommand::Role(_) if fleet => {
+                let role = match command {
+                    ChatCommand::Role(role) => Some(role),
+                    _ => None,
+                };
+                self.fleet_and_post(chat, &origin, role).await;
+            }
             ChatCommand::Triage => {
-                self.triage_and_post(chat, &origin, None).await;
+                self.triage_and_post(chat, &origin, &first, None).await;
             }
             ChatCommand::Role(role) => {
-                self.triage_and_post(chat, &origin, Some(role)).await;
+                self.triage_and_post(chat, &origin, &first, Some(role))
+                    .await;
+            }
+            ChatCommand::Cluster(name) => {
+                if self.services.triage.has_cluster(&name) {
+                    self.triage_and_post(chat, &origin, &name, None).await;
+                } else {
+                    let text = format!(
+                        "There is no cluster `{name}`. The clusters are: {}.",
+                        self.services
+                            .triage
+                            .clusters()
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    self.follow_up_or_explain(chat, &origin, &render::text(text))
+                        .await;
+                }
+            }
+            ChatCommand::Status if fleet => {
+                let triaged = self.fleet_triage(&origin, None).await;
+                let views: Vec<ClusterTriage<'_>> = triaged
+                    .iter()
+                    .map(|t| ClusterTriage {
+                        report: &t.report,
+                        triage: &t.id,
+                    })
+                    .collect();
+                self.follow_up_or_explain(chat, &origin, &fleet::status(&views, Utc::now()))
+                    .await;
             }
             ChatCommand::Status => {
-                let report = self.shared_report(&origin).await;
+                let report = self.shared_report(&origin, &first).await;
                 self.follow_up_or_explain(chat, &origin, &render::status(&report))
                     .await;
             }
+            ChatCommand::Reviewer if fleet => {
+                let now = Utc::now();
+                let lines: Vec<ReviewerLine> = self
+                    .fleet_triage(&origin, None)
+                    .await
+                    .iter()
+                    .map(|t| {
+                        let target = &t.report.evidence.target;
+                        let who = target
+                            .reviewer
+                            .clone()
+                            .unwrap_or_else(|| "(no [reviewer] configured)".into());
+                        let health =
+                            crate::services::reviewer::health(&self.services, &t.report, now);
+                        (target.cluster.clone(), who, health)
+                    })
+                    .collect();
+                self.follow_up_or_explain(chat, &origin, &fleet::reviewer(&lines, now))
+                    .await;
+            }
             ChatCommand::Reviewer => {
-                let report = self.shared_report(&origin).await;
+                let report = self.shared_report(&origin, &first).await;
                 let now = Utc::now();
                 let health = crate::services::reviewer::health(&self.services, &report, now);
                 self.follow_up_or_explain(chat, &origin, &render::reviewer(&report, &health, now))
@@ -187,11 +303,11 @@ impl ChatBot {
         }
     }
 
-    /// The canary triage every command shares (see [`CHAT_REUSE`]).
-    async fn shared_report(&self, origin: &Origin) -> Arc<crate::diagnosis::Report> {
+    /// The canary triage of `cluster` every command shares (see [`CHAT_REUSE`]).
+    async fn shared_report(&self, origin: &Origin, cluster: &str) -> Arc<crate::diagnosis::Report> {
         self.services
             .triage
-            .run_for_chat(None, &format!("chat:{}", origin.channel), CHAT_REUSE)
+            .run_for_chat(cluster, None, &chat_label(origin), CHAT_REUSE)
             .await
             .report
     }
@@ -370,12 +486,18 @@ impl ChatBot {
         message: &MessageRef,
         triage: &str,
     ) {
-        // A re-run is asked for after something changed: a fresh triage, for the same incident.
-        let incident = self.services.triage.kept(triage).and_then(|k| k.incident);
+        // A re-run is asked for after something changed: a fresh triage of the same cluster,
+        // for the same incident.
+        let kept = self.services.triage.kept(triage);
+        let cluster = kept
+            .as_ref()
+            .map(|k| k.report.evidence.target.cluster.clone())
+            .unwrap_or_else(|| self.services.triage.first().to_string());
+        let incident = kept.and_then(|k| k.incident);
         let triaged = self
             .services
             .triage
-            .run(None, incident, &format!("chat:{}", origin.channel))
+            .run(&cluster, None, incident, &chat_label(origin))
             .await;
         let msg = render::summary(&triaged.report, &triaged.id, self.services.policy());
         if let Err(e) = chat.reply_in_thread(message, &msg).await {
@@ -629,7 +751,7 @@ impl ChatBot {
             let Ok(mut last) = self.announced.lock() else {
                 return;
             };
-            let previous = last.replace((kind.clone(), request.id.clone()));
+            let previous = last.insert(request.cluster.clone(), (kind.clone(), request.id.clone()));
             if previous.as_ref() == Some(&(kind.clone(), request.id.clone())) {
                 return;
             }
@@ -666,6 +788,11 @@ impl ChatBot {
             }
         }
     }
+}
+
+/// The log label of a chat triage.
+fn chat_label(origin: &Origin) -> String {
+    format!("chat:{}", origin.channel)
 }
 
 /// An execution's report as the posting task takes it.

@@ -16,6 +16,7 @@ pub mod cards;
 pub mod command;
 pub mod conversation;
 pub mod discord;
+pub mod fleet;
 pub mod message;
 pub mod platform;
 pub mod render;

@@ -476,6 +476,9 @@ pub fn approval_card(request: &ApprovalRequest, policy: &Policy, now: DateTime<U
         ),
         ("Request".to_string(), request.id.to_string()),
     ];
+    if request.cluster != crate::config::DEFAULT_CLUSTER {
+        fields.push(("Cluster".to_string(), request.cluster.clone()));
+    }
     if !request.approvals.is_empty() {
         fields.push(("Approved by".into(), person_list(request)));
     }

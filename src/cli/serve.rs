@@ -19,7 +19,7 @@ use crate::server::Replica;
 const LEASE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn command_serve(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<i32> {
-    let mut cfg = FileConfig::load(config)?.single_cluster()?;
+    let mut cfg = FileConfig::load(config)?;
     for cluster in cfg.clusters() {
         crate::metrics::declare_cluster(&cluster.name);
     }
@@ -59,7 +59,7 @@ pub async fn command_serve(config: Option<&Path>, args: ServeArgs) -> anyhow::Re
 /// The bot's own set-up (Vault and Kubernetes access), the approval policy and the chat
 /// settings; warns when nothing could ever reach the bot.
 async fn check(cfg: &FileConfig, args: &ServeArgs) -> anyhow::Result<()> {
-    crate::app::build_probes(&args.connection, cfg).await?;
+    crate::app::build_fleet(&args.connection, cfg, None, None).await?;
     crate::approval::Policy::from_config(&cfg.approvals, &cfg.people)
         .context("in [[approvals]] / [[people]]")?;
     crate::chat::check_settings(&args.chat)?;

@@ -85,9 +85,9 @@ impl FileConfig {
         })
     }
 
-    /// For what serves one cluster (`serve`): a single `[[clusters]]` entry becomes the
-    /// top-level `[vault] auth_mount`, `[canary]` and `[reviewer]` (its context and namespace
-    /// stay with the entry); several are refused, saying what to use instead.
+    /// For what tells one cluster's story (the demo): a single `[[clusters]]` entry becomes
+    /// the top-level `[vault] auth_mount`, `[canary]` and `[reviewer]` (its context and
+    /// namespace stay with the entry); several are refused.
     pub fn single_cluster(mut self) -> anyhow::Result<FileConfig> {
         match self.clusters.len() {
             0 => Ok(self),
@@ -98,9 +98,7 @@ impl FileConfig {
                 self.reviewer = c.reviewer;
                 Ok(self)
             }
-            n => anyhow::bail!(
-                "[[clusters]] lists {n} clusters, but serve watches one in this release: run one bot per cluster (each with one [[clusters]] entry), and `vault-triage probe` to triage the whole fleet"
-            ),
+            n => anyhow::bail!("[[clusters]] lists {n} clusters where one is expected"),
         }
     }
 

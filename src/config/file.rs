@@ -208,9 +208,8 @@ pub struct AlertsSection {
     pub routes: Vec<AlertRoute>,
     #[serde(default)]
     pub trigger: TriggerRules,
-    /// The alert label that names the cluster an alert concerns (design §11.2). `serve`
-    /// watches one cluster, so every alert concerns it; the key is read so that one config
-    /// serves `probe` over the fleet and the bot alike.
+    /// The alert label that names the cluster an alert concerns (design §11.2); an alert
+    /// without it concerns every cluster. Read only with several `[[clusters]]`.
     #[serde(default = "default_cluster_label")]
     pub cluster_label: String,
 }

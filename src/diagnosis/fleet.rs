@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::report::Report;
 use super::verdict::VerdictCode;
+use super::words::{ago, utc};
 
 /// One cluster's report.
 #[derive(Debug, Clone)]
@@ -24,6 +25,23 @@ pub struct FleetLine {
     pub healthy: bool,
     /// The reviewer token's `exp`, when it was read.
     pub reviewer_expires_at: Option<DateTime<Utc>>,
+}
+
+impl FleetLine {
+    /// The reviewer token's expiry in words: "reviewer expires 2026-12-03 09:00 UTC (in 2 days)".
+    pub fn reviewer_expiry(&self, now: DateTime<Utc>) -> String {
+        match self.reviewer_expires_at {
+            // Logins work, so Vault reviews with another token (a rotated one, or its own).
+            Some(t) if t <= now && self.healthy => format!(
+                "the reviewer Secret's token expired {} ({}), but Vault uses another",
+                utc(t),
+                ago(now, t)
+            ),
+            Some(t) if t <= now => format!("reviewer expired {} ({})", utc(t), ago(now, t)),
+            Some(t) => format!("reviewer expires {} ({})", utc(t), ago(now, t)),
+            None => "reviewer expiry not read".to_string(),
+        }
+    }
 }
 
 /// Every cluster's report, in config order.

@@ -367,8 +367,13 @@ impl Lab {
     /// The current read view of `auth/kubernetes/config` plus the stored reviewer JWT under
     /// `token_reviewer_jwt` (for remediation tests); `None` when unmounted or unconfigured.
     pub fn vault_auth_config(&self) -> Option<serde_json::Value> {
+        self.vault_auth_config_at(setup::AUTH_MOUNT)
+    }
+
+    /// [`Lab::vault_auth_config`] of the mount at `mount` (a [`Fleet`]'s `kubernetes-<name>`).
+    pub fn vault_auth_config_at(&self, mount: &str) -> Option<serde_json::Value> {
         let vault = self.shared.vault();
-        let cfg = vault.auth.get(setup::AUTH_MOUNT)?.config.clone()?;
+        let cfg = vault.auth.get(mount)?.config.clone()?;
         let mut v = cfg.read_json();
         v["token_reviewer_jwt"] = serde_json::Value::String(cfg.token_reviewer_jwt);
         Some(v)

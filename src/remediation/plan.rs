@@ -119,6 +119,8 @@ pub enum PlanError {
     NoReviewer,
     #[error("no affected deployment to restart")]
     NothingToRestart,
+    #[error("no cluster {0} in the config")]
+    UnknownCluster(String),
 }
 
 /// Settings of plan building.

@@ -7,7 +7,11 @@
 //! each change to the world the run checks that this replica still holds the state: a
 //! deposed leader stops at once. Chat, the alert intake, the reviewer watch and the demo only
 //! present this.
+//!
+//! Each cluster has its own remediator: a plan is made for the cluster its triage names, and a
+//! request runs in the cluster it records.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,11 +59,13 @@ pub enum Approved {
 
 /// Proposals, approvals and executions, recorded.
 pub struct Fixes {
-    remediator: Remediator,
+    /// Each cluster's remediator, in config order; never empty.
+    remediators: Vec<(String, Remediator)>,
     approvals: ApprovalStore,
     store: Arc<Store>,
     plans: DashMap<RequestId, Plan>,
-    rotated_expiry: Mutex<Option<DateTime<Utc>>>,
+    /// Per cluster, when the reviewer token the bot last wrote expires.
+    rotated_expiry: Mutex<HashMap<String, Option<DateTime<Utc>>>>,
     /// Counted when a fix starts and when it ends.
     changes: Changes,
 }
@@ -76,13 +82,14 @@ impl Fixes {
     /// Builds the service from the live state: pending approvals and their plans come back,
     /// requests interrupted mid-execution are closed as failed, overdue ones expire.
     pub async fn restore(
-        remediator: Remediator,
+        remediators: Vec<(String, Remediator)>,
         policy: Policy,
         store: Arc<Store>,
         live: &Live,
         now: DateTime<Utc>,
         changes: Changes,
     ) -> anyhow::Result<(Fixes, RestoreReport)> {
+        anyhow::ensure!(!remediators.is_empty(), "fixes need a cluster");
         let (approvals, report) = ApprovalStore::restore(policy, store.clone(), live, now).await?;
         let plans = DashMap::new();
         for e in &live.request_events {
@@ -94,11 +101,11 @@ impl Fixes {
         }
         Ok((
             Fixes {
-                remediator,
+                remediators,
                 approvals,
                 store,
                 plans,
-                rotated_expiry: Mutex::new(live.rotated_reviewer.flatten()),
+                rotated_expiry: Mutex::new(live.rotated_reviewer.clone()),
                 changes,
             },
             report,
@@ -109,22 +116,46 @@ impl Fixes {
         &self.store
     }
 
+    /// The first cluster's remediator (the only one without `[[clusters]]`).
     pub fn remediator(&self) -> &Remediator {
-        &self.remediator
+        &self.remediators[0].1
+    }
+
+    /// The remediator of `cluster`; `None` for a cluster that is not configured (a request
+    /// recorded before the cluster left the config).
+    pub fn remediator_in(&self, cluster: &str) -> Option<&Remediator> {
+        self.remediators
+            .iter()
+            .find(|(name, _)| name == cluster)
+            .map(|(_, r)| r)
+    }
+
+    fn remediator_for(&self, report: &Report) -> Result<&Remediator, PlanError> {
+        let cluster = &report.evidence.target.cluster;
+        self.remediator_in(cluster)
+            .ok_or_else(|| PlanError::UnknownCluster(cluster.clone()))
     }
 
     pub fn policy(&self) -> &Policy {
         self.approvals.policy()
     }
 
-    /// Expiry of the last reviewer token the bot wrote, if any.
+    /// Expiry of the last reviewer token the bot wrote in the first cluster, if any.
     pub fn rotated_reviewer_expiry(&self) -> Option<DateTime<Utc>> {
-        self.rotated_expiry.lock().ok().and_then(|g| *g)
+        self.rotated_reviewer_expiry_in(&self.remediators[0].0)
+    }
+
+    /// Expiry of the last reviewer token the bot wrote in `cluster`, if any.
+    pub fn rotated_reviewer_expiry_in(&self, cluster: &str) -> Option<DateTime<Utc>> {
+        self.rotated_expiry
+            .lock()
+            .ok()
+            .and_then(|g| g.get(cluster).copied().flatten())
     }
 
     /// The plan of fix `kind` for `report`, without proposing it (a preview).
     pub fn plan_for(&self, report: &Report, kind: RemediationKind) -> Result<Plan, PlanError> {
-        self.remediator.plan(report, kind)
+        self.remediator_for(report)?.plan(report, kind)
     }
 
     /// A click on a remediation: builds the plan and opens (or finds) its approval request.
@@ -136,7 +167,7 @@ impl Fixes {
         incident: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(ApprovalRequest, Plan), FixError> {
-        let plan = self.remediator.plan(report, kind)?;
+        let plan = self.plan_for(report, kind)?;
         let proposal = self
             .approvals
             .propose(
@@ -296,6 +327,14 @@ impl Fixes {
             crate::metrics::remediation(&request.cluster, request.action.as_str(), "invalidated");
             return Ok(request);
         };
+        let cluster_of = self.request(id).map(|r| r.cluster);
+        let Some(remediator) = cluster_of.as_deref().and_then(|c| self.remediator_in(c)) else {
+            let reason = "its cluster is no longer in the config, so it cannot run there";
+            tracing::warn!(request = %id, "{reason}");
+            let request = self.approvals.invalidate(id, reason, Utc::now()).await?;
+            crate::metrics::remediation(&request.cluster, request.action.as_str(), "invalidated");
+            return Ok(request);
+        };
         let started = self.approvals.begin_execution(id, Utc::now()).await?;
         let cluster = started.cluster.clone();
         progress(Progress::Started(&started));
@@ -314,7 +353,6 @@ impl Fixes {
             Box::pin(self.still_holding())
         };
         let plan_ref = &plan;
-        let remediator = &self.remediator;
         let run = async move {
             let run = Box::pin(remediator.execute_guarded(plan_ref, &report, &may_act));
             tracing::Instrument::instrument(run, span).await
@@ -342,13 +380,14 @@ impl Fixes {
                         .record(Record::event(
                             Utc::now(),
                             Event::ReviewerRotated {
+                                cluster: cluster.clone(),
                                 service_account,
                                 expires_at,
                             },
                         ))
                         .await;
                     if let Ok(mut r) = self.rotated_expiry.lock() {
-                        *r = expires_at;
+                        r.insert(cluster.clone(), expires_at);
                     }
                 }
                 crate::metrics::remediation(

@@ -54,7 +54,18 @@ impl Services {
         self.fixes.policy()
     }
 
-    /// How long before the reviewer token expires the watch warns.
+    /// How long before the reviewer token of `cluster` expires the watch warns.
+    pub fn warn_before_in(&self, cluster: &str) -> Duration {
+        self.config
+            .clusters()
+            .into_iter()
+            .find(|c| c.name == cluster)
+            .and_then(|c| c.reviewer)
+            .map(|r| r.warn_before)
+            .unwrap_or_else(|| self.warn_before())
+    }
+
+    /// How long before the reviewer token expires the watch warns (`[reviewer]`).
     pub fn warn_before(&self) -> Duration {
         self.config
             .reviewer

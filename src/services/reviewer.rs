@@ -1,5 +1,6 @@
 //! The reviewer watch, one round: triage, judge when the reviewer token expires, and when it
 //! needs attention make sure a rotate plan waits for approval (proposed by the bot itself).
+//! Each cluster's reviewer is judged on its own (`[[clusters]]`).
 
 use std::time::Duration;
 
@@ -13,7 +14,8 @@ use crate::remediation::watch::{ReviewerHealth, assess};
 /// The reviewer's health as `report` shows it, with the newest expiry the bot knows, judged
 /// against the configured warning window.
 pub fn health(services: &Services, report: &Report, now: DateTime<Utc>) -> ReviewerHealth {
-    health_within(services, report, now, services.warn_before())
+    let warn_before = services.warn_before_in(&report.evidence.target.cluster);
+    health_within(services, report, now, warn_before)
 }
 
 fn health_within(
@@ -30,20 +32,33 @@ fn health_within(
         .and_then(|c| c.expires_at);
     assess(
         secret_expiry,
-        services.fixes.rotated_reviewer_expiry(),
+        services
+            .fixes
+            .rotated_reviewer_expiry_in(&report.evidence.target.cluster),
         now,
         warn_before,
     )
 }
 
-/// One round of the watch, warning `warn_before` ahead (the configured window in `serve`).
-/// Returns the judgement and the open rotate request, if any.
+/// One round of the watch over the first cluster (the only one without `[[clusters]]`).
 pub async fn check_once(
     services: &Services,
     warn_before: Duration,
     now: DateTime<Utc>,
 ) -> (ReviewerHealth, Option<ApprovalRequest>) {
-    let report = services.triage.look("reviewer-watch").await;
+    let first = services.triage.first().to_string();
+    check_in(services, &first, warn_before, now).await
+}
+
+/// One round of the watch over `cluster`, warning `warn_before` ahead (the configured window
+/// in `serve`). Returns the judgement and the open rotate request, if any.
+pub async fn check_in(
+    services: &Services,
+    cluster: &str,
+    warn_before: Duration,
+    now: DateTime<Utc>,
+) -> (ReviewerHealth, Option<ApprovalRequest>) {
+    let report = services.triage.look_in(cluster, "reviewer-watch").await;
     let health = health_within(services, &report, now, warn_before);
     if !health.needs_attention() {
         return (health, None);
@@ -56,7 +71,7 @@ pub async fn check_once(
     {
         Ok((request, _)) => (health, Some(request)),
         Err(e) => {
-            tracing::warn!(error = %e, "reviewer watch: no rotate plan could be prepared");
+            tracing::warn!(%cluster, error = %e, "reviewer watch: no rotate plan could be prepared");
             (health, None)
         }
     }

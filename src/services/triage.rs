@@ -8,6 +8,9 @@
 //! failing, or twenty people typing `/vault-triage`, cost one canary login. No triage is
 //! shared across a fix (see [`super::changes`]). The reviewer watch's and the executor's looks
 //! are neither shared, recorded nor kept.
+//!
+//! Each cluster of the config (`[[clusters]]`, or the one `default` cluster) has its own
+//! clients and target; every triage names its cluster, and sharing is per cluster.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,7 +61,7 @@ struct Shared {
     triaged: Triaged,
 }
 
-/// What a shared triage is shared between.
+/// What a shared triage is shared between (within one cluster).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Cause {
     /// Incidents from the alert intake.
@@ -67,21 +70,28 @@ pub enum Cause {
     Chat { role: Option<String> },
 }
 
-/// Runs triages, keeps the ones people may act on, and shares one per cause.
+/// One cluster's clients and what to triage there.
+pub struct ClusterTarget {
+    pub name: String,
+    pub probes: Probes,
+    pub target: ProbeTarget,
+}
+
+/// Runs triages, keeps the ones people may act on, and shares one per cluster and cause.
 pub struct TriageService {
-    probes: Probes,
-    target: ProbeTarget,
+    /// In config order; never empty.
+    clusters: Vec<ClusterTarget>,
     store: Arc<Store>,
     reuse: Duration,
     /// The bot's own changes: no triage from before one is shared after it.
     changes: Changes,
     kept: DashMap<String, Stored>,
-    shared: DashMap<Cause, Arc<tokio::sync::Mutex<Option<Shared>>>>,
+    shared: DashMap<(String, Cause), Arc<tokio::sync::Mutex<Option<Shared>>>>,
 }
 
 impl TriageService {
-    /// `target` is the configured canary; `reuse` the window in which the alert intake reuses
-    /// a finished triage.
+    /// One cluster: `target` is its configured canary; `reuse` the window in which the alert
+    /// intake reuses a finished triage.
     pub fn new(
         probes: Probes,
         target: ProbeTarget,
@@ -89,9 +99,29 @@ impl TriageService {
         reuse: Duration,
         changes: Changes,
     ) -> Self {
+        let name = target.cluster.clone();
+        Self::for_clusters(
+            vec![ClusterTarget {
+                name,
+                probes,
+                target,
+            }],
+            store,
+            reuse,
+            changes,
+        )
+    }
+
+    /// Several clusters, in config order (at least one).
+    pub fn for_clusters(
+        clusters: Vec<ClusterTarget>,
+        store: Arc<Store>,
+        reuse: Duration,
+        changes: Changes,
+    ) -> Self {
+        assert!(!clusters.is_empty(), "a triage service needs a cluster");
         Self {
-            probes,
-            target,
+            clusters,
             store,
             reuse,
             changes,
@@ -100,36 +130,73 @@ impl TriageService {
         }
     }
 
+    /// The first cluster's clients (the Vault client is the same for every cluster).
     pub fn probes(&self) -> &Probes {
-        &self.probes
+        &self.clusters[0].probes
     }
 
-    /// The configured target, or the same with another role under triage.
-    fn target_for(&self, role: Option<String>) -> ProbeTarget {
-        match role {
-            Some(role) => self.target.with_role(role),
-            None => self.target.clone(),
-        }
+    /// The clusters' names, in config order.
+    pub fn clusters(&self) -> Vec<String> {
+        self.clusters.iter().map(|c| c.name.clone()).collect()
     }
 
-    /// A triage nobody acts on (status, reviewer, the watch); its log lines carry `label`.
+    /// Whether several clusters are watched.
+    pub fn is_fleet(&self) -> bool {
+        self.clusters.len() > 1
+    }
+
+    /// Whether `name` is one of the clusters.
+    pub fn has_cluster(&self, name: &str) -> bool {
+        self.clusters.iter().any(|c| c.name == name)
+    }
+
+    /// The cluster named `name`; the first one for a name that is not configured (callers
+    /// check names from outside with [`TriageService::has_cluster`]).
+    fn cluster(&self, name: &str) -> &ClusterTarget {
+        self.clusters
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| {
+                tracing::warn!(cluster = name, "no such cluster; the first one is triaged");
+                &self.clusters[0]
+            })
+    }
+
+    /// The first cluster's name (the only one without `[[clusters]]`).
+    pub fn first(&self) -> &str {
+        &self.clusters[0].name
+    }
+
+    /// The first cluster, triaged by nobody who acts on it (the demo, the tests); its log
+    /// lines carry `label`.
     pub async fn look(&self, label: &str) -> Report {
-        Box::pin(triage(&self.probes, &self.target))
-            .instrument(tracing::info_span!("triage", incident = %label))
+        self.look_in(&self.clusters[0].name, label).await
+    }
+
+    /// A triage of `cluster` nobody acts on (the reviewer watch); its log lines carry `label`.
+    pub async fn look_in(&self, cluster: &str, label: &str) -> Report {
+        let c = self.cluster(cluster);
+        Box::pin(triage(&c.probes, &c.target))
+            .instrument(tracing::info_span!("triage", incident = %label, cluster = %c.name))
             .await
     }
 
-    /// A fresh triage people may act on: recorded in the journal (for `incident`, if any)
-    /// and kept for its buttons. Its log lines carry `label`.
+    /// A fresh triage of `cluster` people may act on: recorded in the journal (for
+    /// `incident`, if any) and kept for its buttons. Its log lines carry `label`.
     pub async fn run(
         &self,
+        cluster: &str,
         role: Option<String>,
         incident: Option<String>,
         label: &str,
     ) -> Triaged {
-        let target = self.target_for(role);
-        let report = Box::pin(triage(&self.probes, &target))
-            .instrument(tracing::info_span!("triage", incident = %label))
+        let c = self.cluster(cluster);
+        let target = match role {
+            Some(role) => c.target.with_role(role),
+            None => c.target.clone(),
+        };
+        let report = Box::pin(triage(&c.probes, &target))
+            .instrument(tracing::info_span!("triage", incident = %label, cluster = %c.name))
             .await;
         if let Err(e) = self.record(&report, incident.as_deref()).await {
             tracing::error!(error = %e, "a finished triage could not be journaled");
@@ -140,8 +207,8 @@ impl TriageService {
     /// One triage per cause for the alert intake: a triage that finished within
     /// `alerts.triage_reuse` is handed out again; incidents that arrive while one runs wait
     /// for it.
-    pub async fn run_shared(&self, incident: &str) -> Triaged {
-        self.shared(Cause::Alerts, Some(incident), incident, self.reuse)
+    pub async fn run_shared(&self, cluster: &str, incident: &str) -> Triaged {
+        self.shared(cluster, Cause::Alerts, Some(incident), incident, self.reuse)
             .await
     }
 
@@ -150,15 +217,18 @@ impl TriageService {
     /// joins a running triage but never takes one that finished before it arrived).
     pub async fn run_for_chat(
         &self,
+        cluster: &str,
         role: Option<String>,
         label: &str,
         reuse: Duration,
     ) -> Triaged {
-        self.shared(Cause::Chat { role }, None, label, reuse).await
+        self.shared(cluster, Cause::Chat { role }, None, label, reuse)
+            .await
     }
 
     async fn shared(
         &self,
+        cluster: &str,
         cause: Cause,
         incident: Option<&str>,
         label: &str,
@@ -170,7 +240,12 @@ impl TriageService {
             Cause::Alerts => None,
         };
         // The slot is cloned out of the map: no map guard is held across the wait.
-        let slot = self.shared.entry(cause).or_default().clone();
+        let cluster = self.cluster(cluster).name.clone();
+        let slot = self
+            .shared
+            .entry((cluster.clone(), cause))
+            .or_default()
+            .clone();
         let mut current = slot.lock().await;
         // Fresh enough: finished no earlier than `reuse` before this caller arrived (a
         // triage that finished while the caller waited always is), and no fix started or
@@ -182,7 +257,9 @@ impl TriageService {
             return s.triaged.clone();
         }
         let generation = self.changes.current();
-        let triaged = self.run(role, incident.map(str::to_string), label).await;
+        let triaged = self
+            .run(&cluster, role, incident.map(str::to_string), label)
+            .await;
         *current = Some(Shared {
             at: Instant::now(),
             generation,

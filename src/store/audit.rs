@@ -159,10 +159,12 @@ fn describe(event: &Event, action: Option<&str>) -> String {
         } => format!("triage{}: {code}: {summary}", in_cluster(cluster)),
         Event::PlanRecorded { id, .. } => format!("{} plan recorded", of(id)),
         Event::ReviewerRotated {
+            cluster,
             service_account,
             expires_at,
         } => format!(
-            "reviewer token of {service_account} rotated{}",
+            "reviewer token of {service_account}{} rotated{}",
+            in_cluster(cluster),
             expires_at
                 .map(|t| format!(", expires {}", t.format("%Y-%m-%d %H:%MZ")))
                 .unwrap_or_default()

@@ -40,6 +40,9 @@ pub enum Event {
     },
     /// The bot wrote a fresh reviewer token into Vault; when it expires (never the token).
     ReviewerRotated {
+        /// The cluster whose reviewer it is; records of older releases read as `default`.
+        #[serde(default = "default_cluster")]
+        cluster: String,
         service_account: String,
         expires_at: Option<DateTime<Utc>>,
     },
@@ -251,6 +254,7 @@ mod tests {
                 id: RequestId::generate(),
             },
             Event::ReviewerRotated {
+                cluster: "default".into(),
                 service_account: "vault/reviewer".into(),
                 expires_at: None,
             },

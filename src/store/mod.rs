@@ -151,8 +151,9 @@ pub struct Live {
     pub requests: Vec<StoredRequest>,
     /// Plans and approval-card places of the loaded requests, in order.
     pub request_events: Vec<JournalEntry>,
-    /// When the reviewer token the bot last wrote expires (`Some(None)`: never, or unknown).
-    pub rotated_reviewer: Option<Option<DateTime<Utc>>>,
+    /// Per cluster, when the reviewer token the bot last wrote there expires (`None`: never,
+    /// or unknown).
+    pub rotated_reviewer: std::collections::HashMap<String, Option<DateTime<Utc>>>,
     /// Rows that could not be read back (skipped and logged).
     pub unreadable: usize,
 }
@@ -457,10 +458,16 @@ impl Store {
                 None => live.unreadable += 1,
             }
         }
-        if let Some(body) = rotated
-            && let Ok(Event::ReviewerRotated { expires_at, .. }) = serde_json::from_str(&body)
-        {
-            live.rotated_reviewer = Some(expires_at);
+        // Newest first: the first body of each cluster is its last rotation.
+        for body in rotated {
+            if let Ok(Event::ReviewerRotated {
+                cluster,
+                expires_at,
+                ..
+            }) = serde_json::from_str(&body)
+            {
+                live.rotated_reviewer.entry(cluster).or_insert(expires_at);
+            }
         }
         Ok(live)
     }

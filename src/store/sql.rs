@@ -50,8 +50,9 @@ pub struct LiveRows {
     pub requests: Vec<(String, i64, Option<String>)>,
     /// Plans and card places of those requests.
     pub request_events: Vec<EventRow>,
-    /// The body of the newest `reviewer_rotated` event.
-    pub rotated: Option<String>,
+    /// The bodies of the newest `reviewer_rotated` events, newest first (the newest of each
+    /// cluster is among them).
+    pub rotated: Vec<String>,
 }
 
 /// An imported event row: seq, at, kind, incident, actor, request, body.
@@ -262,9 +263,9 @@ macro_rules! backend {
                     ));
                 }
                 let rotated = sqlx::query_scalar(
-                    "SELECT body FROM events WHERE kind = 'reviewer_rotated' ORDER BY seq DESC LIMIT 1",
+                    "SELECT body FROM events WHERE kind = 'reviewer_rotated' ORDER BY seq DESC LIMIT 1000",
                 )
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await?;
                 Ok(LiveRows {
                     requests,

@@ -37,6 +37,7 @@ fn intended(sub: &str, value: &str) -> ChatCommand {
         "status" => ChatCommand::Status,
         "role" => ChatCommand::Role(value.into()),
         "reviewer" => ChatCommand::Reviewer,
+        "cluster" => ChatCommand::Cluster(value.into()),
         "help" => ChatCommand::Help { note: None },
         other => {
             panic!("subcommand {other:?} has no intended meaning: add it here and to the parser")

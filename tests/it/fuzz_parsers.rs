@@ -979,11 +979,18 @@ fn the_command_parser_never_panics_and_never_echoes_markup() {
                 let looked_at: String = text.chars().take(MAX_COMMAND_LEN).collect();
                 prop_assert!(looked_at.to_ascii_lowercase().contains(&name));
             }
+            ChatCommand::Cluster(name) => {
+                prop_assert!(!name.is_empty() && name.len() <= 63, "{}", name);
+                prop_assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)), "{}", name);
+                let looked_at: String = text.chars().take(MAX_COMMAND_LEN).collect();
+                prop_assert!(looked_at.contains(&name));
+            }
             ChatCommand::Help { note: Some(note) } => {
                 // Echoed user text carries no markup, mention or control character.
                 let echoed = note
                     .trim_start_matches("I did not understand ")
                     .trim_end_matches(" is not a Vault role name.")
+                    .trim_end_matches(" is not a cluster name.")
                     .trim_end_matches('.');
                 let inner = echoed.strip_prefix('`').and_then(|e| e.strip_suffix('`')).unwrap_or(echoed);
                 prop_assert!(!inner.chars().any(|c| "`<>@*_~|".contains(c) || c.is_control()), "{:?}", note);

@@ -39,6 +39,7 @@ mod remediation;
 mod secrets_hygiene;
 mod security_approvals;
 mod serve_cli;
+mod serve_fleet;
 mod slack_e2e;
 mod slack_manifest;
 mod slack_socket_mode;

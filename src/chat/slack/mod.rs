@@ -106,6 +106,7 @@ impl Edge {
             c @ (ChatCommand::Triage
             | ChatCommand::Status
             | ChatCommand::Role(_)
+            | ChatCommand::Cluster(_)
             | ChatCommand::Reviewer) => {
                 let (bot, chat, origin) = (self.bot.clone(), self.chat.clone(), cmd.origin());
                 tracing::info!(user = %origin.actor.user_id, channel = %origin.channel, command = ?c, "Slack command");
@@ -139,6 +140,10 @@ pub fn command_ack(c: &ChatCommand) -> Value {
         ChatCommand::Role(role) => json!({
             "response_type": "in_channel",
             "text": format!("🔎 Triaging role `{role}`…"),
+        }),
+        ChatCommand::Cluster(cluster) => json!({
+            "response_type": "in_channel",
+            "text": format!("🔎 Triaging cluster `{cluster}`…"),
         }),
         ChatCommand::Triage | ChatCommand::Status | ChatCommand::Reviewer => json!({
             "response_type": "in_channel",

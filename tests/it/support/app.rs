@@ -13,9 +13,10 @@ use std::time::Duration;
 use serde_json::Value;
 use vault_triage::app::Running;
 use vault_triage::chat::ChatBot;
+use vault_triage::config::ConnectionArgs;
 use vault_triage::config::{ApprovalRule, ChatArgs, FileConfig, OnOff, Person};
 use vault_triage::diagnosis::Action;
-use vault_triage::lab::{Lab, LabFiles, LabOptions, Scenario};
+use vault_triage::lab::{Fleet, Lab, LabFiles, LabOptions, Scenario};
 use vault_triage::services::Services;
 
 use super::discord::{self, FakeDiscord};
@@ -151,9 +152,36 @@ impl Said {
     }
 }
 
-/// The app, the lab and the fakes.
-pub struct TestApp {
-    pub lab: Lab,
+/// What the app triages: one lab, or a fleet of them sharing one Vault (`[[clusters]]`).
+pub trait World: Send + Sync + 'static {
+    /// How the bot reaches Vault and Kubernetes.
+    fn connection(&self, files: &LabFiles) -> ConnectionArgs;
+    fn shutdown(self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl World for Lab {
+    fn connection(&self, files: &LabFiles) -> ConnectionArgs {
+        super::connection(self, files)
+    }
+
+    async fn shutdown(self) {
+        Lab::shutdown(self).await
+    }
+}
+
+impl World for Fleet {
+    fn connection(&self, files: &LabFiles) -> ConnectionArgs {
+        super::connection(self.vault_lab(), files)
+    }
+
+    async fn shutdown(self) {
+        Fleet::shutdown(self).await
+    }
+}
+
+/// The app, the lab (or fleet) and the fakes.
+pub struct TestApp<W: World = Lab> {
+    pub lab: W,
     pub files: LabFiles,
     pub running: Running,
     cfg: FileConfig,
@@ -164,6 +192,22 @@ pub struct TestApp {
     pub slack_bot: slack::Bot,
     taken: Mutex<(usize, usize)>,
     _dir: tempfile::TempDir,
+}
+
+impl TestApp<Fleet> {
+    /// The app over a fleet of simulated clusters sharing one Vault (the lab's `[[clusters]]`
+    /// config), with `opts`' chat and configuration (its scenario and lab options unused).
+    pub async fn fleet(clusters: &[(&str, Scenario)], opts: Options) -> TestApp<Fleet> {
+        super::init_crypto();
+        let clusters: Vec<(String, Scenario)> =
+            clusters.iter().map(|(n, s)| (n.to_string(), *s)).collect();
+        let fleet = Fleet::start(&clusters, LabOptions::default())
+            .await
+            .expect("fleet");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = fleet.write_files(dir.path()).expect("fleet files");
+        TestApp::assemble(fleet, files, dir, opts).await
+    }
 }
 
 impl TestApp {
@@ -178,12 +222,40 @@ impl TestApp {
 
     pub async fn with(opts: Options) -> TestApp {
         super::init_crypto();
-        let lab = Lab::start(opts.scenario, opts.lab).await.expect("lab");
+        let lab = Lab::start(opts.scenario, opts.lab.clone())
+            .await
+            .expect("lab");
         let (dir, files) = super::lab_files(&lab);
+        TestApp::assemble(lab, files, dir, opts).await
+    }
+
+    /// TokenRequests the lab saw for the canary: one per triage.
+    pub fn canary_triages(&self) -> usize {
+        canary_token_requests(&self.lab)
+    }
+}
+
+/// TokenRequests `lab` saw for the canary: one per triage of its cluster.
+pub fn canary_token_requests(lab: &Lab) -> usize {
+    lab.kube_requests()
+        .iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path
+                    .ends_with("/serviceaccounts/vault-triage-canary/token")
+        })
+        .count()
+}
+
+impl<W: World> TestApp<W> {
+    async fn assemble(lab: W, files: LabFiles, dir: tempfile::TempDir, opts: Options) -> Self {
         let mut cfg = FileConfig::load(Some(&files.config)).expect("lab config");
         policy(&mut cfg);
-        if let (false, Some(reviewer)) = (opts.reviewer_watch, cfg.reviewer.as_mut()) {
-            reviewer.check_every = Duration::ZERO;
+        if !opts.reviewer_watch {
+            let per_cluster = cfg.clusters.iter_mut().filter_map(|c| c.reviewer.as_mut());
+            for reviewer in cfg.reviewer.iter_mut().chain(per_cluster) {
+                reviewer.check_every = Duration::ZERO;
+            }
         }
         (opts.configure)(&mut cfg);
         let slack = FakeSlack::start().await;
@@ -216,7 +288,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let running = Running::start(listener, &cfg, &super::connection(&lab, &files), &chat)
+        let running = Running::start(listener, &cfg, &lab.connection(&files), &chat)
             .await
             .expect("the app starts");
         let slack_bot = slack::Bot {
@@ -240,12 +312,12 @@ impl TestApp {
     /// A restart: settles, stops the app and starts it again with the same configuration,
     /// state directory, lab and fakes (the journal is replayed). What the first run said and
     /// the test did not take still counts against [`TestApp::finish`].
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(mut self) -> Self {
         self.settle().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let conn = super::connection(&self.lab, &self.files);
+        let conn = self.lab.connection(&self.files);
         let next = Running::start(listener, &self.cfg, &conn, &self.chat)
             .await
             .expect("the app starts again");
@@ -266,19 +338,6 @@ impl TestApp {
     /// Posts a Discord interaction signed now; returns status, body and how long it took.
     pub async fn discord_interaction(&self, body: &Value) -> (u16, String, Duration) {
         discord::post_signed(&self.running.url, body).await
-    }
-
-    /// TokenRequests the lab saw for the canary: one per triage.
-    pub fn canary_triages(&self) -> usize {
-        self.lab
-            .kube_requests()
-            .iter()
-            .filter(|r| {
-                r.method == "POST"
-                    && r.path
-                        .ends_with("/serviceaccounts/vault-triage-canary/token")
-            })
-            .count()
     }
 
     /// The value of one series on the app's `/metrics`, e.g.

@@ -9,7 +9,7 @@ pub mod recording;
 pub mod slack;
 pub mod state;
 
-pub use app::{Options, TestApp};
+pub use app::{Options, TestApp, canary_token_requests};
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
