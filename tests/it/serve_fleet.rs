@@ -361,3 +361,65 @@ async fn the_reviewer_watch_judges_every_cluster_and_announces_the_failing_one_o
     assert_eq!(requests[0].cluster, "prod-b");
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_discord_the_fleet_summary_is_one_embed_within_discords_limits() {
+    use crate::support::discord::{ALICE, APP, command};
+    let app = TestApp::fleet(
+        &FLEET,
+        Options {
+            slack: false,
+            ..Options::default()
+        },
+    )
+    .await;
+    let (status, _, _) = app
+        .discord_interaction(&command("tok-fleet", ALICE, "triage", &[]))
+        .await;
+    assert_eq!(status, 200);
+    let summary = app
+        .discord
+        .wait_for("the fleet summary", 1, |c| {
+            c.is(
+                "PATCH",
+                &format!("/webhooks/{APP}/tok-fleet/"),
+                "/messages/@original",
+            )
+        })
+        .await
+        .remove(0);
+    let embed = summary.embed();
+    assert_eq!(
+        embed["title"],
+        "🔴 3 clusters · 1 with a fault: prod-b reviewer_jwt_expired"
+    );
+    assert!(embed.to_string().len() < 6000 + 1000, "{embed}");
+    let labels: Vec<String> = summary.buttons().into_iter().map(|b| b.0).collect();
+    assert!(
+        !labels.is_empty() && labels.iter().all(|l| l.contains(" · prod-b")),
+        "{labels:?}"
+    );
+
+    let (status, _, _) = app
+        .discord_interaction(&command("tok-one", ALICE, "cluster", &[("name", "prod-a")]))
+        .await;
+    assert_eq!(status, 200);
+    let one = app
+        .discord
+        .wait_for("prod-a's summary", 1, |c| {
+            c.is(
+                "PATCH",
+                &format!("/webhooks/{APP}/tok-one/"),
+                "/messages/@original",
+            )
+        })
+        .await
+        .remove(0);
+    assert!(
+        one.embed().to_string().contains("cluster prod-a"),
+        "{}",
+        one.body
+    );
+    app.said().await;
+    app.finish().await;
+}
