@@ -96,6 +96,7 @@ pub async fn run(probes: &Probes, target: &ProbeTarget) -> Evidence {
         probes,
         target,
         deadline: started + target.deadline,
+        accessor: std::sync::OnceLock::new(),
     };
     let (
         (health, auth_mount, (auth_config, kube_api), canary_role, target_role),
@@ -161,7 +162,7 @@ fn this_mounts_lines(lines: Probe<Vec<String>>, mount: &Probe<MountCheck>) -> Pr
         Probe::Ok { value, ms } => Probe::Ok {
             value: value
                 .into_iter()
-                .filter(|l| l.contains(&accessor) || !l.contains("auth_kubernetes_"))
+                .filter(|l| of_mount(l, &accessor))
                 .collect(),
             ms,
         },
@@ -169,10 +170,19 @@ fn this_mounts_lines(lines: Probe<Vec<String>>, mount: &Probe<MountCheck>) -> Pr
     }
 }
 
+/// Whether a monitor line belongs to the mount with `accessor`: it names that accessor, or
+/// names none.
+fn of_mount(line: &str, accessor: &str) -> bool {
+    line.contains(accessor) || !line.contains("auth_kubernetes_")
+}
+
 struct Run<'a> {
     probes: &'a Probes,
     target: &'a ProbeTarget,
     deadline: Instant,
+    /// The triaged mount's accessor, once the mount check read it: the canary waits for a
+    /// DEBUG line of its own mount, not of another one failing at the same time.
+    accessor: std::sync::OnceLock<String>,
 }
 
 struct CanaryEvidence {
@@ -249,7 +259,15 @@ impl Run<'_> {
         };
         tokio::join!(
             self.timed(vault.health()),
-            self.timed(mount_check(vault, mount)),
+            async {
+                let check = self.timed(mount_check(vault, mount)).await;
+                if let Some(m) = check.value().and_then(|c| c.mount.as_ref())
+                    && !m.accessor.is_empty()
+                {
+                    let _ = self.accessor.set(m.accessor.clone());
+                }
+                check
+            },
             config_then_api,
             self.timed(vault.role(mount, &self.target.canary.role)),
             target_role,
@@ -410,7 +428,10 @@ impl Run<'_> {
                         Duration::ZERO
                     };
                     let lines = stream
-                        .wait_for(grace, |l| l.contains(LOGIN_UNAUTHORIZED))
+                        .wait_for(grace, |l| {
+                            l.contains(LOGIN_UNAUTHORIZED)
+                                && self.accessor.get().is_none_or(|a| of_mount(l, a))
+                        })
                         .await;
                     Probe::Ok {
                         value: lines,
