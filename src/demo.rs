@@ -351,7 +351,14 @@ async fn tell(services: &Services, out: &mut Story) -> anyhow::Result<Vec<(Strin
             Utc::now(),
         )
         .await?;
-    out.at("🖱", "alice clicks [Restart deployments]");
+    let label = report
+        .verdict
+        .remediations
+        .iter()
+        .find(|r| r.kind() == Some(RemediationKind::RestartDeployments))
+        .map(|r| r.title.clone())
+        .unwrap_or_else(|| "Restart affected workloads".into());
+    out.at("🖱", &format!("alice clicks [{label}]"));
     if let Plan::RestartDeployments(_) = &plan {
         out.indent(&plan.preview());
     }

@@ -29,10 +29,10 @@ pub fn render(report: &Report) -> String {
         ),
         format!("verdict {}", v.code),
     ];
-    if !v.affected_deployments.is_empty() {
+    if !v.affected_workloads.is_empty() {
         meta.push(format!(
-            "{} deployments affected",
-            v.affected_deployments.len()
+            "{} affected",
+            crate::diagnosis::workload_count(&v.affected_workloads)
         ));
     }
     let cluster = &report.evidence.target.cluster;
@@ -53,14 +53,29 @@ pub fn render(report: &Report) -> String {
             item.detail
         );
     }
-    if !v.affected_deployments.is_empty() {
+    if !v.affected_workloads.is_empty() {
         let names: Vec<String> = v
-            .affected_deployments
+            .affected_workloads
             .iter()
-            .map(|d| format!("{}/{}", d.namespace, d.name))
+            .map(|w| match w.kind {
+                crate::evidence::WorkloadKind::Deployment => format!("{}/{}", w.namespace, w.name),
+                kind => format!("{}/{} ({kind})", w.namespace, w.name),
+            })
             .collect();
         let _ = writeln!(out, "Affected: {}", names.join(", "));
         let _ = writeln!(out, "Roles: {}", v.affected_roles.join(", "));
+    }
+    let not_synced: Vec<String> = v
+        .secret_syncs
+        .iter()
+        .filter(|s| s.ready == Some(false))
+        .map(|s| match s.namespace.as_str() {
+            "" => format!("{} {}", s.kind, s.name),
+            ns => format!("{} {ns}/{}", s.kind, s.name),
+        })
+        .collect();
+    if !not_synced.is_empty() {
+        let _ = writeln!(out, "Not synced: {}", not_synced.join(", "));
     }
     if !v.remediations.is_empty() {
         let _ = writeln!(out);

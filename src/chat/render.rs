@@ -119,10 +119,10 @@ pub fn summary(report: &Report, triage: &str, policy: &Policy) -> Message {
             v.confidence.as_str()
         );
     }
-    if !v.affected_deployments.is_empty() {
+    if !v.affected_workloads.is_empty() {
         meta.push_str(&format!(
-            " · {} deployments affected",
-            v.affected_deployments.len()
+            " · {} affected",
+            crate::diagnosis::workload_count(&v.affected_workloads)
         ));
     }
     let cluster = &report.evidence.target.cluster;
@@ -153,33 +153,13 @@ pub fn summary(report: &Report, triage: &str, policy: &Policy) -> Message {
                 .collect(),
         },
     ];
-    if !v.affected_deployments.is_empty() {
-        let mut names: Vec<String> = v
-            .affected_deployments
-            .iter()
-            .take(MAX_DEPLOYMENTS)
-            .map(|d| d.name.clone())
-            .collect();
-        if v.affected_deployments.len() > MAX_DEPLOYMENTS {
-            names.push(format!(
-                "and {} more",
-                v.affected_deployments.len() - MAX_DEPLOYMENTS
-            ));
-        }
-        let mut namespaces: Vec<&str> = v
-            .affected_deployments
-            .iter()
-            .map(|d| d.namespace.as_str())
-            .collect();
-        namespaces.sort();
-        namespaces.dedup();
+    if !v.affected_workloads.is_empty() {
         sections.push(Section::Text {
-            text: format!(
-                "*Affected:* {} ({})",
-                names.join(", "),
-                namespaces.join(", ")
-            ),
+            text: affected_text(&v.affected_workloads),
         });
+    }
+    if let Some(text) = secret_syncs_text(&v.secret_syncs) {
+        sections.push(Section::Text { text });
     }
     let manual: Vec<String> = v
         .remediations
@@ -249,6 +229,71 @@ pub fn summary(report: &Report, triage: &str, policy: &Policy) -> Message {
         buttons,
         footer,
     }
+}
+
+/// "*Affected:* a, b, c (production)", each kind other than Deployment named, at most
+/// [`MAX_DEPLOYMENTS`] names; grouped by how they reach Vault when not all through the injector
+/// ("*Affected through the CSI driver:* …").
+fn affected_text(workloads: &[crate::diagnosis::AffectedWorkload]) -> String {
+    use crate::evidence::Via;
+    let mut lines = Vec::new();
+    for via in [Via::Injector, Via::Csi, Via::Vso, Via::Eso] {
+        let group: Vec<&crate::diagnosis::AffectedWorkload> =
+            workloads.iter().filter(|w| w.via == via).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let mut names: Vec<String> = group
+            .iter()
+            .take(MAX_DEPLOYMENTS)
+            .map(|w| match w.kind {
+                crate::evidence::WorkloadKind::Deployment => w.name.clone(),
+                kind => format!("{} ({kind})", w.name),
+            })
+            .collect();
+        if group.len() > MAX_DEPLOYMENTS {
+            names.push(format!("and {} more", group.len() - MAX_DEPLOYMENTS));
+        }
+        let mut namespaces: Vec<&str> = group.iter().map(|w| w.namespace.as_str()).collect();
+        namespaces.sort();
+        namespaces.dedup();
+        let label = match via {
+            _ if group.len() == workloads.len() => "*Affected:*",
+            Via::Injector => "*Affected through the agent injector:*",
+            Via::Csi => "*Affected through the CSI driver:*",
+            Via::Vso => "*Affected through the Vault Secrets Operator:*",
+            Via::Eso => "*Affected through External Secrets:*",
+        };
+        lines.push(format!(
+            "{label} {} ({})",
+            names.join(", "),
+            namespaces.join(", ")
+        ));
+    }
+    lines.join("\n")
+}
+
+/// "*Not synced (External Secrets, Vault Secrets Operator):* ClusterSecretStore vault-backend,
+/// …", when an operator's object on the mount says it is not synced.
+fn secret_syncs_text(syncs: &[crate::diagnosis::SecretSyncState]) -> Option<String> {
+    let failing: Vec<String> = syncs
+        .iter()
+        .filter(|s| s.ready == Some(false))
+        .take(MAX_DEPLOYMENTS)
+        .map(|s| {
+            if s.namespace.is_empty() {
+                format!("{} {}", s.kind, s.name)
+            } else {
+                format!("{} {}/{}", s.kind, s.namespace, s.name)
+            }
+        })
+        .collect();
+    (!failing.is_empty()).then(|| {
+        format!(
+            "*Not synced (External Secrets, Vault Secrets Operator):* {}",
+            failing.join(", ")
+        )
+    })
 }
 
 fn marker(v: &Verdict) -> &'static str {

@@ -459,14 +459,56 @@ pub fn evidence_chain(e: &Evidence, now: DateTime<Utc>) -> Vec<ChainItem> {
             "Vault workloads",
             CheckStatus::Info,
             if value.is_empty() {
-                "no deployment names a Vault role".to_string()
-            } else {
+                "no workload names a Vault role".to_string()
+            } else if value
+                .iter()
+                .all(|w| w.kind == crate::evidence::WorkloadKind::Deployment)
+            {
                 format!("{} deployments name a Vault role", value.len())
+            } else {
+                format!("{} workloads name a Vault role", value.len())
             },
         )),
         p => {
             if let Some((s, d)) = not_checked(p) {
                 out.push(item("Vault workloads", s, d));
+            }
+        }
+    }
+
+    // The operators' objects on the mount: independent signs of the same failure.
+    match &e.secret_syncs {
+        Probe::Ok { value, .. } if !value.is_empty() => {
+            let failing: Vec<&crate::evidence::SecretSync> =
+                value.iter().filter(|s| s.ready == Some(false)).collect();
+            let (status, detail) = match failing.first() {
+                None => (
+                    CheckStatus::Pass,
+                    format!("{} synced through this mount", value.len()),
+                ),
+                Some(first) => (
+                    CheckStatus::Fail,
+                    format!(
+                        "{} of {} not synced, e.g. {} {}{}: {}",
+                        failing.len(),
+                        value.len(),
+                        first.kind,
+                        if first.namespace.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{}/", first.namespace)
+                        },
+                        first.name,
+                        first.message
+                    ),
+                ),
+            };
+            out.push(item("Secret syncs (ESO, VSO)", status, detail));
+        }
+        Probe::Ok { .. } => {}
+        p => {
+            if let Some((s, d)) = not_checked(p) {
+                out.push(item("Secret syncs (ESO, VSO)", s, d));
             }
         }
     }

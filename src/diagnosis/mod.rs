@@ -18,6 +18,7 @@ pub use chain::evidence_chain;
 pub use fleet::{ClusterReport, FleetLine, FleetReport};
 pub use report::Report;
 pub use rules::diagnose;
+pub use text::workload_count;
 pub use verdict::*;
 
 #[cfg(test)]

@@ -17,19 +17,44 @@ use crate::evidence::{CallerCheck, Evidence, LoginOutcome, Probe, ProbeError, Re
 /// Turns evidence into a verdict. `now` is passed in so the function stays pure.
 pub fn diagnose(e: &Evidence, now: DateTime<Utc>) -> Verdict {
     let (code, confidence) = decide(e, now);
-    let (affected_roles, affected_deployments) = scope(e, code);
+    let (affected_roles, affected_workloads) = scope(e, code);
+    let secret_syncs: Vec<SecretSyncState> = e
+        .secret_syncs
+        .value()
+        .into_iter()
+        .flatten()
+        .map(|s| SecretSyncState {
+            kind: s.kind.clone(),
+            namespace: s.namespace.clone(),
+            name: s.name.clone(),
+            ready: s.ready,
+            message: s.message.clone(),
+            via: s.via,
+        })
+        .collect();
+    let affected_deployments: Vec<AffectedDeployment> = affected_workloads
+        .iter()
+        .filter(|w| w.kind == crate::evidence::WorkloadKind::Deployment)
+        .map(|w| AffectedDeployment {
+            namespace: w.namespace.clone(),
+            name: w.name.clone(),
+            role: w.roles.first().cloned().unwrap_or_default(),
+        })
+        .collect();
     Verdict {
         code,
         layer: code.layer(),
         confidence,
         headline: text::headline(e, code, now),
-        summary: text::summary(e, code, affected_deployments.len()),
+        summary: text::summary(e, code, &affected_workloads),
         evidence: evidence_chain(e, now),
-        remediations: text::remediations(e, code, !affected_deployments.is_empty()),
-        reminders: text::reminders(code),
+        remediations: text::remediations(e, code, &affected_workloads),
+        reminders: text::reminders(code, &affected_workloads, &secret_syncs),
         unchecked: text::unchecked(e),
         affected_roles,
         affected_deployments,
+        affected_workloads,
+        secret_syncs,
     }
 }
 
@@ -372,27 +397,31 @@ fn glob_matches(pattern: &str, value: &str) -> bool {
 }
 
 /// Who is affected: every Vault workload for a mount-wide fault, else those of the role.
-fn scope(e: &Evidence, code: VerdictCode) -> (Vec<String>, Vec<AffectedDeployment>) {
+/// The roles and the workloads in the blast radius: every consumer of the mount when the
+/// fault is mount-wide, else those of the role under triage.
+fn scope(e: &Evidence, code: VerdictCode) -> (Vec<String>, Vec<AffectedWorkload>) {
     if code == VerdictCode::Healthy {
         return (Vec::new(), Vec::new());
     }
     let workloads = e.workloads.value().cloned().unwrap_or_default();
-    let deployments: Vec<AffectedDeployment> = workloads
+    let affected: Vec<AffectedWorkload> = workloads
         .into_iter()
         .filter(|w| code.is_mount_wide() || w.role.eq_ignore_ascii_case(&e.target.role))
-        .map(|w| AffectedDeployment {
+        .map(|w| AffectedWorkload {
+            kind: w.kind,
             namespace: w.namespace,
             name: w.name,
-            role: w.role,
+            roles: vec![w.role],
+            via: w.via,
         })
         .collect();
-    let mut roles: Vec<String> = deployments.iter().map(|d| d.role.clone()).collect();
+    let mut roles: Vec<String> = affected.iter().flat_map(|d| d.roles.clone()).collect();
     if !code.is_mount_wide() && !roles.contains(&e.target.role) {
         roles.push(e.target.role.clone());
     }
     roles.sort();
     roles.dedup();
-    (roles, deployments)
+    (roles, affected)
 }
 
 #[cfg(test)]

@@ -135,8 +135,10 @@ fn healthy() -> Evidence {
             role: n.to_string(),
             service_account: n.to_string(),
             replicas: 2,
+            ..Default::default()
         })
         .collect()),
+        secret_syncs: ok(vec![]),
         duration_ms: 40,
     }
 }
@@ -179,6 +181,126 @@ fn healthy_needs_the_login_not_just_vault_health() {
     let mut e = healthy();
     refused(&mut e, 403, "permission denied");
     assert_ne!(code(&e), VerdictCode::Healthy);
+}
+
+#[test]
+fn every_kind_of_consumer_is_in_the_blast_radius_and_the_restart_names_them() {
+    let mut e = expired();
+    let mut workloads = e.workloads.value().cloned().unwrap_or_default();
+    let extra = |kind: WorkloadKind, name: &str, on_delete: bool| Workload {
+        namespace: "production".into(),
+        name: name.into(),
+        kind,
+        role: "ledger-sync".into(),
+        on_delete,
+        ..Default::default()
+    };
+    workloads.push(extra(WorkloadKind::StatefulSet, "ledger-db", false));
+    workloads.push(extra(WorkloadKind::DaemonSet, "log-shipper", false));
+    workloads.push(extra(WorkloadKind::CronJob, "nightly-report", false));
+    e.workloads = ok(workloads);
+    let v = diagnose(&e, now());
+    assert_eq!(v.affected_workloads.len(), 8);
+    assert_eq!(
+        v.affected_deployments.len(),
+        5,
+        "Deployments only, as before"
+    );
+    assert!(
+        v.summary.contains(
+            "8 workloads (5 Deployments, 1 StatefulSet, 1 DaemonSet, 1 CronJob) use Vault"
+        ),
+        "{}",
+        v.summary
+    );
+    let restart = v
+        .remediations
+        .iter()
+        .find(|r| r.id == "restart-deployments")
+        .expect("a restart");
+    assert_eq!(restart.title, "Restart affected workloads");
+    assert!(
+        v.reminders.iter().any(|r| r.contains("vault-agent-init")),
+        "{:?}",
+        v.reminders
+    );
+
+    // Only a CronJob: nothing to restart, so no restart is offered.
+    let mut only_cron = expired();
+    only_cron.workloads = ok(vec![extra(WorkloadKind::CronJob, "nightly-report", false)]);
+    let v = diagnose(&only_cron, now());
+    assert!(v.remediations.iter().all(|r| r.id != "restart-deployments"));
+}
+
+#[test]
+fn operators_objects_on_the_mount_are_reported_with_what_heals_by_itself() {
+    let mut e = expired();
+    e.secret_syncs = ok(vec![
+        SecretSync {
+            kind: "ClusterSecretStore".into(),
+            namespace: String::new(),
+            name: "vault-backend".into(),
+            ready: Some(false),
+            message: "InvalidProviderConfig: unable to create client".into(),
+            via: Via::Eso,
+        },
+        SecretSync {
+            kind: "VaultStaticSecret".into(),
+            namespace: "production".into(),
+            name: "orders-config".into(),
+            ready: Some(true),
+            message: String::new(),
+            via: Via::Vso,
+        },
+    ]);
+    let v = diagnose(&e, now());
+    assert_eq!(v.secret_syncs.len(), 2);
+    assert_eq!(v.secret_syncs[0].ready, Some(false));
+    let line = v
+        .evidence
+        .iter()
+        .find(|i| i.check == "Secret syncs (ESO, VSO)")
+        .expect("an evidence line");
+    assert_eq!(line.status, CheckStatus::Fail);
+    assert!(
+        line.detail
+            .contains("1 of 2 not synced, e.g. ClusterSecretStore vault-backend"),
+        "{}",
+        line.detail
+    );
+    assert!(v.reminders.iter().any(|r| r.contains("at most 7 min")));
+    assert!(v.reminders.iter().any(|r| r.contains("5 to 60 s")));
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(
+        json["secret_syncs"][0],
+        serde_json::json!({"kind": "ClusterSecretStore", "namespace": "", "name": "vault-backend",
+            "ready": false, "message": "InvalidProviderConfig: unable to create client"})
+    );
+
+    // The canary logs in but a store does not: a look-alike, said as what it is.
+    let mut fine = healthy();
+    fine.secret_syncs = e.secret_syncs.clone();
+    let v = diagnose(&fine, now());
+    assert_eq!(v.code, VerdictCode::Healthy);
+    assert!(
+        v.reminders
+            .iter()
+            .any(|r| r.contains("suspect their own role")),
+        "{:?}",
+        v.reminders
+    );
+
+    // Not allowed to list them: could not check, never none.
+    e.secret_syncs = failed(ProbeError::Status {
+        code: 403,
+        message: "forbidden".into(),
+    });
+    let v = diagnose(&e, now());
+    assert!(
+        v.unchecked.iter().any(|u| u.contains("External Secrets")),
+        "{:?}",
+        v.unchecked
+    );
 }
 
 #[test]
@@ -593,7 +715,7 @@ fn every_code_has_a_headline_summary_and_layer() {
     let e = expired();
     for c in VerdictCode::ALL {
         assert!(!text::headline(&e, c, now()).is_empty());
-        assert!(!text::summary(&e, c, 5).is_empty());
+        assert!(!text::summary(&e, c, &[]).is_empty());
         let _ = c.layer();
     }
 }

@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::verdict::{Remediation, RemediationKind, VerdictCode};
+use super::verdict::{
+    AffectedWorkload, Remediation, RemediationKind, SecretSyncState, VerdictCode,
+};
 use super::words::{ago, log_reason, utc};
-use crate::evidence::{Evidence, LoginOutcome, Probe, ReviewerEvidence};
+use crate::evidence::{Evidence, LoginOutcome, Probe, ReviewerEvidence, Via, WorkloadKind};
 
 fn reviewer(e: &Evidence) -> Option<&ReviewerEvidence> {
     e.reviewer.value()
@@ -93,15 +95,42 @@ pub fn headline(e: &Evidence, code: VerdictCode, now: DateTime<Utc>) -> String {
     }
 }
 
+/// "5 deployments", or "7 workloads (4 Deployments, 1 StatefulSet, 1 DaemonSet, 1 CronJob)"
+/// when other kinds are among them.
+pub fn workload_count(workloads: &[AffectedWorkload]) -> String {
+    let n = workloads.len();
+    let s = if n == 1 { "" } else { "s" };
+    if workloads.iter().all(|w| w.kind == WorkloadKind::Deployment) {
+        return format!("{n} deployment{s}");
+    }
+    let mut by_kind: Vec<String> = Vec::new();
+    for kind in [
+        WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet,
+        WorkloadKind::CronJob,
+    ] {
+        let k = workloads.iter().filter(|w| w.kind == kind).count();
+        if k > 0 {
+            by_kind.push(format!("{k} {kind}{}", if k == 1 { "" } else { "s" }));
+        }
+    }
+    format!("{n} workload{s} ({})", by_kind.join(", "))
+}
+
 /// One paragraph.
-pub fn summary(e: &Evidence, code: VerdictCode, affected: usize) -> String {
+pub fn summary(e: &Evidence, code: VerdictCode, workloads: &[AffectedWorkload]) -> String {
+    let affected = workloads.len();
     let mount = &e.target.auth_mount;
     let role = &e.target.role;
     let ok = vault_state(e);
     let ttl = "Pods that already hold a Vault token keep working until its max TTL; pods that restart fail.";
     let no_rotation = "No secret needs rotating.";
     let scope = if affected > 0 {
-        format!(" {affected} deployments use Vault through this mount.")
+        format!(
+            " {} use Vault through this mount.",
+            workload_count(workloads)
+        )
     } else {
         String::new()
     };
@@ -204,7 +233,17 @@ pub fn summary(e: &Evidence, code: VerdictCode, affected: usize) -> String {
 }
 
 /// The remediations that fit.
-pub fn remediations(e: &Evidence, code: VerdictCode, has_deployments: bool) -> Vec<Remediation> {
+pub fn remediations(
+    e: &Evidence,
+    code: VerdictCode,
+    workloads: &[AffectedWorkload],
+) -> Vec<Remediation> {
+    let restartable = |w: &&AffectedWorkload| w.kind.restartable();
+    let has_deployments = workloads.iter().any(|w| restartable(&w));
+    let only_deployments = workloads
+        .iter()
+        .filter(restartable)
+        .all(|w| w.kind == WorkloadKind::Deployment);
     let mount = &e.target.auth_mount;
     let manual = |id: &str, title: &str, detail: String| Remediation {
         id: id.into(),
@@ -212,10 +251,17 @@ pub fn remediations(e: &Evidence, code: VerdictCode, has_deployments: bool) -> V
         detail,
         action: None,
     };
-    let restart = RemediationKind::RestartDeployments.remediation(
-        "Restart affected deployments",
-        "After the fix is verified, `kubectl rollout restart` each affected deployment so its pods log in again.",
-    );
+    let restart = if only_deployments {
+        RemediationKind::RestartDeployments.remediation(
+            "Restart affected deployments",
+            "After the fix is verified, `kubectl rollout restart` each affected deployment so its pods log in again.",
+        )
+    } else {
+        RemediationKind::RestartDeployments.remediation(
+            "Restart affected workloads",
+            "After the fix is verified, `kubectl rollout restart` each affected Deployment, StatefulSet and DaemonSet so its pods log in again (OnDelete ones and CronJobs are listed, not restarted).",
+        )
+    };
     let reviewer_sa = reviewer_name(e);
     let mut out = match code {
         VerdictCode::ReviewerJwtExpired | VerdictCode::ReviewerJwtRejected => vec![
@@ -320,7 +366,11 @@ pub fn remediations(e: &Evidence, code: VerdictCode, has_deployments: bool) -> V
 }
 
 /// What matters in this incident beyond the fix.
-pub fn reminders(code: VerdictCode) -> Vec<String> {
+pub fn reminders(
+    code: VerdictCode,
+    workloads: &[AffectedWorkload],
+    syncs: &[SecretSyncState],
+) -> Vec<String> {
     let auth_outage = matches!(
         code,
         VerdictCode::ReviewerJwtExpired
@@ -335,6 +385,21 @@ pub fn reminders(code: VerdictCode) -> Vec<String> {
     if auth_outage {
         out.push("Tokens already issued keep renewing until their max TTL: failures spread as pods restart or tokens age out. Avoid restarting pods until the fix is verified.".into());
         out.push("No secret needs rotating: this is an authentication failure, not a leak.".into());
+        if syncs.iter().any(|s| s.via == Via::Eso) {
+            out.push("External Secrets recovers by itself within its backoff (at most 7 min) once logins work, and keeps the existing Secrets meanwhile.".into());
+        }
+        if syncs.iter().any(|s| s.via == Via::Vso) {
+            out.push("Vault Secrets Operator secrets sync again by themselves within their requeue (5 to 60 s) once logins work; the destination Secrets are untouched meanwhile.".into());
+        }
+        if workloads.iter().any(|w| w.via == Via::Csi) {
+            out.push("Pods waiting for a CSI secrets volume mount it by themselves within the kubelet's retry (at most about 2 min) once logins work.".into());
+        }
+        if workloads.iter().any(|w| w.via == Via::Injector) {
+            out.push("What heals by itself once logins work: pods waiting in the injector's `vault-agent-init` finish within one agent backoff step (at most 5 min), and running `vault-agent` sidecars keep their rendered secrets. A restart only makes it faster.".into());
+        }
+    }
+    if code == VerdictCode::Healthy && syncs.iter().any(|s| s.ready == Some(false)) {
+        out.push("Some External Secrets or Vault Secrets Operator objects on this mount are not synced while the canary logs in. Right after a fix of the mount they recover by themselves (Vault Secrets Operator within 60 s, External Secrets within 7 min); if they stay failing, suspect their own role, policy or path (see their message), not the mount.".into());
     }
     match code {
         VerdictCode::ReviewerJwtExpired | VerdictCode::ReviewerJwtRejected => out.push(
@@ -385,7 +450,13 @@ pub fn unchecked(e: &Evidence) -> Vec<String> {
         failed.push(("reviewer token", reason.clone()));
     }
     if let Some(why) = why(&e.workloads) {
-        failed.push(("deployments", why));
+        failed.push(("workloads", why));
+    }
+    if let Probe::Failed { error, .. } = &e.secret_syncs {
+        failed.push((
+            "External Secrets and Vault Secrets Operator objects",
+            error.describe(),
+        ));
     }
     // One line per reason: a Vault that does not answer fails every Vault check the same way.
     let mut out: Vec<String> = Vec::new();

@@ -328,6 +328,29 @@ impl Remediation {
     }
 }
 
+/// A workload in the blast radius (`verdict.affected_workloads`, design §11.3).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AffectedWorkload {
+    pub kind: crate::evidence::WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub via: crate::evidence::Via,
+}
+
+/// An operator's object on the mount (`verdict.secret_syncs`, design §11.3).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SecretSyncState {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// Its `Ready` (ESO) or `SecretSynced` (VSO) condition; `None` when it has none.
+    pub ready: Option<bool>,
+    pub message: String,
+    #[serde(skip)]
+    pub via: crate::evidence::Via,
+}
+
 /// A deployment in the blast radius.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AffectedDeployment {
@@ -348,7 +371,14 @@ pub struct Verdict {
     pub summary: String,
     pub evidence: Vec<ChainItem>,
     pub affected_roles: Vec<String>,
+    /// The Deployments of `affected_workloads`, as older releases reported them.
     pub affected_deployments: Vec<AffectedDeployment>,
+    /// Every workload in the blast radius, of every kind and way of reaching Vault.
+    #[serde(default)]
+    pub affected_workloads: Vec<AffectedWorkload>,
+    /// The External Secrets and Vault Secrets Operator objects on the mount.
+    #[serde(default)]
+    pub secret_syncs: Vec<SecretSyncState>,
     pub remediations: Vec<Remediation>,
     /// What matters in this incident beyond the fix.
     pub reminders: Vec<String>,

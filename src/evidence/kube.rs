@@ -13,14 +13,104 @@ pub struct ReviewResult {
     pub error: Option<String>,
 }
 
-/// A workload that logs in to Vault: a Deployment whose pod template names a Vault role.
+/// The kinds of workload whose pod template can carry the injector's annotations (design
+/// §11.3). Serialized as Kubernetes spells the kind.
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+pub enum WorkloadKind {
+    #[default]
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    /// Reported, never restarted (its pods come from Jobs).
+    CronJob,
+}
+
+impl WorkloadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::CronJob => "CronJob",
+        }
+    }
+
+    /// What `kubectl rollout restart` can restart (facts/vault-consumers.md §5).
+    pub fn restartable(self) -> bool {
+        !matches!(self, WorkloadKind::CronJob)
+    }
+}
+
+impl std::fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a workload reaches Vault (design §11.3: `injector`, `csi`, `vso`, `eso`).
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// The agent injector: the pod template's annotations name the role.
+    #[default]
+    Injector,
+    /// The Secrets Store CSI driver: a volume of a `SecretProviderClass` on the mount.
+    Csi,
+    /// The Vault Secrets Operator: a secret resource whose `VaultAuth` is on the mount.
+    Vso,
+    /// External Secrets: a store on the mount, and the ExternalSecrets that use it.
+    Eso,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Injector => "injector",
+            Via::Csi => "csi",
+            Via::Vso => "vso",
+            Via::Eso => "eso",
+        }
+    }
+}
+
+/// An operator's object that syncs secrets from Vault through the mount (an ESO store or
+/// ExternalSecret, a VSO secret resource), and whether it says it is synced.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SecretSync {
+    /// `ClusterSecretStore`, `SecretStore`, `ExternalSecret`, `VaultStaticSecret`, ….
+    pub kind: String,
+    /// Empty for a cluster-scoped object.
+    pub namespace: String,
+    pub name: String,
+    /// Its `Ready` (ESO) or `SecretSynced` (VSO) condition; `None` when it has none yet.
+    pub ready: Option<bool>,
+    /// The condition's reason and message.
+    pub message: String,
+    pub via: Via,
+}
+
+/// A workload that logs in to Vault: a Deployment, StatefulSet, DaemonSet or CronJob whose pod
+/// template names a Vault role of the mount.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Workload {
     pub namespace: String,
     pub name: String,
+    /// Records of older releases are Deployments.
+    #[serde(default)]
+    pub kind: WorkloadKind,
     #[serde(default)]
     pub uid: String,
     pub role: String,
     pub service_account: String,
     pub replicas: i32,
+    #[serde(default)]
+    pub via: Via,
+    /// A StatefulSet or DaemonSet with `updateStrategy: OnDelete`: a restart changes nothing
+    /// until its pods are deleted by hand, so it is reported, not patched.
+    #[serde(default)]
+    pub on_delete: bool,
 }

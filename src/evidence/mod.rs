@@ -13,7 +13,7 @@ mod kube;
 mod vault;
 
 pub use claims::{ClaimsError, TokenClaims};
-pub use kube::{ReviewResult, Workload};
+pub use kube::{ReviewResult, SecretSync, Via, Workload, WorkloadKind};
 pub use vault::{AuthConfig, AuthMount, Health, Role, SecretRead};
 
 /// The result of one probe.
@@ -236,5 +236,14 @@ pub struct Evidence {
     pub reviewer: Probe<ReviewerEvidence>,
     pub kube_api: Probe<KubeApiEvidence>,
     pub workloads: Probe<Vec<Workload>>,
+    /// The operators' objects on the mount (External Secrets, Vault Secrets Operator); an
+    /// operator that is not installed adds nothing.
+    #[serde(default = "not_looked_at")]
+    pub secret_syncs: Probe<Vec<SecretSync>>,
     pub duration_ms: u64,
+}
+
+/// What evidence of an older release says about what it did not look at.
+fn not_looked_at<T>() -> Probe<T> {
+    Probe::skipped("not looked at by this release")
 }

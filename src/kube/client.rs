@@ -6,19 +6,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone as _, Utc};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::authentication::v1::{
     SelfSubjectReview, TokenRequest, TokenRequestSpec, TokenReview, TokenReviewSpec,
 };
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret as K8sSecret, ServiceAccount};
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
 
 use super::error::KubeError;
+use super::operators::{self, CrdApi};
 use crate::config::Secret;
-use crate::evidence::{ReviewResult, Workload};
+use crate::evidence::{ReviewResult, SecretSync, Via, Workload, WorkloadKind};
 
 /// Read timeout of a watch connection: the watcher asks the API server to close each watch
 /// after 290 s, so a quiet watch is not a dead one until well after that.
@@ -327,37 +329,192 @@ impl KubeClient {
             .and_then(|d| d.get("ca.crt").cloned()))
     }
 
-    /// Deployments whose pod template carries `annotation` (the Vault role they use).
-    pub async fn vault_workloads(&self, annotation: &str) -> Result<Vec<Workload>, KubeError> {
-        let api: Api<Deployment> = Api::all(self.client.clone());
-        let list = self.call(api.list(&ListParams::default())).await?;
-        let mut out: Vec<Workload> = list
-            .items
+    /// The workloads whose pod template logs in through `mount` with the agent injector
+    /// (`annotation` or the injector's other role annotations, see [`super::injector`]):
+    /// Deployments, StatefulSets, DaemonSets and CronJobs, one list call per kind. A kind
+    /// that cannot be listed fails the whole look: a consumer the bot cannot see is "could
+    /// not check", never "none".
+    pub async fn vault_workloads(
+        &self,
+        annotation: &str,
+        mount: &str,
+    ) -> Result<Vec<Workload>, KubeError> {
+        let lp = ListParams::default();
+        let (d, s, ds, cj) = (
+            Api::<Deployment>::all(self.client.clone()),
+            Api::<StatefulSet>::all(self.client.clone()),
+            Api::<DaemonSet>::all(self.client.clone()),
+            Api::<CronJob>::all(self.client.clone()),
+        );
+        let (deployments, statefulsets, daemonsets, cronjobs, classes) = tokio::try_join!(
+            self.call(d.list(&lp)),
+            self.call(s.list(&lp)),
+            self.call(ds.list(&lp)),
+            self.call(cj.list(&lp)),
+            self.list_crd(operators::CSI_SECRET_PROVIDER_CLASS),
+        )?;
+        let classes = operators::csi_classes(&classes.unwrap_or_default(), mount);
+        let mut found: Vec<Found> = Vec::new();
+        found.extend(deployments.items.into_iter().map(|d| Found {
+            kind: WorkloadKind::Deployment,
+            meta: d.metadata,
+            replicas: d.spec.replicas.unwrap_or(1),
+            template: Some(d.spec.template),
+            on_delete: false,
+        }));
+        found.extend(statefulsets.items.into_iter().map(|s| {
+            let spec = s.spec;
+            Found {
+                kind: WorkloadKind::StatefulSet,
+                meta: s.metadata,
+                on_delete: spec
+                    .update_strategy
+                    .as_ref()
+                    .and_then(|u| u.type_.as_deref())
+                    == Some("OnDelete"),
+                replicas: spec.replicas.unwrap_or(1),
+                template: Some(spec.template),
+            }
+        }));
+        found.extend(daemonsets.items.into_iter().map(|d| {
+            let spec = d.spec;
+            Found {
+                kind: WorkloadKind::DaemonSet,
+                meta: d.metadata,
+                on_delete: spec
+                    .update_strategy
+                    .as_ref()
+                    .and_then(|u| u.type_.as_deref())
+                    == Some("OnDelete"),
+                replicas: d
+                    .status
+                    .map(|s| s.desired_number_scheduled)
+                    .unwrap_or_default(),
+                template: Some(spec.template),
+            }
+        }));
+        found.extend(cronjobs.items.into_iter().map(|c| Found {
+            kind: WorkloadKind::CronJob,
+            meta: c.metadata,
+            template: c.spec.job_template.spec.map(|j| j.template),
+            replicas: 0,
+            on_delete: false,
+        }));
+        let mut out: Vec<Workload> = found
             .into_iter()
-            .filter_map(|d| {
-                let template = d.spec.template;
-                let role = template
+            .filter_map(|f| {
+                let template = f.template?;
+                let namespace = f.meta.namespace.clone().unwrap_or_default();
+                let injected = template
                     .metadata
                     .as_ref()
                     .and_then(|m| m.annotations.as_ref())
-                    .and_then(|a| a.get(annotation))?
-                    .clone();
+                    .and_then(|a| super::injector::role_for_mount(a, annotation, mount));
+                let (role, via) = match injected {
+                    Some(role) => (role, Via::Injector),
+                    None => (csi_role(&template, &namespace, &classes)?, Via::Csi),
+                };
                 Some(Workload {
-                    namespace: d.metadata.namespace.unwrap_or_default(),
-                    name: d.metadata.name.unwrap_or_default(),
-                    uid: d.metadata.uid.unwrap_or_default(),
+                    namespace: f.meta.namespace.unwrap_or_default(),
+                    name: f.meta.name.unwrap_or_default(),
+                    kind: f.kind,
+                    uid: f.meta.uid.unwrap_or_default(),
                     role,
                     service_account: template
                         .spec
                         .and_then(|s| s.service_account_name)
                         .unwrap_or_else(|| "default".into()),
-                    replicas: d.spec.replicas.unwrap_or(1),
+                    replicas: f.replicas,
+                    via,
+                    on_delete: f.on_delete,
                 })
             })
             .collect();
         out.sort();
         Ok(out)
     }
+}
+
+impl KubeClient {
+    /// Every object of a custom resource, as JSON; `None` when the resource is not served
+    /// (the operator is not installed: 404).
+    async fn list_crd(&self, api: CrdApi) -> Result<Option<Vec<serde_json::Value>>, KubeError> {
+        let resource = kube::discovery::ApiResource {
+            group: api.group.to_string(),
+            version: api.version.to_string(),
+            api_version: format!("{}/{}", api.group, api.version),
+            kind: api.kind.to_string(),
+            plural: api.plural.to_string(),
+        };
+        let list_api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+        match self.call(list_api.list(&ListParams::default())).await {
+            Ok(list) => Ok(Some(
+                list.items
+                    .into_iter()
+                    .filter_map(|o| serde_json::to_value(o).ok())
+                    .collect(),
+            )),
+            Err(e) if e.code() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The External Secrets and Vault Secrets Operator objects that sync through `mount`,
+    /// with their conditions. An operator that is not installed adds nothing; one whose
+    /// objects the bot may not list fails the look ("could not check", never "none").
+    pub async fn secret_syncs(&self, mount: &str) -> Result<Vec<SecretSync>, KubeError> {
+        let (stores, cluster_stores, externals, auths) = tokio::try_join!(
+            self.list_crd(operators::ESO_SECRET_STORE),
+            self.list_crd(operators::ESO_CLUSTER_SECRET_STORE),
+            self.list_crd(operators::ESO_EXTERNAL_SECRET),
+            self.list_crd(operators::VSO_AUTH),
+        )?;
+        let mut out = operators::eso_syncs(
+            &stores.unwrap_or_default(),
+            &cluster_stores.unwrap_or_default(),
+            &externals.unwrap_or_default(),
+            mount,
+        );
+        if let Some(auths) = auths {
+            let lists =
+                futures::future::try_join_all(operators::VSO_SECRETS.map(|api| async move {
+                    Ok::<_, KubeError>((api, self.list_crd(api).await?.unwrap_or_default()))
+                }))
+                .await?;
+            out.extend(operators::vso_syncs(&auths, &lists, mount));
+        }
+        Ok(out)
+    }
+}
+
+/// The role of the first CSI volume of `template` whose `SecretProviderClass` (in the
+/// workload's namespace) is one of `classes` (namespace, name, role).
+fn csi_role(
+    template: &k8s_openapi::api::core::v1::PodTemplateSpec,
+    namespace: &str,
+    classes: &[(String, String, String)],
+) -> Option<String> {
+    let volumes = template.spec.as_ref()?.volumes.as_ref()?;
+    volumes.iter().find_map(|v| {
+        let csi = v.csi.as_ref()?;
+        if csi.driver != "secrets-store.csi.k8s.io" {
+            return None;
+        }
+        let class = csi.volume_attributes.as_ref()?.get("secretProviderClass")?;
+        classes
+            .iter()
+            .find(|(ns, name, _)| ns == namespace && name == class)
+            .map(|(_, _, role)| role.clone())
+    })
+}
+
+/// A listed workload before its annotations are read.
+struct Found {
+    kind: WorkloadKind,
+    meta: kube::api::ObjectMeta,
+    template: Option<k8s_openapi::api::core::v1::PodTemplateSpec>,
+    replicas: i32,
+    on_delete: bool,
 }
 
 #[cfg(test)]

@@ -3,10 +3,13 @@
 //! [`KubeClient`] wraps one `kube::Client` for the bot's own identity and can make a second
 //! one that authenticates with another bearer (the reviewer token, tried *as the caller*).
 //! It fills the evidence model's types (`crate::evidence`); `error` types the failures the
-//! diagnosis branches on; `restart` writes the restart patch and watches a Deployment.
+//! diagnosis branches on; `restart` writes the restart patch and watches a workload;
+//! `injector` reads the agent injector's annotations.
 
 mod client;
 mod error;
+pub mod injector;
+pub mod operators;
 mod restart;
 
 pub use client::{IssuedToken, KubeClient, SecretToken};

@@ -1,6 +1,7 @@
 //! API discovery for what the lab simulates (`/api`, `/apis`, and each group version's
-//! resource list), so `kubectl get deployments -A` and `kubectl rollout status` work against
-//! it. The documents are the legacy (unaggregated) discovery shapes, which kubectl falls back
+//! resource list), so `kubectl get deployments -A` (or statefulsets, daemonsets, cronjobs, or
+//! the Vault operators' `externalsecrets`, `clustersecretstores`, `vaultstaticsecrets`,
+//! `secretproviderclasses`, ...) and `kubectl rollout status` work against it. The documents are the legacy (unaggregated) discovery shapes, which kubectl falls back
 //! to when the server answers plain `application/json`.
 
 use serde_json::{Value, json};
@@ -36,12 +37,39 @@ const GROUPS: &[(&str, &str, &[Resource])] = &[
     (
         "apps",
         "v1",
+        &[
+            (
+                "deployments",
+                "Deployment",
+                true,
+                &["get", "list", "watch", "patch"],
+                &["deploy"],
+            ),
+            (
+                "statefulsets",
+                "StatefulSet",
+                true,
+                &["get", "list", "watch", "patch"],
+                &["sts"],
+            ),
+            (
+                "daemonsets",
+                "DaemonSet",
+                true,
+                &["get", "list", "watch", "patch"],
+                &["ds"],
+            ),
+        ],
+    ),
+    (
+        "batch",
+        "v1",
         &[(
-            "deployments",
-            "Deployment",
+            "cronjobs",
+            "CronJob",
             true,
             &["get", "list", "watch", "patch"],
-            &["deploy"],
+            &["cj"],
         )],
     ),
     (
@@ -73,6 +101,79 @@ const GROUPS: &[(&str, &str, &[Resource])] = &[
         "coordination.k8s.io",
         "v1",
         &[("leases", "Lease", true, &["create", "get", "update"], &[])],
+    ),
+    (
+        "external-secrets.io",
+        "v1",
+        &[
+            (
+                "clustersecretstores",
+                "ClusterSecretStore",
+                false,
+                &["get", "list", "patch"],
+                &["css"],
+            ),
+            (
+                "externalsecrets",
+                "ExternalSecret",
+                true,
+                &["get", "list", "patch"],
+                &["es"],
+            ),
+            (
+                "secretstores",
+                "SecretStore",
+                true,
+                &["get", "list", "patch"],
+                &["ss"],
+            ),
+        ],
+    ),
+    (
+        "secrets.hashicorp.com",
+        "v1beta1",
+        &[
+            ("vaultauths", "VaultAuth", true, &["get", "list"], &[]),
+            (
+                "vaultconnections",
+                "VaultConnection",
+                true,
+                &["get", "list"],
+                &[],
+            ),
+            (
+                "vaultdynamicsecrets",
+                "VaultDynamicSecret",
+                true,
+                &["get", "list", "patch"],
+                &[],
+            ),
+            (
+                "vaultpkisecrets",
+                "VaultPKISecret",
+                true,
+                &["get", "list", "patch"],
+                &[],
+            ),
+            (
+                "vaultstaticsecrets",
+                "VaultStaticSecret",
+                true,
+                &["get", "list", "patch"],
+                &[],
+            ),
+        ],
+    ),
+    (
+        "secrets-store.csi.x-k8s.io",
+        "v1",
+        &[(
+            "secretproviderclasses",
+            "SecretProviderClass",
+            true,
+            &["get", "list"],
+            &[],
+        )],
     ),
 ];
 
@@ -146,15 +247,52 @@ mod tests {
             names,
             [
                 "apps",
+                "batch",
                 "authentication.k8s.io",
                 "authorization.k8s.io",
-                "coordination.k8s.io"
+                "coordination.k8s.io",
+                "external-secrets.io",
+                "secrets.hashicorp.com",
+                "secrets-store.csi.x-k8s.io"
             ]
         );
         let apps = document(&["apis", "apps", "v1"]).unwrap();
         assert_eq!(apps["resources"][0]["name"], "deployments");
         assert_eq!(apps["resources"][0]["shortNames"][0], "deploy");
-        assert!(document(&["apis", "batch", "v1"]).is_none());
+        assert_eq!(apps["resources"][1]["name"], "statefulsets");
+        assert_eq!(apps["resources"][1]["kind"], "StatefulSet");
+        assert_eq!(apps["resources"][1]["singularName"], "statefulset");
+        assert_eq!(apps["resources"][1]["shortNames"][0], "sts");
+        assert_eq!(apps["resources"][2]["name"], "daemonsets");
+        assert_eq!(apps["resources"][2]["shortNames"][0], "ds");
+        assert_eq!(apps["resources"][2]["verbs"][1], "list");
+        let batch = document(&["apis", "batch", "v1"]).unwrap();
+        assert_eq!(batch["groupVersion"], "batch/v1");
+        assert_eq!(batch["resources"][0]["name"], "cronjobs");
+        assert_eq!(batch["resources"][0]["kind"], "CronJob");
+        assert_eq!(batch["resources"][0]["shortNames"][0], "cj");
+        assert!(document(&["apis", "batch", "v1beta1"]).is_none());
+        // The operators' custom resources, as the lab serves them (`Crd`).
+        for crd in super::super::consumers::Crd::ALL {
+            let doc = document(&["apis", crd.group(), crd.version()]).expect("group version");
+            assert_eq!(doc["groupVersion"], crd.api_version());
+            let r = doc["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == crd.resource())
+                .unwrap_or_else(|| panic!("{crd:?} discoverable"));
+            assert_eq!(r["kind"], crd.kind());
+            assert_eq!(r["namespaced"], crd.namespaced(), "{crd:?}");
+            let verbs = r["verbs"].as_array().unwrap();
+            assert!(verbs.contains(&json!("list")), "{crd:?}");
+            assert_eq!(verbs.contains(&json!("patch")), crd.patchable(), "{crd:?}");
+        }
+        let eso = document(&["apis", "external-secrets.io", "v1"]).unwrap();
+        assert_eq!(eso["resources"][0]["name"], "clustersecretstores");
+        assert_eq!(eso["resources"][0]["namespaced"], false);
+        assert_eq!(eso["resources"][1]["shortNames"][0], "es");
+        assert!(document(&["apis", "external-secrets.io", "v1beta1"]).is_none());
         assert_eq!(document(&["api"]).unwrap()["versions"][0], "v1");
     }
 }

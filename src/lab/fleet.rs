@@ -12,6 +12,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+use super::consumers::LoginFailure;
 use super::files::{self, FleetCluster, LabFiles};
 use super::{Lab, LabOptions, Scenario};
 
@@ -138,6 +139,14 @@ impl Fleet {
         for lab in others {
             vault.merge_vault_data_from(lab);
         }
+        // Each cluster's operators log in through its mount; a sealed or unreachable Vault
+        // (the first cluster's scenario) fails them everywhere first.
+        let vault_down = LoginFailure::of(clusters[0].1)
+            .filter(|f| matches!(f, LoginFailure::Sealed | LoginFailure::Unreachable));
+        for ((name, scenario), lab) in clusters.iter().zip(&labs) {
+            let failure = vault_down.or(LoginFailure::of(*scenario));
+            lab.set_vault_operators(&Fleet::auth_mount(name), failure);
+        }
         Ok(Fleet {
             clusters: clusters.to_vec(),
             labs,
@@ -259,6 +268,52 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_sealed_vault_fails_every_clusters_operators() {
+        let f = Fleet::start(
+            &fleet(&[("a", Scenario::VaultSealed), ("b", Scenario::Healthy)]),
+            LabOptions::default(),
+        )
+        .await
+        .expect("fleet starts");
+        let vss = f
+            .lab("b")
+            .unwrap()
+            .operator_object("vaultstaticsecrets", "production", "orders-config")
+            .expect("vss");
+        let c = &vss["status"]["conditions"][0];
+        assert_eq!(c["status"], "False");
+        let msg = c["message"].as_str().unwrap();
+        assert!(
+            msg.contains("/v1/auth/kubernetes-b/login Code: 503. Errors: * Vault is sealed"),
+            "{msg}"
+        );
+        f.shutdown().await;
+        let f = Fleet::start(
+            &fleet(&[
+                ("a", Scenario::PolicyDenied),
+                ("b", Scenario::ReviewerJwtExpired),
+            ]),
+            LabOptions::default(),
+        )
+        .await
+        .expect("fleet starts");
+        let ready = |name: &str| {
+            f.lab(name)
+                .unwrap()
+                .operator_object("externalsecrets", "production", "payments-db")
+                .expect("es")["status"]["conditions"][0]["status"]
+                .clone()
+        };
+        assert_eq!(
+            ready("a"),
+            "True",
+            "logins work; only the canary's policy is wrong"
+        );
+        assert_eq!(ready("b"), "False");
+        f.shutdown().await;
+    }
+
     #[test]
     fn names_must_be_lowercase_dashed_and_unique() {
         assert_eq!(Fleet::check(&[]), Err(FleetError::NoClusters));
@@ -323,6 +378,26 @@ mod tests {
             );
         }
         assert!(f.lab("c").is_some() && f.lab("d").is_none());
+        // Each cluster's operators use its fleet mount and fail as its scenario does (all
+        // three are mount-wide failures).
+        for (name, lab) in [("a", a), ("b", b), ("c", f.lab("c").unwrap())] {
+            let mount = Fleet::auth_mount(name);
+            let css = lab
+                .operator_object("clustersecretstores", "", "vault-backend")
+                .expect("store");
+            assert_eq!(
+                css["spec"]["provider"]["vault"]["auth"]["kubernetes"]["mountPath"],
+                mount.as_str()
+            );
+            assert_eq!(css["status"]["conditions"][0]["status"], "False");
+            let spc = lab
+                .operator_object("secretproviderclasses", "production", "reports-vault")
+                .expect("class");
+            assert_eq!(
+                spc["spec"]["parameters"]["vaultKubernetesMountPath"],
+                mount.as_str()
+            );
+        }
         assert_eq!(f.vault_addr(), a.vault_addr());
         f.shutdown().await;
     }

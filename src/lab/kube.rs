@@ -1,6 +1,7 @@
 //! The simulated Kubernetes API server: bearer authentication, RBAC, and the handful of
 //! endpoints the bot and Vault call (TokenRequest, TokenReview, self reviews, reads,
-//! Deployments with PATCH and watch).
+//! Deployments, StatefulSets, DaemonSets and CronJobs with PATCH and watch, and the Vault
+//! operators' custom resources with list, get and PATCH).
 
 use std::sync::Arc;
 
@@ -8,8 +9,10 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::consumers::Crd;
 use super::tokens::API_AUDIENCE;
 use super::wire::{json_response, q, status_response};
+use super::world::Workload;
 use super::{RecordedRequest, Shared, rollout};
 
 /// An authenticated caller.
@@ -190,6 +193,9 @@ pub(crate) async fn handle(
     {
         return json_response(StatusCode::OK, &doc);
     }
+    if let Some(resp) = custom_resource(&shared, user, m, &segs, &params, &headers, &body) {
+        return resp;
+    }
     match (m, segs.as_slice()) {
         ("GET", ["version"]) => json_response(StatusCode::OK, &version()),
         ("GET", ["api", "v1", "namespaces", ns]) => {
@@ -304,57 +310,67 @@ pub(crate) async fn handle(
                     "status": status}),
             )
         }
-        ("GET", ["apis", "apps", "v1", "deployments"]) => {
-            if !shared.world().allowed(user, "list", "apps", "deployments") {
-                return forbidden(user, "list", "apps", "deployments", None, None, None);
+        ("GET", ["apis", group @ ("apps" | "batch"), "v1", resource])
+            if let Some(kind) = Workload::from_resource(group, resource) =>
+        {
+            if !shared.world().allowed(user, "list", group, resource) {
+                return forbidden(user, "list", group, resource, None, None, None);
             }
-            deployments_list_or_watch(&shared, None, &params)
+            list_or_watch(&shared, kind, None, &params)
         }
-        ("GET", ["apis", "apps", "v1", "namespaces", ns, "deployments"]) => {
-            if !shared.world().allowed(user, "list", "apps", "deployments") {
-                return forbidden(user, "list", "apps", "deployments", None, None, Some(ns));
+        (
+            "GET",
+            [
+                "apis",
+                group @ ("apps" | "batch"),
+                "v1",
+                "namespaces",
+                ns,
+                resource,
+            ],
+        ) if let Some(kind) = Workload::from_resource(group, resource) => {
+            if !shared.world().allowed(user, "list", group, resource) {
+                return forbidden(user, "list", group, resource, None, None, Some(ns));
             }
-            deployments_list_or_watch(&shared, Some(ns), &params)
+            list_or_watch(&shared, kind, Some(ns), &params)
         }
-        ("GET", ["apis", "apps", "v1", "namespaces", ns, "deployments", name]) => {
+        (
+            "GET",
+            [
+                "apis",
+                group @ ("apps" | "batch"),
+                "v1",
+                "namespaces",
+                ns,
+                resource,
+                name,
+            ],
+        ) if let Some(kind) = Workload::from_resource(group, resource) => {
             let world = shared.world();
-            if !world.allowed(user, "get", "apps", "deployments") {
-                return forbidden(
-                    user,
-                    "get",
-                    "apps",
-                    "deployments",
-                    None,
-                    Some(name),
-                    Some(ns),
-                );
+            if !world.allowed(user, "get", group, resource) {
+                return forbidden(user, "get", group, resource, None, Some(name), Some(ns));
             }
-            match world.deployments.get(&(ns.to_string(), name.to_string())) {
+            match world.objects(kind).get(&(ns.to_string(), name.to_string())) {
                 Some(d) => json_response(StatusCode::OK, d),
-                None => not_found("apps", "deployments", name),
+                None => not_found(group, resource, name),
             }
         }
-        ("PATCH", ["apis", "apps", "v1", "namespaces", ns, "deployments", name]) => {
-            if !shared.world().allowed(user, "patch", "apps", "deployments") {
-                return forbidden(
-                    user,
-                    "patch",
-                    "apps",
-                    "deployments",
-                    None,
-                    Some(name),
-                    Some(ns),
-                );
+        (
+            "PATCH",
+            [
+                "apis",
+                group @ ("apps" | "batch"),
+                "v1",
+                "namespaces",
+                ns,
+                resource,
+                name,
+            ],
+        ) if let Some(kind) = Workload::from_resource(group, resource) => {
+            if !shared.world().allowed(user, "patch", group, resource) {
+                return forbidden(user, "patch", group, resource, None, Some(name), Some(ns));
             }
-            let ct = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
+            let ct = content_type(&headers);
             if ct != "application/strategic-merge-patch+json"
                 && ct != "application/merge-patch+json"
             {
@@ -373,7 +389,7 @@ pub(crate) async fn handle(
                     return bad_request("error decoding patch: invalid JSON object");
                 }
             };
-            rollout::patch_deployment(&shared, ns, name, &patch)
+            rollout::patch_workload(&shared, kind, ns, name, &patch)
         }
         (
             "GET",
@@ -641,6 +657,163 @@ fn token_review(shared: &Shared, body: &[u8]) -> Response {
     )
 }
 
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The routes of the operators' custom resources ([`Crd`]): `GET` lists, cluster-wide and (for
+/// namespaced kinds) per namespace, `GET` of one object, and `PATCH` of the kinds a force-sync
+/// annotates. `None` when `segs` is not one of them.
+fn custom_resource(
+    shared: &Shared,
+    user: &str,
+    method: &str,
+    segs: &[&str],
+    params: &[(String, String)],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Response> {
+    let (crd, ns, name) = match segs {
+        ["apis", g, v, resource] => (Crd::from_resource(g, v, resource)?, None, None),
+        ["apis", g, v, resource, name] => {
+            let crd = Crd::from_resource(g, v, resource).filter(|c| !c.namespaced())?;
+            (crd, None, Some(*name))
+        }
+        ["apis", g, v, "namespaces", ns, resource] => {
+            let crd = Crd::from_resource(g, v, resource).filter(|c| c.namespaced())?;
+            (crd, Some(*ns), None)
+        }
+        ["apis", g, v, "namespaces", ns, resource, name] => {
+            let crd = Crd::from_resource(g, v, resource).filter(|c| c.namespaced())?;
+            (crd, Some(*ns), Some(*name))
+        }
+        _ => return None,
+    };
+    let (group, resource) = (crd.group(), crd.resource());
+    let verb = match (method, name) {
+        ("GET", None) => "list",
+        ("GET", Some(_)) => "get",
+        ("PATCH", Some(_)) if crd.patchable() => "patch",
+        _ => {
+            return Some(status_response(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+                Some(json!({})),
+            ));
+        }
+    };
+    if !shared.world().allowed(user, verb, group, resource) {
+        return Some(forbidden(user, verb, group, resource, None, name, ns));
+    }
+    let key = (
+        ns.unwrap_or_default().to_string(),
+        name.unwrap_or_default().to_string(),
+    );
+    Some(match (verb, name) {
+        ("list", _) => {
+            if matches!(get_param(params, "watch"), Some("true" | "1")) {
+                return Some(status_response(
+                    405,
+                    "MethodNotAllowed",
+                    &format!("the lab does not watch {resource}.{group}"),
+                    Some(json!({})),
+                ));
+            }
+            let only = match get_param(params, "fieldSelector").map(parse_field_selector) {
+                Some(Ok(n)) => n,
+                Some(Err(msg)) => return Some(bad_request(&msg)),
+                None => None,
+            };
+            let world = shared.world();
+            let items: Vec<Value> = world
+                .custom
+                .get(&crd)
+                .into_iter()
+                .flatten()
+                .filter(|((ons, oname), _)| {
+                    ns.is_none_or(|n| n == ons) && only.as_deref().is_none_or(|n| n == oname)
+                })
+                .map(|(_, o)| o.clone())
+                .collect();
+            json_response(
+                StatusCode::OK,
+                &json!({"kind": format!("{}List", crd.kind()), "apiVersion": crd.api_version(),
+                    "metadata": {"resourceVersion": world.current_rv().to_string()},
+                    "items": items}),
+            )
+        }
+        ("get", Some(name)) => match shared.world().custom.get(&crd).and_then(|m| m.get(&key)) {
+            Some(o) => json_response(StatusCode::OK, o),
+            None => not_found(group, resource, name),
+        },
+        (_, Some(name)) => {
+            // Custom resources take no strategic-merge patch (the apiextensions server's list).
+            let ct = content_type(headers);
+            if ct != "application/merge-patch+json" {
+                return Some(status_response(
+                    415,
+                    "UnsupportedMediaType",
+                    &format!(
+                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got {ct:?}"
+                    ),
+                    None,
+                ));
+            }
+            let patch = match serde_json::from_slice::<Value>(body) {
+                Ok(v) if v.is_object() => v,
+                Ok(_) | Err(_) => {
+                    return Some(bad_request("error decoding patch: invalid JSON object"));
+                }
+            };
+            let mut world = shared.world();
+            let Some(current) = world.custom.get(&crd).and_then(|m| m.get(&key)).cloned() else {
+                return Some(not_found(group, resource, name));
+            };
+            let mut next = current.clone();
+            if let Some(meta) = patch.get("metadata") {
+                for k in ["labels", "annotations"] {
+                    if let Some(v) = meta.get(k) {
+                        rollout::merge(&mut next["metadata"][k], v);
+                        if next["metadata"][k]
+                            .as_object()
+                            .is_some_and(|m| m.is_empty())
+                        {
+                            next["metadata"].as_object_mut().map(|m| m.remove(k));
+                        }
+                    }
+                }
+            }
+            if let Some(spec) = patch.get("spec") {
+                rollout::merge(&mut next["spec"], spec);
+            }
+            if next["spec"] != current["spec"] {
+                let generation = current["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+                next["metadata"]["generation"] = json!(generation);
+            }
+            if next != current {
+                let rv = world.next_rv();
+                next["metadata"]["resourceVersion"] = json!(rv.to_string());
+                world
+                    .custom
+                    .entry(crd)
+                    .or_default()
+                    .insert(key, next.clone());
+            }
+            json_response(StatusCode::OK, &next)
+        }
+        _ => no_route(),
+    })
+}
+
 fn get_param<'a>(params: &'a [(String, String)], k: &str) -> Option<&'a str> {
     params
         .iter()
@@ -648,8 +821,11 @@ fn get_param<'a>(params: &'a [(String, String)], k: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn deployments_list_or_watch(
+/// A `<Kind>List` of one workload kind, or (`?watch=true`) its watch stream; both narrowed
+/// by namespace and by a `metadata.name` field selector.
+fn list_or_watch(
     shared: &Arc<Shared>,
+    kind: Workload,
     ns: Option<&str>,
     params: &[(String, String)],
 ) -> Response {
@@ -666,11 +842,11 @@ fn deployments_list_or_watch(
         let timeout = param("timeoutSeconds")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(1800);
-        return rollout::watch_response(shared.clone(), ns, name.as_deref(), since, timeout);
+        return rollout::watch_response(shared.clone(), kind, ns, name.as_deref(), since, timeout);
     }
     let world = shared.world();
     let items: Vec<Value> = world
-        .deployments
+        .objects(kind)
         .iter()
         .filter(|((dns, dname), _)| {
             ns.is_none_or(|n| n == dns) && name.as_deref().is_none_or(|n| n == dname)
@@ -686,7 +862,7 @@ fn deployments_list_or_watch(
         .collect();
     json_response(
         StatusCode::OK,
-        &json!({"kind": "DeploymentList", "apiVersion": "apps/v1",
+        &json!({"kind": format!("{}List", kind.kind()), "apiVersion": kind.api_version(),
             "metadata": {"resourceVersion": world.current_rv().to_string()}, "items": items}),
     )
 }

@@ -6,6 +6,7 @@
 //! The simulated Vault starts from the same [`VaultSetup`] value that [`apply_setup`] writes
 //! into a real Vault/OpenBao, so the two cannot drift.
 
+mod consumers;
 mod discovery;
 mod files;
 mod fleet;
@@ -202,6 +203,11 @@ impl Lab {
             }
             _ => {}
         }
+        world.set_vault_operators(
+            setup::AUTH_MOUNT,
+            consumers::LoginFailure::of(scenario),
+            chrono::Utc::now(),
+        );
         let bot_uid = uid(&world, BOT_NAMESPACE, BOT_SA);
         let bot_kube_token = tokens.issue(BOT_NAMESPACE, BOT_SA, &bot_uid, api_aud, now, YEAR)?;
 
@@ -355,6 +361,38 @@ impl Lab {
         }
     }
 
+    /// For a [`Fleet`]: rebuilds the operators' custom resources of this cluster for the mount
+    /// the fleet's Vault triages it at, failing as `failure` says (`None`: logins work).
+    pub(crate) fn set_vault_operators(
+        &self,
+        mount: &str,
+        failure: Option<consumers::LoginFailure>,
+    ) {
+        self.shared
+            .world()
+            .set_vault_operators(mount, failure, chrono::Utc::now());
+    }
+
+    /// The current JSON of one of the Vault operators' custom resources, by plural
+    /// (`externalsecrets`, `clustersecretstores`, `vaultstaticsecrets`,
+    /// `secretproviderclasses`, ...); `namespace` is `""` for a cluster-scoped one.
+    pub fn operator_object(
+        &self,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<serde_json::Value> {
+        let crd = consumers::Crd::ALL
+            .into_iter()
+            .find(|c| c.resource() == resource)?;
+        self.shared
+            .world()
+            .custom
+            .get(&crd)?
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
     /// Every Kubernetes API request seen so far.
     pub fn kube_requests(&self) -> Vec<RecordedRequest> {
         self.shared
@@ -388,7 +426,37 @@ impl Lab {
             .cloned()
     }
 
-    /// Makes the next rollouts of one Deployment end in `ProgressDeadlineExceeded`.
+    /// The current StatefulSet JSON.
+    pub fn statefulset(&self, namespace: &str, name: &str) -> Option<serde_json::Value> {
+        self.workload(world::Workload::StatefulSet, namespace, name)
+    }
+
+    /// The current DaemonSet JSON.
+    pub fn daemonset(&self, namespace: &str, name: &str) -> Option<serde_json::Value> {
+        self.workload(world::Workload::DaemonSet, namespace, name)
+    }
+
+    /// The current CronJob JSON.
+    pub fn cronjob(&self, namespace: &str, name: &str) -> Option<serde_json::Value> {
+        self.workload(world::Workload::CronJob, namespace, name)
+    }
+
+    fn workload(
+        &self,
+        kind: world::Workload,
+        namespace: &str,
+        name: &str,
+    ) -> Option<serde_json::Value> {
+        self.shared
+            .world()
+            .objects(kind)
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Makes the next rollouts of the workloads named `namespace/name` fail: a Deployment ends
+    /// in `ProgressDeadlineExceeded`; a StatefulSet (DaemonSet) stops with its first replaced
+    /// pod never ready (`readyReplicas` / `numberAvailable` one short, for good).
     pub fn fail_rollout(&self, namespace: &str, name: &str) {
         self.shared
             .world()

@@ -1,13 +1,15 @@
 //! The simulated cluster's objects (namespaces, ServiceAccounts, Secrets, ConfigMaps,
-//! Deployments) and its small RBAC model.
+//! Deployments, StatefulSets, DaemonSets, CronJobs, and the Vault operators' custom resources)
+//! and its small RBAC model.
 
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
+use super::consumers::{self, CSI_CLASS, CSI_DEPLOYMENT, CSI_ROLE, Crd, LoginFailure};
 use super::setup::{
-    APPS, CANARY_NAMESPACE, CANARY_SA, CLUSTER_CA_PEM, REVIEWER_NAMESPACE, REVIEWER_SA,
+    APPS, AUTH_MOUNT, CANARY_NAMESPACE, CANARY_SA, CLUSTER_CA_PEM, REVIEWER_NAMESPACE, REVIEWER_SA,
     REVIEWER_SECRET,
 };
 
@@ -41,6 +43,64 @@ pub(crate) fn sa_username(ns: &str, name: &str) -> String {
     format!("system:serviceaccount:{ns}:{name}")
 }
 
+/// The workload kinds the lab serves under `apps/v1` and `batch/v1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Workload {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    CronJob,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 4] = [
+        Workload::Deployment,
+        Workload::StatefulSet,
+        Workload::DaemonSet,
+        Workload::CronJob,
+    ];
+
+    /// The kind served for `resource` (plural) in API group `group`.
+    pub fn from_resource(group: &str, resource: &str) -> Option<Workload> {
+        Workload::ALL
+            .into_iter()
+            .find(|w| w.group() == group && w.resource() == resource)
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            Workload::Deployment => "Deployment",
+            Workload::StatefulSet => "StatefulSet",
+            Workload::DaemonSet => "DaemonSet",
+            Workload::CronJob => "CronJob",
+        }
+    }
+
+    /// The plural resource name.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Workload::Deployment => "deployments",
+            Workload::StatefulSet => "statefulsets",
+            Workload::DaemonSet => "daemonsets",
+            Workload::CronJob => "cronjobs",
+        }
+    }
+
+    pub fn group(self) -> &'static str {
+        match self {
+            Workload::CronJob => "batch",
+            _ => "apps",
+        }
+    }
+
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Workload::CronJob => "batch/v1",
+            _ => "apps/v1",
+        }
+    }
+}
+
 /// How the reviewer's token Secret looks.
 pub(crate) enum ReviewerSecret {
     /// Opaque Secret holding a bound token.
@@ -56,16 +116,23 @@ pub(crate) struct KubeWorld {
     pub secrets: BTreeMap<Key, Value>,
     pub configmaps: BTreeMap<Key, Value>,
     pub deployments: BTreeMap<Key, Value>,
+    pub statefulsets: BTreeMap<Key, Value>,
+    pub daemonsets: BTreeMap<Key, Value>,
+    pub cronjobs: BTreeMap<Key, Value>,
     /// Users that may do everything.
     pub admins: HashSet<String>,
     /// Users bound to system:auth-delegator.
     pub auth_delegators: HashSet<String>,
     /// ServiceAccounts whose tokens are all invalidated.
     pub invalidated_sas: HashSet<Key>,
-    /// Deployments whose next rollout exceeds its progress deadline.
+    /// Workloads (any kind, by namespace and name) whose next rollout fails: a Deployment
+    /// exceeds its progress deadline, a StatefulSet's or DaemonSet's new pod never gets ready.
     pub failing_rollouts: HashSet<Key>,
     /// `coordination.k8s.io/v1` Leases (leader election).
     pub leases: BTreeMap<Key, Value>,
+    /// The Vault operators' custom resources, every [`Crd`] present (maybe empty); a
+    /// cluster-scoped object's namespace is `""`.
+    pub custom: BTreeMap<Crd, BTreeMap<Key, Value>>,
     resource_version: u64,
 }
 
@@ -82,11 +149,15 @@ impl KubeWorld {
             secrets: BTreeMap::new(),
             configmaps: BTreeMap::new(),
             deployments: BTreeMap::new(),
+            statefulsets: BTreeMap::new(),
+            daemonsets: BTreeMap::new(),
+            cronjobs: BTreeMap::new(),
             admins: HashSet::new(),
             auth_delegators: HashSet::new(),
             invalidated_sas: HashSet::new(),
             failing_rollouts: HashSet::new(),
             leases: BTreeMap::new(),
+            custom: BTreeMap::new(),
             resource_version: 1000,
         };
         let mut sas = vec![
@@ -126,7 +197,72 @@ impl KubeWorld {
         }
         w.add_deployment("production", "frontend", false);
         w.add_deployment("default", "redis", false);
+        w.add_other_vault_consumers();
+        w.add_csi_deployment();
+        w.set_vault_operators(AUTH_MOUNT, None, chrono::Utc::now());
         w
+    }
+
+    /// (Re)builds the operators' custom resources ([`consumers::objects`]) for the triaged
+    /// `mount` and how its logins fail, as of `now`; each gets a new resourceVersion.
+    pub fn set_vault_operators(
+        &mut self,
+        mount: &str,
+        failure: Option<LoginFailure>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        self.custom = Crd::ALL.into_iter().map(|c| (c, BTreeMap::new())).collect();
+        for (crd, mut obj) in consumers::objects(mount, failure, now) {
+            let rv = self.next_rv();
+            obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+            let k = key(
+                obj["metadata"]["namespace"].as_str().unwrap_or_default(),
+                obj["metadata"]["name"].as_str().unwrap_or_default(),
+            );
+            self.custom.entry(crd).or_default().insert(k, obj);
+        }
+    }
+
+    /// The Deployment `production/reports-web` (1 replica, no injector annotations): its pods
+    /// mount the CSI `SecretProviderClass` `reports-vault` as the role's ServiceAccount.
+    fn add_csi_deployment(&mut self) {
+        self.add_deployment("production", CSI_DEPLOYMENT, false);
+        let Some(d) = self.deployments.get_mut(&key("production", CSI_DEPLOYMENT)) else {
+            return;
+        };
+        d["spec"]["replicas"] = json!(1);
+        d["status"] = rolled_out_status(1, 1, CREATED);
+        let pod = &mut d["spec"]["template"]["spec"];
+        pod["serviceAccountName"] = json!(CSI_ROLE);
+        pod["containers"][0]["volumeMounts"] =
+            json!([{"name": "secrets", "mountPath": "/mnt/secrets-store", "readOnly": true}]);
+        pod["volumes"] = json!([{
+            "name": "secrets",
+            "csi": {
+                "driver": "secrets-store.csi.k8s.io",
+                "readOnly": true,
+                "volumeAttributes": {"secretProviderClass": CSI_CLASS}
+            }
+        }]);
+    }
+
+    /// The objects of one workload kind.
+    pub fn objects(&self, kind: Workload) -> &BTreeMap<Key, Value> {
+        match kind {
+            Workload::Deployment => &self.deployments,
+            Workload::StatefulSet => &self.statefulsets,
+            Workload::DaemonSet => &self.daemonsets,
+            Workload::CronJob => &self.cronjobs,
+        }
+    }
+
+    pub fn objects_mut(&mut self, kind: Workload) -> &mut BTreeMap<Key, Value> {
+        match kind {
+            Workload::Deployment => &mut self.deployments,
+            Workload::StatefulSet => &mut self.statefulsets,
+            Workload::DaemonSet => &mut self.daemonsets,
+            Workload::CronJob => &mut self.cronjobs,
+        }
     }
 
     pub fn next_rv(&mut self) -> u64 {
@@ -219,6 +355,167 @@ impl KubeWorld {
         self.deployments.insert(key(ns, name), dep);
     }
 
+    /// The injected workloads that are not Deployments, in `production`, each on the role
+    /// (and ServiceAccount) of one of the injected Deployments:
+    /// - StatefulSet `ledger-db` (RollingUpdate, partition 0, 2 replicas), role `ledger-sync`
+    ///   given only as `vault.hashicorp.com/auth-config-role`;
+    /// - DaemonSet `log-shipper` (RollingUpdate, 3 nodes), role `notifications`;
+    /// - StatefulSet `legacy-cache` (OnDelete, 2 replicas), role `orders-api`;
+    /// - CronJob `nightly-report` (batch/v1), role `billing-worker`.
+    fn add_other_vault_consumers(&mut self) {
+        let ns = "production";
+        let inject = |role_key: &str, role: &str| {
+            json!({
+                "vault.hashicorp.com/agent-inject": "true",
+                role_key: role,
+            })
+        };
+        self.add_statefulset(
+            ns,
+            "ledger-db",
+            "ledger-sync",
+            inject("vault.hashicorp.com/auth-config-role", "ledger-sync"),
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+        );
+        self.add_statefulset(
+            ns,
+            "legacy-cache",
+            "orders-api",
+            inject("vault.hashicorp.com/role", "orders-api"),
+            json!({"type": "OnDelete"}),
+        );
+        self.add_daemonset(
+            ns,
+            "log-shipper",
+            "notifications",
+            inject("vault.hashicorp.com/role", "notifications"),
+        );
+        self.add_cronjob(
+            ns,
+            "nightly-report",
+            "billing-worker",
+            inject("vault.hashicorp.com/role", "billing-worker"),
+        );
+    }
+
+    fn metadata(&mut self, kind: Workload, ns: &str, name: &str) -> Value {
+        let rv = self.next_rv();
+        json!({
+            "name": name, "namespace": ns,
+            "uid": stable_uid(kind.kind(), ns, name),
+            "generation": 1, "resourceVersion": rv.to_string(),
+            "creationTimestamp": CREATED,
+            "labels": {"app": name}
+        })
+    }
+
+    fn add_statefulset(
+        &mut self,
+        ns: &str,
+        name: &str,
+        sa: &str,
+        annotations: Value,
+        update_strategy: Value,
+    ) {
+        let kind = Workload::StatefulSet;
+        let template = json!({
+            "metadata": {"labels": {"app": name}, "annotations": annotations},
+            "spec": {
+                "serviceAccountName": sa,
+                "containers": [{
+                    "name": name,
+                    "image": format!("registry.example.com/{name}:3.2.0"),
+                    "volumeMounts": [{"name": "data", "mountPath": "/var/lib/data"}]
+                }]
+            }
+        });
+        let revision = revision_name(name, &template);
+        let sts = json!({
+            "kind": kind.kind(), "apiVersion": kind.api_version(),
+            "metadata": self.metadata(kind, ns, name),
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": name}},
+                "template": template,
+                "volumeClaimTemplates": [{
+                    "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": "data"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "10Gi"}},
+                        "volumeMode": "Filesystem"
+                    },
+                    "status": {"phase": "Pending"}
+                }],
+                "serviceName": name,
+                "podManagementPolicy": "OrderedReady",
+                "updateStrategy": update_strategy,
+                "revisionHistoryLimit": 10,
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"}
+            },
+            "status": statefulset_status(1, 2, 2, 2, 2, &revision, &revision)
+        });
+        self.statefulsets.insert(key(ns, name), sts);
+    }
+
+    fn add_daemonset(&mut self, ns: &str, name: &str, sa: &str, annotations: Value) {
+        let kind = Workload::DaemonSet;
+        let ds = json!({
+            "kind": kind.kind(), "apiVersion": kind.api_version(),
+            "metadata": self.metadata(kind, ns, name),
+            "spec": {
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}, "annotations": annotations},
+                    "spec": {
+                        "serviceAccountName": sa,
+                        "containers": [{"name": name, "image": format!("registry.example.com/{name}:2.4.1")}]
+                    }
+                },
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+                "revisionHistoryLimit": 10
+            },
+            "status": daemonset_status(1, DAEMONSET_NODES, DAEMONSET_NODES)
+        });
+        self.daemonsets.insert(key(ns, name), ds);
+    }
+
+    fn add_cronjob(&mut self, ns: &str, name: &str, sa: &str, annotations: Value) {
+        let kind = Workload::CronJob;
+        let cj = json!({
+            "kind": kind.kind(), "apiVersion": kind.api_version(),
+            "metadata": self.metadata(kind, ns, name),
+            "spec": {
+                "schedule": "0 2 * * *",
+                "concurrencyPolicy": "Forbid",
+                "suspend": false,
+                "jobTemplate": {
+                    "metadata": {"creationTimestamp": null},
+                    "spec": {
+                        "backoffLimit": 6,
+                        "completionMode": "NonIndexed",
+                        "suspend": false,
+                        "template": {
+                            "metadata": {"creationTimestamp": null, "labels": {"app": name}, "annotations": annotations},
+                            "spec": {
+                                "serviceAccountName": sa,
+                                "restartPolicy": "OnFailure",
+                                "containers": [{"name": name, "image": format!("registry.example.com/{name}:1.3.0")}]
+                            }
+                        }
+                    }
+                },
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 1
+            },
+            "status": {
+                "lastScheduleTime": "2026-01-12T02:00:00Z",
+                "lastSuccessfulTime": "2026-01-12T02:01:37Z"
+            }
+        });
+        self.cronjobs.insert(key(ns, name), cj);
+    }
+
     /// May `user` do `verb` on `resource` (with subresource, e.g. `serviceaccounts/token`)?
     pub fn allowed(&self, user: &str, verb: &str, group: &str, resource: &str) -> bool {
         if self.admins.contains(user) {
@@ -227,12 +524,20 @@ impl KubeWorld {
         if user == "system:anonymous" {
             // kubectl sends no credentials over plain HTTP: so that `kubectl get deployments
             // -A` and `kubectl rollout status` work against the lab, anyone may look at its
-            // deployments and namespaces. Nothing else, and nothing the bot relies on.
+            // workloads, namespaces and the operators' custom resources (`kubectl get
+            // externalsecrets -A`). Nothing else, and nothing the bot relies on.
             return matches!(
                 (verb, group, resource),
-                ("get" | "list" | "watch", "apps", "deployments")
+                (
+                    "get" | "list" | "watch",
+                    "apps",
+                    "deployments" | "statefulsets" | "daemonsets"
+                ) | ("get" | "list" | "watch", "batch", "cronjobs")
                     | ("get" | "list", "", "namespaces")
-            );
+            ) || (matches!(verb, "get" | "list" | "watch")
+                && Crd::ALL
+                    .iter()
+                    .any(|c| c.group() == group && c.resource() == resource));
         }
         match (verb, group, resource) {
             (
@@ -258,6 +563,66 @@ fn leak_free(ns: &str) -> &'static str {
     }
 }
 
+/// Nodes the lab's DaemonSets run on.
+pub(crate) const DAEMONSET_NODES: i64 = 3;
+
+/// The StatefulSet controller's revision name for a pod template: `<name>-<hash>`, the hash
+/// written with the apimachinery `SafeEncodeString` alphabet (as `controller-revision-hash`).
+pub(crate) fn revision_name(name: &str, template: &Value) -> String {
+    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let d = sha2::Sha256::digest(template.to_string().as_bytes());
+    let hash = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+    let encoded: String = hash
+        .to_string()
+        .bytes()
+        .map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char)
+        .collect();
+    format!("{name}-{encoded}")
+}
+
+/// Inserts `v` under `k` unless it is 0: the fields Kubernetes declares `omitempty`.
+fn put_nonzero(status: &mut Value, k: &str, v: i64) {
+    if v != 0 {
+        status[k] = json!(v);
+    }
+}
+
+/// A StatefulSet status as the API server writes it (`omitempty` counters left out at 0).
+pub(crate) fn statefulset_status(
+    generation: i64,
+    replicas: i64,
+    ready: i64,
+    current: i64,
+    updated: i64,
+    current_revision: &str,
+    update_revision: &str,
+) -> Value {
+    let mut s = json!({"observedGeneration": generation, "replicas": replicas});
+    put_nonzero(&mut s, "readyReplicas", ready);
+    put_nonzero(&mut s, "currentReplicas", current);
+    put_nonzero(&mut s, "updatedReplicas", updated);
+    s["currentRevision"] = json!(current_revision);
+    s["updateRevision"] = json!(update_revision);
+    s["collisionCount"] = json!(0);
+    s["availableReplicas"] = json!(ready);
+    s
+}
+
+/// A DaemonSet status on [`DAEMONSET_NODES`] nodes (`omitempty` counters left out at 0).
+pub(crate) fn daemonset_status(generation: i64, updated: i64, available: i64) -> Value {
+    let mut s = json!({
+        "currentNumberScheduled": DAEMONSET_NODES,
+        "numberMisscheduled": 0,
+        "desiredNumberScheduled": DAEMONSET_NODES,
+        "numberReady": available,
+        "observedGeneration": generation,
+    });
+    put_nonzero(&mut s, "updatedNumberScheduled", updated);
+    put_nonzero(&mut s, "numberAvailable", available);
+    put_nonzero(&mut s, "numberUnavailable", DAEMONSET_NODES - available);
+    s
+}
+
 /// The status of a Deployment whose rollout is complete.
 pub(crate) fn rolled_out_status(generation: i64, replicas: i64, at: &str) -> Value {
     json!({
@@ -280,7 +645,12 @@ mod tests {
     #[test]
     fn world_has_the_apps_and_rbac() {
         let w = KubeWorld::new();
-        assert_eq!(w.deployments.len(), 7);
+        // The five injected apps, frontend, redis, and the CSI consumer reports-web.
+        assert_eq!(w.deployments.len(), 8);
+        assert_eq!(
+            w.statefulsets.len() + w.daemonsets.len() + w.cronjobs.len(),
+            4
+        );
         let d = &w.deployments[&key("production", "payments-api")];
         assert_eq!(
             d["spec"]["template"]["metadata"]["annotations"]["vault.hashicorp.com/role"],
@@ -306,5 +676,292 @@ mod tests {
             stable_uid("ServiceAccount", "a", "b"),
             stable_uid("ServiceAccount", "a", "b")
         );
+    }
+
+    #[test]
+    fn world_has_the_vault_operators_objects_and_a_csi_deployment() {
+        let w = KubeWorld::new();
+        let count = |c: Crd| w.custom[&c].len();
+        assert_eq!(w.custom.len(), Crd::ALL.len(), "every kind served");
+        for (crd, n) in [
+            (Crd::SecretStore, 0),
+            (Crd::ClusterSecretStore, 1),
+            (Crd::ExternalSecret, 1),
+            (Crd::VaultConnection, 1),
+            (Crd::VaultAuth, 1),
+            (Crd::VaultStaticSecret, 1),
+            (Crd::VaultDynamicSecret, 0),
+            (Crd::VaultPkiSecret, 0),
+            (Crd::SecretProviderClass, 1),
+        ] {
+            assert_eq!(count(crd), n, "{crd:?}");
+        }
+        let css = &w.custom[&Crd::ClusterSecretStore][&key("", "vault-backend")];
+        assert!(css["metadata"].get("namespace").is_none());
+        assert_eq!(
+            css["metadata"]["uid"],
+            stable_uid("ClusterSecretStore", "", "vault-backend")
+        );
+        let k8s = &css["spec"]["provider"]["vault"]["auth"]["kubernetes"];
+        assert_eq!(k8s["mountPath"], AUTH_MOUNT);
+        // Every role the operators use exists with its ServiceAccount.
+        let vss_auth = &w.custom[&Crd::VaultAuth][&key("production", "default")]["spec"];
+        let spc = &w.custom[&Crd::SecretProviderClass][&key("production", CSI_CLASS)]["spec"];
+        for role in [
+            k8s["role"].as_str().unwrap(),
+            vss_auth["kubernetes"]["role"].as_str().unwrap(),
+            spc["parameters"]["roleName"].as_str().unwrap(),
+        ] {
+            assert!(APPS.contains(&role), "{role}");
+            assert!(w.sa_uid("production", role).is_some(), "{role}");
+        }
+        assert_eq!(vss_auth["mount"], AUTH_MOUNT);
+        assert_eq!(spc["parameters"]["vaultKubernetesMountPath"], AUTH_MOUNT);
+        // Unique resourceVersions, statuses of working logins.
+        let rvs: HashSet<&str> = w
+            .custom
+            .values()
+            .flat_map(|m| m.values())
+            .map(|o| o["metadata"]["resourceVersion"].as_str().unwrap())
+            .collect();
+        assert_eq!(rvs.len(), 6);
+        assert_eq!(css["status"]["conditions"][0]["status"], "True");
+
+        // A fleet's mount and a failure rebuild them.
+        let mut f = KubeWorld::new();
+        f.set_vault_operators(
+            "kubernetes-b",
+            Some(LoginFailure::Sealed),
+            chrono::Utc::now(),
+        );
+        let vss = &f.custom[&Crd::VaultStaticSecret][&key("production", "orders-config")];
+        let msg = vss["status"]["conditions"][0]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("/v1/auth/kubernetes-b/login Code: 503. Errors: * Vault is sealed"),
+            "{msg}"
+        );
+        assert_eq!(
+            f.custom[&Crd::VaultAuth][&key("production", "default")]["spec"]["mount"],
+            "kubernetes-b"
+        );
+
+        // reports-web: one replica, rolled out, no injector, the class mounted by CSI.
+        let d = &w.deployments[&key("production", CSI_DEPLOYMENT)];
+        assert_eq!(d["spec"]["replicas"], 1);
+        assert_eq!(d["status"], rolled_out_status(1, 1, CREATED));
+        let template = &d["spec"]["template"];
+        assert_eq!(template["metadata"]["annotations"], json!({}));
+        assert_eq!(template["spec"]["serviceAccountName"], CSI_ROLE);
+        assert_eq!(
+            template["spec"]["volumes"][0],
+            json!({"name": "secrets", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": true,
+                "volumeAttributes": {"secretProviderClass": "reports-vault"}}})
+        );
+        let typed: k8s_openapi::api::apps::v1::Deployment =
+            serde_json::from_value(d.clone()).expect("a Deployment");
+        let pod = typed.spec.template.spec.expect("pod spec");
+        assert_eq!(
+            pod.volumes.unwrap()[0].csi.as_ref().unwrap().driver,
+            "secrets-store.csi.k8s.io"
+        );
+
+        // RBAC: kubectl reads them, patches nothing; the bot does both; others nothing.
+        let bot = sa_username(BOT_NAMESPACE, BOT_SA);
+        for crd in Crd::ALL {
+            let (g, r) = (crd.group(), crd.resource());
+            assert!(w.allowed("system:anonymous", "list", g, r), "{crd:?}");
+            assert!(w.allowed("system:anonymous", "get", g, r), "{crd:?}");
+            assert!(!w.allowed("system:anonymous", "patch", g, r), "{crd:?}");
+            assert!(w.allowed(&bot, "list", g, r) && w.allowed(&bot, "patch", g, r));
+            assert!(!w.allowed(&sa_username("vault", "vault-auth"), "list", g, r));
+        }
+        assert!(!w.allowed(
+            "system:anonymous",
+            "list",
+            "external-secrets.io",
+            "pushsecrets"
+        ));
+    }
+
+    /// The role an injected pod template logs in with (`role` or `auth-config-role`).
+    fn role_of(template: &Value) -> Option<&str> {
+        let a = &template["metadata"]["annotations"];
+        a["vault.hashicorp.com/role"]
+            .as_str()
+            .or_else(|| a["vault.hashicorp.com/auth-config-role"].as_str())
+    }
+
+    #[test]
+    fn world_has_statefulsets_daemonsets_and_cronjobs_that_use_vault() {
+        let w = KubeWorld::new();
+        assert_eq!(w.statefulsets.len(), 2);
+        assert_eq!(w.daemonsets.len(), 1);
+        assert_eq!(w.cronjobs.len(), 1);
+        let deployment_roles: HashSet<&str> = w
+            .deployments
+            .values()
+            .filter_map(|d| role_of(&d["spec"]["template"]))
+            .collect();
+        let mut rvs = HashSet::new();
+        for kind in [
+            Workload::StatefulSet,
+            Workload::DaemonSet,
+            Workload::CronJob,
+        ] {
+            for ((ns, name), o) in w.objects(kind) {
+                assert_eq!(ns, "production");
+                assert_eq!(o["kind"], kind.kind());
+                assert_eq!(o["apiVersion"], kind.api_version());
+                let m = &o["metadata"];
+                assert_eq!(m["name"], name.as_str());
+                assert_eq!(m["namespace"], "production");
+                assert_eq!(m["uid"], stable_uid(kind.kind(), ns, name));
+                assert_eq!(m["generation"], 1);
+                assert_eq!(m["creationTimestamp"], CREATED);
+                assert!(rvs.insert(m["resourceVersion"].as_str().unwrap().to_string()));
+                let template = match kind {
+                    Workload::CronJob => &o["spec"]["jobTemplate"]["spec"]["template"],
+                    _ => &o["spec"]["template"],
+                };
+                let role = role_of(template).expect("a role");
+                assert!(deployment_roles.contains(role), "{name}: {role}");
+                assert_eq!(
+                    template["metadata"]["annotations"]["vault.hashicorp.com/agent-inject"],
+                    "true"
+                );
+                assert_eq!(template["spec"]["serviceAccountName"], role);
+                assert!(w.sa_uid(ns, role).is_some());
+            }
+        }
+        let roles: Vec<&str> = [
+            &w.statefulsets[&key("production", "ledger-db")]["spec"]["template"],
+            &w.daemonsets[&key("production", "log-shipper")]["spec"]["template"],
+            &w.statefulsets[&key("production", "legacy-cache")]["spec"]["template"],
+            &w.cronjobs[&key("production", "nightly-report")]["spec"]["jobTemplate"]["spec"]
+                ["template"],
+        ]
+        .into_iter()
+        .map(|t| role_of(t).unwrap())
+        .collect();
+        assert_eq!(
+            roles,
+            [
+                "ledger-sync",
+                "notifications",
+                "orders-api",
+                "billing-worker"
+            ]
+        );
+
+        let db = &w.statefulsets[&key("production", "ledger-db")];
+        let ann = &db["spec"]["template"]["metadata"]["annotations"];
+        assert!(
+            ann.get("vault.hashicorp.com/role").is_none(),
+            "found only via auth-config-role"
+        );
+        assert_eq!(ann["vault.hashicorp.com/auth-config-role"], "ledger-sync");
+        assert_eq!(
+            db["spec"]["updateStrategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        );
+        let st = &db["status"];
+        assert_eq!(st["observedGeneration"], db["metadata"]["generation"]);
+        for k in [
+            "replicas",
+            "readyReplicas",
+            "currentReplicas",
+            "updatedReplicas",
+        ] {
+            assert_eq!(st[k], 2, "{k}");
+        }
+        assert_eq!(st["currentRevision"], st["updateRevision"]);
+        assert_eq!(
+            st["updateRevision"],
+            revision_name("ledger-db", &db["spec"]["template"])
+        );
+        assert!(
+            st["updateRevision"]
+                .as_str()
+                .unwrap()
+                .starts_with("ledger-db-"),
+            "{st}"
+        );
+
+        let cache = &w.statefulsets[&key("production", "legacy-cache")];
+        assert_eq!(cache["spec"]["updateStrategy"], json!({"type": "OnDelete"}));
+        assert_eq!(cache["status"]["updatedReplicas"], 2);
+        assert_eq!(
+            cache["status"]["currentRevision"],
+            cache["status"]["updateRevision"]
+        );
+
+        let ds = &w.daemonsets[&key("production", "log-shipper")];
+        assert_eq!(ds["spec"]["updateStrategy"]["type"], "RollingUpdate");
+        for k in [
+            "desiredNumberScheduled",
+            "currentNumberScheduled",
+            "updatedNumberScheduled",
+            "numberAvailable",
+            "numberReady",
+        ] {
+            assert_eq!(ds["status"][k], 3, "{k}");
+        }
+        assert!(ds["status"].get("numberUnavailable").is_none());
+        assert_eq!(ds["status"]["observedGeneration"], 1);
+
+        let cj = &w.cronjobs[&key("production", "nightly-report")];
+        assert_eq!(cj["spec"]["schedule"], "0 2 * * *");
+        assert_eq!(
+            cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"],
+            "OnFailure"
+        );
+
+        // The typed clients read them as Kubernetes serves them.
+        use k8s_openapi::api::{apps::v1 as apps, batch::v1 as batch};
+        let typed: apps::StatefulSet = serde_json::from_value(db.clone()).expect("sts");
+        let spec = typed.spec;
+        assert_eq!(spec.service_name.as_deref(), Some("ledger-db"));
+        let strategy = spec.update_strategy.expect("strategy");
+        assert_eq!(strategy.rolling_update.and_then(|r| r.partition), Some(0));
+        let status = typed.status.expect("status");
+        assert_eq!(status.updated_replicas, Some(2));
+        assert_eq!(status.current_revision, status.update_revision);
+        let typed: apps::DaemonSet = serde_json::from_value(ds.clone()).expect("ds");
+        assert_eq!(typed.status.expect("status").number_available, Some(3));
+        let typed: batch::CronJob = serde_json::from_value(cj.clone()).expect("cj");
+        let pod = typed.spec.job_template.spec.expect("job").template;
+        assert_eq!(
+            pod.spec.expect("pod").service_account_name.as_deref(),
+            Some("billing-worker")
+        );
+
+        // RBAC: the bot reads, watches and patches them; kubectl (anonymous) only reads.
+        let bot = sa_username(BOT_NAMESPACE, BOT_SA);
+        for verb in ["get", "list", "watch", "patch"] {
+            for r in ["statefulsets", "daemonsets"] {
+                assert!(w.allowed(&bot, verb, "apps", r), "{verb} {r}");
+            }
+        }
+        assert!(w.allowed(&bot, "list", "batch", "cronjobs"));
+        assert!(w.allowed(&bot, "get", "batch", "cronjobs"));
+        for r in ["statefulsets", "daemonsets"] {
+            assert!(w.allowed("system:anonymous", "list", "apps", r));
+            assert!(w.allowed("system:anonymous", "watch", "apps", r));
+            assert!(!w.allowed("system:anonymous", "patch", "apps", r));
+        }
+        assert!(w.allowed("system:anonymous", "list", "batch", "cronjobs"));
+        let reviewer = sa_username("vault", "vault-auth");
+        assert!(!w.allowed(&reviewer, "list", "apps", "statefulsets"));
+        assert!(!w.allowed(&reviewer, "patch", "apps", "daemonsets"));
+
+        assert_eq!(
+            Workload::from_resource("apps", "statefulsets"),
+            Some(Workload::StatefulSet)
+        );
+        assert_eq!(
+            Workload::from_resource("batch", "cronjobs"),
+            Some(Workload::CronJob)
+        );
+        assert_eq!(Workload::from_resource("apps", "cronjobs"), None);
     }
 }

@@ -103,11 +103,13 @@ pub async fn run(probes: &Probes, target: &ProbeTarget) -> Evidence {
         canary,
         reviewer,
         workloads,
+        secret_syncs,
     ) = tokio::join!(
         run.vault_side(),
         run.canary_chain(),
         run.reviewer(),
         run.workloads(),
+        run.secret_syncs(),
     );
     let vault_log = this_mounts_lines(canary.vault_log, &auth_mount);
     Evidence {
@@ -141,6 +143,7 @@ pub async fn run(probes: &Probes, target: &ProbeTarget) -> Evidence {
         reviewer,
         kube_api,
         workloads,
+        secret_syncs,
         duration_ms: started.elapsed().as_millis() as u64,
     }
 }
@@ -583,10 +586,17 @@ impl Run<'_> {
         }
     }
 
+    async fn secret_syncs(&self) -> Probe<Vec<crate::evidence::SecretSync>> {
+        match self.kube() {
+            Ok(k) => self.timed(k.secret_syncs(&self.target.auth_mount)).await,
+            Err(why) => Probe::skipped(why),
+        }
+    }
+
     async fn workloads(&self) -> Probe<Vec<crate::evidence::Workload>> {
         match self.kube() {
             Ok(k) => {
-                self.timed(k.vault_workloads(&self.target.role_annotation))
+                self.timed(k.vault_workloads(&self.target.role_annotation, &self.target.auth_mount))
                     .await
             }
             Err(why) => Probe::skipped(why),

@@ -7,22 +7,24 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use std::fmt::Write as _;
+
 use super::plan::{
-    Plan, PlanError, PlanSettings, ReconfigurePlan, RestartPlan, ReviewerToken, Strategy,
+    DeploymentTarget, Plan, PlanError, PlanSettings, ReconfigurePlan, RestartPlan, ReviewerToken,
+    Strategy,
 };
 use super::restart;
 use super::rollout::RolloutStatus;
 use crate::diagnosis::RemediationKind;
 use crate::diagnosis::Report;
-use crate::evidence::AuthConfig;
+use crate::evidence::{AuthConfig, Workload, WorkloadKind};
 use crate::probes::triage;
 use crate::probes::{ProbeTarget, Probes};
 
-/// Longest wait for one deployment to roll out.
+/// Longest wait for one workload to roll out.
 pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Asked before each change to the world: `Err(reason)` stops the run (a deposed leader).
@@ -44,6 +46,13 @@ pub struct ExecutionOutcome {
     pub steps: Vec<Step>,
     /// A reviewer token was written: its ServiceAccount and expiry (never the token).
     pub rotated_reviewer: Option<(String, Option<chrono::DateTime<chrono::Utc>>)>,
+    /// Restarts: the workloads whose restart or rollout failed (`Deployment production/x`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
+    /// Restarts: the workloads of the plan left unrestarted because a batch before theirs
+    /// failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_started: Vec<String>,
 }
 
 /// Why an approved plan was not run.
@@ -105,7 +114,15 @@ impl Remediator {
         let fresh = Box::pin(triage(&self.probes, &self.target)).await;
         let current = match approved {
             Plan::ReconfigureAuth(p) => self.plan(&fresh, p.strategy.kind()),
-            Plan::RestartDeployments(p) => Ok(still_there(p, &fresh)),
+            Plan::RestartDeployments(p) => Ok(still_there(
+                p,
+                &fresh
+                    .evidence
+                    .workloads
+                    .value()
+                    .cloned()
+                    .unwrap_or_default(),
+            )),
         };
         let current = match current {
             Ok(p) => p,
@@ -132,17 +149,23 @@ impl Remediator {
             }
         };
         let rotated = Mutex::new(None);
-        let (ok, summary) = match approved {
+        let (ok, summary, restarts) = match approved {
             Plan::ReconfigureAuth(p) => {
-                Box::pin(self.reconfigure(p, &record, may_act, &rotated)).await
+                let (ok, summary) = Box::pin(self.reconfigure(p, &record, may_act, &rotated)).await;
+                (ok, summary, RestartRun::default())
             }
-            Plan::RestartDeployments(p) => Box::pin(self.restart(p, &record, may_act)).await,
+            Plan::RestartDeployments(p) => {
+                let run = Box::pin(self.restart(p, &record, may_act)).await;
+                (run.ok, run.summary.clone(), run)
+            }
         };
         Ok(ExecutionOutcome {
             ok,
             summary,
             steps: steps.into_inner().unwrap_or_default(),
             rotated_reviewer: rotated.into_inner().unwrap_or_default(),
+            failed: restarts.failed,
+            not_started: restarts.not_started,
         })
     }
 
@@ -306,124 +329,221 @@ impl Remediator {
         }
     }
 
+    /// Restarts the plan's workloads in batches of `concurrency`, each watched by kubectl's
+    /// rules for its kind; after a batch in which a restart or rollout failed, the next batch
+    /// is not started.
     async fn restart(
         &self,
         plan: &RestartPlan,
         record: &(dyn Fn(Step) + Sync),
         may_act: &MayAct<'_>,
-    ) -> (bool, String) {
+    ) -> RestartRun {
         let Some(kube) = &self.probes.kube else {
             record(Step {
                 step: "restart".into(),
                 ok: false,
                 detail: "no Kubernetes access".into(),
             });
-            return (false, "not run: no Kubernetes access".into());
+            return RestartRun {
+                summary: "not run: no Kubernetes access".into(),
+                ..RestartRun::default()
+            };
         };
-        let results: Vec<bool> = futures::stream::iter(plan.deployments.clone())
-            .map(|d| async move {
-                let id = format!("{}/{}", d.namespace, d.name);
-                match kube.deployment(&d.namespace, &d.name).await {
-                    Ok(Some(dep)) if dep.spec.paused == Some(true) => {
-                        record(Step {
-                            step: format!("restart {id}"),
-                            ok: false,
-                            detail: "can't restart paused deployment (run rollout resume first)"
-                                .into(),
-                        });
-                        return false;
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) => {
-                        record(Step {
-                            step: format!("restart {id}"),
-                            ok: false,
-                            detail: "the deployment no longer exists".into(),
-                        });
-                        return false;
-                    }
-                    Err(e) => {
-                        record(Step {
-                            step: format!("restart {id}"),
-                            ok: false,
-                            detail: e.to_string(),
-                        });
-                        return false;
-                    }
+        let noun = if plan
+            .deployments
+            .iter()
+            .all(|d| d.kind == WorkloadKind::Deployment)
+        {
+            "deployments"
+        } else {
+            "workloads"
+        };
+        let total = plan.deployments.len();
+        let batches = run_batches(&plan.deployments, plan.concurrency, |d| {
+            self.restart_one(kube, d, record, may_act)
+        })
+        .await;
+        let (done, failed, not_started) = (batches.done, batches.failed, batches.not_started);
+        let mut summary = format!("{done} of {total} {noun} rolled out");
+        if !failed.is_empty() {
+            let _ = write!(summary, "; failed: {}", failed.join(", "));
+        }
+        if !not_started.is_empty() {
+            let _ = write!(
+                summary,
+                "; stopped, not restarted: {}",
+                not_started.join(", ")
+            );
+            record(Step {
+                step: "stop".into(),
+                ok: false,
+                detail: format!(
+                    "{} failed, so the next batch was not started; not restarted: {}. A new approval of the plan can continue (it restarts every workload of the plan again)",
+                    failed.join(", "),
+                    not_started.join(", ")
+                ),
+            });
+        }
+        RestartRun {
+            ok: failed.is_empty() && not_started.is_empty(),
+            summary,
+            failed,
+            not_started,
+        }
+    }
+
+    /// Restarts one workload and watches its rollout; `true` once it rolled out.
+    async fn restart_one(
+        &self,
+        kube: &crate::kube::KubeClient,
+        d: &DeploymentTarget,
+        record: &(dyn Fn(Step) + Sync),
+        may_act: &MayAct<'_>,
+    ) -> bool {
+        // Deployments keep the step names of older releases (`restart production/x`).
+        let id = match d.kind {
+            WorkloadKind::Deployment => format!("{}/{}", d.namespace, d.name),
+            kind => format!("{kind} {}/{}", d.namespace, d.name),
+        };
+        let fail = |detail: String| {
+            record(Step {
+                step: format!("restart {id}"),
+                ok: false,
+                detail,
+            });
+            false
+        };
+        match restart::get(kube, d.kind, &d.namespace, &d.name).await {
+            Ok(Some(live)) => {
+                if let Some(why) = live.refusal() {
+                    return fail(why.into());
                 }
-                if let Err(why) = may_act().await {
-                    record(Step {
-                        step: format!("restart {id}"),
-                        ok: false,
-                        detail: format!("stopped before restarting: {why}"),
-                    });
-                    return false;
+                let uid = live.uid().unwrap_or_default();
+                if !d.uid.is_empty() && uid != d.uid {
+                    return fail(format!(
+                        "the {} was recreated since the plan was made (uid {uid}, planned {}); triage again",
+                        d.kind.as_str().to_ascii_lowercase(),
+                        d.uid
+                    ));
                 }
-                if let Err(e) = restart::restart(kube, &d.namespace, &d.name).await {
-                    record(Step {
-                        step: format!("restart {id}"),
-                        ok: false,
-                        detail: e.to_string(),
-                    });
-                    return false;
-                }
+            }
+            Ok(None) => {
+                return fail(format!(
+                    "the {} no longer exists",
+                    d.kind.as_str().to_ascii_lowercase()
+                ));
+            }
+            Err(e) => return fail(e.to_string()),
+        }
+        if let Err(why) = may_act().await {
+            return fail(format!("stopped before restarting: {why}"));
+        }
+        if let Err(e) = restart::restart(kube, d.kind, &d.namespace, &d.name).await {
+            return fail(e.to_string());
+        }
+        record(Step {
+            step: format!("restart {id}"),
+            ok: true,
+            detail: format!("{}/{} restarted", restart::resource(d.kind), d.name),
+        });
+        let status = restart::watch(
+            kube,
+            d.kind,
+            &d.namespace,
+            &d.name,
+            self.rollout_timeout,
+            |m| {
                 record(Step {
-                    step: format!("restart {id}"),
+                    step: format!("progress {id}"),
                     ok: true,
-                    detail: format!("deployment.apps/{} restarted", d.name),
-                });
-                let status =
-                    restart::watch(kube, &d.namespace, &d.name, self.rollout_timeout, |m| {
-                        if m.starts_with("Waiting") {
-                            record(Step {
-                                step: format!("progress {id}"),
-                                ok: true,
-                                detail: m.to_string(),
-                            });
-                        }
-                    })
-                    .await;
-                let (ok, detail) = match status {
-                    RolloutStatus::Complete(m) => (true, m),
-                    RolloutStatus::Failed(m) | RolloutStatus::Progressing(m) => (false, m),
-                };
-                record(Step {
-                    step: format!("rollout {id}"),
-                    ok,
-                    detail,
-                });
-                ok
-            })
-            .buffer_unordered(plan.concurrency.max(1))
-            .collect()
-            .await;
-        let done = results.iter().filter(|ok| **ok).count();
-        let ok = done == results.len();
-        (
-            ok,
-            format!("{done} of {} deployments rolled out", results.len()),
+                    detail: m.to_string(),
+                })
+            },
         )
+        .await;
+        let (ok, detail) = match status {
+            RolloutStatus::Complete(m) => (true, m),
+            RolloutStatus::Failed(m) | RolloutStatus::Progressing(m) => (false, m),
+        };
+        record(Step {
+            step: format!("rollout {id}"),
+            ok,
+            detail,
+        });
+        ok
     }
 }
 
-/// The approved restart plan as the cluster has it now: deployments that are gone are
-/// dropped and recreated ones carry their new uid, so any change alters the fingerprint.
-/// (The verdict is not part of it: restarts follow a fix, when triage says healthy.)
-fn still_there(approved: &RestartPlan, fresh: &Report) -> Plan {
-    let workloads = fresh
-        .evidence
-        .workloads
-        .value()
-        .cloned()
-        .unwrap_or_default();
+/// How the restarts of a plan went.
+#[derive(Debug, Default)]
+struct RestartRun {
+    ok: bool,
+    summary: String,
+    failed: Vec<String>,
+    not_started: Vec<String>,
+}
+
+/// What [`run_batches`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Batches {
+    /// How many rolled out.
+    done: usize,
+    /// Those that failed, [`labelled`].
+    failed: Vec<String>,
+    /// Those of the batches after a failed one, never started, [`labelled`].
+    not_started: Vec<String>,
+}
+
+/// Runs `one` on `targets` in batches of `concurrency` (each batch at once, to its end);
+/// after a batch in which one failed, the next batch is not started.
+async fn run_batches<'t, F, Fut>(
+    targets: &'t [DeploymentTarget],
+    concurrency: usize,
+    one: F,
+) -> Batches
+where
+    F: Fn(&'t DeploymentTarget) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut out = Batches::default();
+    let mut batches = targets.chunks(concurrency.max(1));
+    for batch in batches.by_ref() {
+        let results = futures::future::join_all(batch.iter().map(&one)).await;
+        for (d, ok) in batch.iter().zip(results) {
+            if ok {
+                out.done += 1;
+            } else {
+                out.failed.push(labelled(d));
+            }
+        }
+        if !out.failed.is_empty() {
+            break;
+        }
+    }
+    out.not_started = batches.flatten().map(labelled).collect();
+    out
+}
+
+/// `Deployment production/payments-api`.
+fn labelled(d: &DeploymentTarget) -> String {
+    format!("{} {}/{}", d.kind, d.namespace, d.name)
+}
+
+/// The approved restart plan as the cluster has it now: workloads that are gone (or became
+/// OnDelete) are dropped and recreated ones carry their new uid, so any change alters the
+/// fingerprint. The workloads reported as not restarted are carried as approved: nothing is
+/// done to them. (The verdict is not part of it: restarts follow a fix, when triage says
+/// healthy.)
+fn still_there(approved: &RestartPlan, workloads: &[Workload]) -> Plan {
     let deployments = approved
         .deployments
         .iter()
         .filter_map(|d| {
             workloads
                 .iter()
-                .find(|w| w.namespace == d.namespace && w.name == d.name)
-                .map(|w| super::plan::DeploymentTarget {
+                .find(|w| w.kind == d.kind && w.namespace == d.namespace && w.name == d.name)
+                .filter(|w| !w.on_delete)
+                .map(|w| DeploymentTarget {
                     uid: w.uid.clone(),
                     role: w.role.clone(),
                     ..d.clone()
@@ -433,6 +553,7 @@ fn still_there(approved: &RestartPlan, fresh: &Report) -> Plan {
     Plan::RestartDeployments(RestartPlan {
         deployments,
         concurrency: approved.concurrency,
+        not_restarted: approved.not_restarted.clone(),
     })
 }
 
@@ -497,7 +618,10 @@ fn difference(approved: &Plan, current: &Plan) -> String {
             let names = |p: &RestartPlan| {
                 p.deployments
                     .iter()
-                    .map(|d| format!("{}/{}", d.namespace, d.name))
+                    .map(|d| match d.kind {
+                        WorkloadKind::Deployment => format!("{}/{}", d.namespace, d.name),
+                        kind => format!("{kind} {}/{}", d.namespace, d.name),
+                    })
                     .collect::<Vec<_>>()
             };
             if names(a) != names(c) {
@@ -535,5 +659,133 @@ mod tests {
             ..written.clone()
         };
         assert!(changed_fields(&written, &old_plugin).is_empty());
+    }
+
+    fn target(kind: WorkloadKind, name: &str) -> DeploymentTarget {
+        DeploymentTarget {
+            namespace: "production".into(),
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            role: name.into(),
+            kind,
+        }
+    }
+
+    fn targets() -> Vec<DeploymentTarget> {
+        vec![
+            target(WorkloadKind::Deployment, "a"),
+            target(WorkloadKind::StatefulSet, "b"),
+            target(WorkloadKind::DaemonSet, "c"),
+            target(WorkloadKind::Deployment, "d"),
+            target(WorkloadKind::Deployment, "e"),
+            target(WorkloadKind::Deployment, "f"),
+            target(WorkloadKind::Deployment, "g"),
+        ]
+    }
+
+    #[tokio::test]
+    async fn batches_run_in_order_and_all_roll_out() {
+        let started = Mutex::new(Vec::new());
+        let out = run_batches(&targets(), 3, |d| {
+            started.lock().unwrap().push(d.name.clone());
+            async { true }
+        })
+        .await;
+        assert_eq!(out.done, 7);
+        assert!(out.failed.is_empty() && out.not_started.is_empty());
+        assert_eq!(started.into_inner().unwrap().join(""), "abcdefg");
+    }
+
+    #[tokio::test]
+    async fn a_failed_rollout_stops_before_the_next_batch() {
+        let started = Mutex::new(Vec::new());
+        let out = run_batches(&targets(), 3, |d| {
+            started.lock().unwrap().push(d.name.clone());
+            let ok = d.name != "e";
+            async move { ok }
+        })
+        .await;
+        // The failing batch (d, e, f) runs to its end; g is never started.
+        assert_eq!(started.into_inner().unwrap().join(""), "abcdef");
+        assert_eq!(
+            out,
+            Batches {
+                done: 5,
+                failed: vec!["Deployment production/e".into()],
+                not_started: vec!["Deployment production/g".into()],
+            }
+        );
+        let out = run_batches(&targets(), 3, |d| {
+            let ok = d.name != "b";
+            async move { ok }
+        })
+        .await;
+        assert_eq!(out.failed, ["StatefulSet production/b"]);
+        assert_eq!(out.not_started.len(), 4);
+        // Concurrency 0 is one at a time.
+        let out = run_batches(&targets(), 0, |_| async { false }).await;
+        assert_eq!(out.failed, ["Deployment production/a"]);
+        assert_eq!(out.not_started.len(), 6);
+    }
+
+    fn workload(kind: WorkloadKind, name: &str, uid: &str, on_delete: bool) -> Workload {
+        Workload {
+            namespace: "production".into(),
+            name: name.into(),
+            kind,
+            uid: uid.into(),
+            role: name.into(),
+            on_delete,
+            ..Workload::default()
+        }
+    }
+
+    #[test]
+    fn the_plan_as_the_cluster_has_it_now() {
+        let approved = RestartPlan {
+            deployments: vec![
+                target(WorkloadKind::Deployment, "a"),
+                target(WorkloadKind::StatefulSet, "b"),
+            ],
+            concurrency: 3,
+            not_restarted: vec![super::super::plan::NotRestarted {
+                kind: WorkloadKind::CronJob,
+                namespace: "production".into(),
+                name: "n".into(),
+                reason: super::super::plan::NotRestartedReason::CronJob,
+            }],
+        };
+        let same = [
+            workload(WorkloadKind::Deployment, "a", "uid-a", false),
+            workload(WorkloadKind::StatefulSet, "b", "uid-b", false),
+        ];
+        let plan = Plan::RestartDeployments(approved.clone());
+        assert_eq!(still_there(&approved, &same), plan);
+        // Recreated: another uid.
+        let recreated = [
+            workload(WorkloadKind::Deployment, "a", "uid-a", false),
+            workload(WorkloadKind::StatefulSet, "b", "uid-b2", false),
+        ];
+        let now = still_there(&approved, &recreated);
+        assert_ne!(now.fingerprint(), plan.fingerprint());
+        assert_eq!(difference(&plan, &now), "a deployment was recreated");
+        // Switched to OnDelete, or now a Deployment of that name: no longer the target.
+        for changed in [
+            workload(WorkloadKind::StatefulSet, "b", "uid-b", true),
+            workload(WorkloadKind::Deployment, "b", "uid-b", false),
+        ] {
+            let now = still_there(
+                &approved,
+                &[
+                    workload(WorkloadKind::Deployment, "a", "uid-a", false),
+                    changed,
+                ],
+            );
+            assert_ne!(now.fingerprint(), plan.fingerprint());
+            assert_eq!(
+                difference(&plan, &now),
+                "the deployments are now production/a"
+            );
+        }
     }
 }

@@ -9,12 +9,12 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::diagnosis::{Action, RemediationKind, Report, VerdictCode};
-use crate::evidence::AuthConfig;
+use crate::diagnosis::{Action, AffectedWorkload, RemediationKind, Report, VerdictCode};
+use crate::evidence::{AuthConfig, Workload, WorkloadKind};
 
 /// Default lifetime asked for a rotated reviewer token (the API server may shorten it).
 pub const DEFAULT_REVIEWER_TOKEN_SECONDS: i64 = 365 * 24 * 3600;
-/// Deployments restarted at once.
+/// Workloads restarted at once (one batch).
 pub const DEFAULT_RESTART_CONCURRENCY: usize = 3;
 
 /// How `reconfigure-auth` fixes the config.
@@ -84,20 +84,60 @@ pub struct ReconfigurePlan {
     pub change: ConfigChange,
 }
 
-/// One deployment to restart, by identity (a recreated deployment has another uid).
+/// One workload to restart, by identity (a recreated one has another uid): a Deployment,
+/// StatefulSet or DaemonSet.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DeploymentTarget {
     pub namespace: String,
     pub name: String,
     pub uid: String,
     pub role: String,
+    /// Plans of older releases restart Deployments.
+    #[serde(default)]
+    pub kind: WorkloadKind,
 }
 
-/// `restart-deployments`.
+/// `restart-deployments` (the name predates StatefulSets and DaemonSets): the workloads
+/// restarted, in batches of `concurrency`, and those in the blast radius it leaves alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartPlan {
+    /// Deployments, StatefulSets and DaemonSets (the field keeps its old name).
     pub deployments: Vec<DeploymentTarget>,
     pub concurrency: usize,
+    /// Affected workloads a restart cannot fix, reported with what to do instead. Absent in
+    /// plans of older releases, and not serialized when empty, so their fingerprints stand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_restarted: Vec<NotRestarted>,
+}
+
+/// An affected workload the plan does not restart.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NotRestarted {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    pub reason: NotRestartedReason,
+}
+
+/// Why an affected workload is not restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotRestartedReason {
+    /// A StatefulSet or DaemonSet with `updateStrategy: OnDelete`: a restart patch changes
+    /// nothing until its pods are deleted.
+    OnDelete,
+    /// Its pods come from Jobs; each run starts fresh pods.
+    CronJob,
+}
+
+impl NotRestartedReason {
+    /// What to do instead, for people.
+    pub fn text(self) -> &'static str {
+        match self {
+            NotRestartedReason::OnDelete => "OnDelete: delete its pods to pick up the fix",
+            NotRestartedReason::CronJob => "CronJob: its next run logs in afresh",
+        }
+    }
 }
 
 /// A remediation plan.
@@ -117,7 +157,7 @@ pub enum PlanError {
     ConfigUnknown,
     #[error("no [reviewer] ServiceAccount is configured to mint a token for")]
     NoReviewer,
-    #[error("no affected deployment to restart")]
+    #[error("no affected deployment, StatefulSet or DaemonSet to restart")]
     NothingToRestart,
     #[error("no cluster {0} in the config")]
     UnknownCluster(String),
@@ -201,36 +241,35 @@ impl Plan {
         })))
     }
 
-    /// `restart-deployments` for the affected deployments in `report`.
+    /// `restart-deployments` for the workloads in the blast radius of `report`: its
+    /// Deployments, and its StatefulSets and DaemonSets that roll out on a template change;
+    /// OnDelete ones and CronJobs are listed as not restarted.
     pub fn restart(report: &Report, settings: &PlanSettings) -> Result<Plan, PlanError> {
-        let affected = &report.verdict.affected_deployments;
-        let uids = report
+        let workloads = report
             .evidence
             .workloads
             .value()
             .cloned()
             .unwrap_or_default();
-        let mut deployments: Vec<DeploymentTarget> = affected
-            .iter()
-            .map(|d| DeploymentTarget {
-                namespace: d.namespace.clone(),
-                name: d.name.clone(),
-                uid: uids
-                    .iter()
-                    .find(|w| w.namespace == d.namespace && w.name == d.name)
-                    .map(|w| w.uid.clone())
-                    .unwrap_or_default(),
-                role: d.role.clone(),
-            })
-            .collect();
-        deployments.sort();
-        if deployments.is_empty() {
-            return Err(PlanError::NothingToRestart);
-        }
-        Ok(Plan::RestartDeployments(RestartPlan {
-            deployments,
-            concurrency: settings.restart_concurrency.max(1),
-        }))
+        // Verdicts of older releases name Deployments only.
+        let affected: Vec<AffectedWorkload> = if report.verdict.affected_workloads.is_empty() {
+            report
+                .verdict
+                .affected_deployments
+                .iter()
+                .map(|d| AffectedWorkload {
+                    kind: WorkloadKind::Deployment,
+                    namespace: d.namespace.clone(),
+                    name: d.name.clone(),
+                    roles: vec![d.role.clone()],
+                    via: Default::default(),
+                })
+                .collect()
+        } else {
+            report.verdict.affected_workloads.clone()
+        };
+        restart_plan(&affected, &workloads, settings.restart_concurrency)
+            .map(Plan::RestartDeployments)
     }
 
     pub fn action(&self) -> Action {
@@ -329,20 +368,127 @@ impl Plan {
                 let _ = writeln!(out, "Then verify: a canary login must succeed.");
             }
             Plan::RestartDeployments(p) => {
-                let _ = writeln!(
-                    out,
-                    "Restart {} deployments (kubectl rollout restart, {} at a time), each watched until rolled out:",
-                    p.deployments.len(),
-                    p.concurrency
-                );
+                let only_deployments = p
+                    .deployments
+                    .iter()
+                    .all(|d| d.kind == WorkloadKind::Deployment);
+                if only_deployments {
+                    let _ = writeln!(
+                        out,
+                        "Restart {} deployments (kubectl rollout restart, {} at a time), each watched until rolled out:",
+                        p.deployments.len(),
+                        p.concurrency
+                    );
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "Restart {} workloads ({}; kubectl rollout restart, {} at a time), each watched until rolled out:",
+                        p.deployments.len(),
+                        kind_counts(&p.deployments),
+                        p.concurrency
+                    );
+                }
                 for d in &p.deployments {
-                    let _ = writeln!(out, "  {}/{} (role {})", d.namespace, d.name, d.role);
+                    if d.kind == WorkloadKind::Deployment {
+                        let _ = writeln!(out, "  {}/{} (role {})", d.namespace, d.name, d.role);
+                    } else {
+                        let _ = writeln!(
+                            out,
+                            "  {}/{} ({}, role {})",
+                            d.namespace, d.name, d.kind, d.role
+                        );
+                    }
+                }
+                if !only_deployments {
+                    let _ = writeln!(
+                        out,
+                        "A failed rollout stops the restarts: the next batch is not started."
+                    );
+                }
+                if !p.not_restarted.is_empty() {
+                    let _ = writeln!(out, "Not restarted (reported only):");
+                    for n in &p.not_restarted {
+                        let _ = writeln!(
+                            out,
+                            "  {} {}/{}: {}",
+                            n.kind,
+                            n.namespace,
+                            n.name,
+                            n.reason.text()
+                        );
+                    }
                 }
             }
         }
         let _ = writeln!(out, "Fingerprint {}", self.fingerprint());
         out
     }
+}
+
+/// The restart plan for the `affected` workloads, their uid and update strategy looked up in
+/// `workloads` (the evidence) by kind, namespace and name. Pure.
+pub fn restart_plan(
+    affected: &[AffectedWorkload],
+    workloads: &[Workload],
+    concurrency: usize,
+) -> Result<RestartPlan, PlanError> {
+    let mut deployments = Vec::new();
+    let mut not_restarted = Vec::new();
+    for a in affected {
+        let live = workloads
+            .iter()
+            .find(|w| w.kind == a.kind && w.namespace == a.namespace && w.name == a.name);
+        let reason = if !a.kind.restartable() {
+            Some(NotRestartedReason::CronJob)
+        } else if live.is_some_and(|w| w.on_delete) {
+            Some(NotRestartedReason::OnDelete)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => not_restarted.push(NotRestarted {
+                kind: a.kind,
+                namespace: a.namespace.clone(),
+                name: a.name.clone(),
+                reason,
+            }),
+            None => deployments.push(DeploymentTarget {
+                namespace: a.namespace.clone(),
+                name: a.name.clone(),
+                uid: live.map(|w| w.uid.clone()).unwrap_or_default(),
+                role: a.roles.first().cloned().unwrap_or_default(),
+                kind: a.kind,
+            }),
+        }
+    }
+    deployments.sort();
+    deployments.dedup();
+    not_restarted.sort();
+    not_restarted.dedup();
+    if deployments.is_empty() {
+        return Err(PlanError::NothingToRestart);
+    }
+    Ok(RestartPlan {
+        deployments,
+        concurrency: concurrency.max(1),
+        not_restarted,
+    })
+}
+
+/// `5 Deployments, 1 StatefulSet, 1 DaemonSet`.
+fn kind_counts(targets: &[DeploymentTarget]) -> String {
+    [
+        WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet,
+    ]
+    .into_iter()
+    .filter_map(|kind| {
+        let n = targets.iter().filter(|t| t.kind == kind).count();
+        (n > 0).then(|| format!("{n} {kind}{}", if n == 1 { "" } else { "s" }))
+    })
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 /// `365 days`, `12 h`, `45 min`.
@@ -367,4 +513,222 @@ fn pem_summary(pem: &str) -> String {
         "PEM, {certs} block(s), sha256 {}",
         hex::encode(&digest[..4])
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::Via;
+
+    fn affected(kind: WorkloadKind, name: &str) -> AffectedWorkload {
+        AffectedWorkload {
+            kind,
+            namespace: "production".into(),
+            name: name.into(),
+            roles: vec![name.into()],
+            via: Via::Injector,
+        }
+    }
+
+    fn workload(kind: WorkloadKind, name: &str, on_delete: bool) -> Workload {
+        Workload {
+            namespace: "production".into(),
+            name: name.into(),
+            kind,
+            uid: format!("uid-{name}"),
+            role: name.into(),
+            service_account: name.into(),
+            replicas: 2,
+            via: Via::Injector,
+            on_delete,
+        }
+    }
+
+    fn mixed() -> (Vec<AffectedWorkload>, Vec<Workload>) {
+        use WorkloadKind::*;
+        let all = [
+            (Deployment, "payments-api", false),
+            (StatefulSet, "ledger-db", false),
+            (DaemonSet, "log-shipper", false),
+            (StatefulSet, "legacy-cache", true),
+            (CronJob, "nightly-report", false),
+            (Deployment, "orders-api", false),
+        ];
+        (
+            all.iter().map(|(k, n, _)| affected(*k, n)).collect(),
+            all.iter().map(|(k, n, d)| workload(*k, n, *d)).collect(),
+        )
+    }
+
+    #[test]
+    fn statefulsets_and_daemonsets_are_restarted_on_delete_ones_and_cronjobs_reported() {
+        let (affected, workloads) = mixed();
+        let p = restart_plan(&affected, &workloads, 3).unwrap();
+        let targets: Vec<(WorkloadKind, &str, &str)> = p
+            .deployments
+            .iter()
+            .map(|d| (d.kind, d.name.as_str(), d.uid.as_str()))
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                (WorkloadKind::StatefulSet, "ledger-db", "uid-ledger-db"),
+                (WorkloadKind::DaemonSet, "log-shipper", "uid-log-shipper"),
+                (WorkloadKind::Deployment, "orders-api", "uid-orders-api"),
+                (WorkloadKind::Deployment, "payments-api", "uid-payments-api"),
+            ]
+        );
+        assert_eq!(
+            p.not_restarted,
+            [
+                NotRestarted {
+                    kind: WorkloadKind::StatefulSet,
+                    namespace: "production".into(),
+                    name: "legacy-cache".into(),
+                    reason: NotRestartedReason::OnDelete,
+                },
+                NotRestarted {
+                    kind: WorkloadKind::CronJob,
+                    namespace: "production".into(),
+                    name: "nightly-report".into(),
+                    reason: NotRestartedReason::CronJob,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_uid_is_looked_up_by_kind_too() {
+        // A Deployment and a StatefulSet of the same name.
+        let affected = [affected(WorkloadKind::StatefulSet, "cache")];
+        let mut deployment = workload(WorkloadKind::Deployment, "cache", false);
+        deployment.uid = "uid-deployment".into();
+        let workloads = [
+            deployment,
+            workload(WorkloadKind::StatefulSet, "cache", false),
+        ];
+        let p = restart_plan(&affected, &workloads, 3).unwrap();
+        assert_eq!(p.deployments[0].uid, "uid-cache");
+    }
+
+    #[test]
+    fn nothing_to_restart_only_when_nothing_is_restartable() {
+        let affected = [
+            affected(WorkloadKind::StatefulSet, "legacy-cache"),
+            affected(WorkloadKind::CronJob, "nightly-report"),
+        ];
+        let workloads = [
+            workload(WorkloadKind::StatefulSet, "legacy-cache", true),
+            workload(WorkloadKind::CronJob, "nightly-report", false),
+        ];
+        assert_eq!(
+            restart_plan(&affected, &workloads, 3),
+            Err(PlanError::NothingToRestart)
+        );
+        assert_eq!(restart_plan(&[], &[], 3), Err(PlanError::NothingToRestart));
+        let p = restart_plan(&affected[1..], &workloads, 0);
+        assert_eq!(p, Err(PlanError::NothingToRestart));
+        let mut one = affected.to_vec();
+        one.push(super::tests::affected(
+            WorkloadKind::DaemonSet,
+            "log-shipper",
+        ));
+        let p = restart_plan(&one, &workloads, 0).unwrap();
+        assert_eq!(p.deployments.len(), 1);
+        assert_eq!(p.concurrency, 1, "at least one at a time");
+    }
+
+    #[test]
+    fn the_preview_names_kinds_and_what_is_not_restarted() {
+        let (affected, workloads) = mixed();
+        let plan = Plan::RestartDeployments(restart_plan(&affected, &workloads, 3).unwrap());
+        let preview = plan.preview();
+        let expected = format!(
+            "Restart 4 workloads (2 Deployments, 1 StatefulSet, 1 DaemonSet; kubectl rollout restart, 3 at a time), each watched until rolled out:
+  production/ledger-db (StatefulSet, role ledger-db)
+  production/log-shipper (DaemonSet, role log-shipper)
+  production/orders-api (role orders-api)
+  production/payments-api (role payments-api)
+A failed rollout stops the restarts: the next batch is not started.
+Not restarted (reported only):
+  StatefulSet production/legacy-cache: OnDelete: delete its pods to pick up the fix
+  CronJob production/nightly-report: CronJob: its next run logs in afresh
+Fingerprint {}
+",
+            plan.fingerprint()
+        );
+        assert_eq!(preview, expected);
+    }
+
+    #[test]
+    fn a_deployments_only_preview_reads_as_before() {
+        let affected = [
+            affected(WorkloadKind::Deployment, "orders-api"),
+            affected(WorkloadKind::Deployment, "payments-api"),
+        ];
+        let workloads = [
+            workload(WorkloadKind::Deployment, "orders-api", false),
+            workload(WorkloadKind::Deployment, "payments-api", false),
+        ];
+        let plan = Plan::RestartDeployments(restart_plan(&affected, &workloads, 3).unwrap());
+        assert_eq!(
+            plan.preview(),
+            format!(
+                "Restart 2 deployments (kubectl rollout restart, 3 at a time), each watched until rolled out:
+  production/orders-api (role orders-api)
+  production/payments-api (role payments-api)
+Fingerprint {}
+",
+                plan.fingerprint()
+            )
+        );
+        // No `not_restarted` key when there is none: fingerprints of such plans stand.
+        let json = serde_json::to_value(&plan).unwrap();
+        assert!(json.get("not_restarted").is_none(), "{json}");
+    }
+
+    #[test]
+    fn the_fingerprint_covers_what_is_not_restarted() {
+        let (affected, workloads) = mixed();
+        let plan = restart_plan(&affected, &workloads, 3).unwrap();
+        let mut other = plan.clone();
+        other.not_restarted.pop();
+        assert_ne!(
+            Plan::RestartDeployments(plan.clone()).fingerprint(),
+            Plan::RestartDeployments(other).fingerprint()
+        );
+        let mut other = plan.clone();
+        other.deployments[0].kind = WorkloadKind::DaemonSet;
+        assert_ne!(
+            Plan::RestartDeployments(plan).fingerprint(),
+            Plan::RestartDeployments(other).fingerprint()
+        );
+    }
+
+    #[test]
+    fn plans_of_older_releases_still_read() {
+        let old = serde_json::json!({
+            "action": "restart-deployments",
+            "deployments": [{"namespace": "production", "name": "payments-api",
+                "uid": "u1", "role": "payments-api"}],
+            "concurrency": 3
+        });
+        let plan: Plan = serde_json::from_value(old).unwrap();
+        let Plan::RestartDeployments(p) = &plan else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(p.deployments[0].kind, WorkloadKind::Deployment);
+        assert!(p.not_restarted.is_empty());
+        // The new shape round-trips.
+        let (affected, workloads) = mixed();
+        let plan = Plan::RestartDeployments(restart_plan(&affected, &workloads, 3).unwrap());
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(
+            json["not_restarted"][0],
+            serde_json::json!({"kind": "StatefulSet", "namespace": "production",
+                "name": "legacy-cache", "reason": "on-delete"})
+        );
+        assert_eq!(json["deployments"][0]["kind"], "StatefulSet");
+        assert_eq!(serde_json::from_value::<Plan>(json).unwrap(), plan);
+    }
 }

@@ -47,7 +47,7 @@ async fn a_command_to_a_verified_fix_through_the_neutral_bot() {
         [
             "Rotate reviewer token",
             "Use Vault's own token",
-            "Restart affected deployments",
+            "Restart affected workloads",
             "Preview plan",
             "Re-run triage"
         ]

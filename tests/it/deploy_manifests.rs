@@ -976,11 +976,65 @@ fn permissions_the_code_needs(config: &FileConfig) -> BTreeSet<Permission> {
         ),
         // vault_workloads: the blast radius, every namespace.
         allow("apps", "deployments", "list", Cluster, None),
-        // deployment and watch_rollout: any namespace a restart may touch.
+        allow("apps", "statefulsets", "list", Cluster, None),
+        allow("apps", "daemonsets", "list", Cluster, None),
+        allow("batch", "cronjobs", "list", Cluster, None),
+        // secret_syncs and the CSI classes: the operators' objects, every namespace.
+        allow("external-secrets.io", "secretstores", "list", Cluster, None),
+        allow(
+            "external-secrets.io",
+            "clustersecretstores",
+            "list",
+            Cluster,
+            None,
+        ),
+        allow(
+            "external-secrets.io",
+            "externalsecrets",
+            "list",
+            Cluster,
+            None,
+        ),
+        allow("secrets.hashicorp.com", "vaultauths", "list", Cluster, None),
+        allow(
+            "secrets.hashicorp.com",
+            "vaultstaticsecrets",
+            "list",
+            Cluster,
+            None,
+        ),
+        allow(
+            "secrets.hashicorp.com",
+            "vaultdynamicsecrets",
+            "list",
+            Cluster,
+            None,
+        ),
+        allow(
+            "secrets.hashicorp.com",
+            "vaultpkisecrets",
+            "list",
+            Cluster,
+            None,
+        ),
+        allow(
+            "secrets-store.csi.x-k8s.io",
+            "secretproviderclasses",
+            "list",
+            Cluster,
+            None,
+        ),
+        // workload and watch_workload: any namespace a restart may touch.
         allow("apps", "deployments", "get", Cluster, None),
         allow("apps", "deployments", "watch", Cluster, None),
-        // restart_deployment: only where restarts are allowed.
+        allow("apps", "statefulsets", "get", Cluster, None),
+        allow("apps", "statefulsets", "watch", Cluster, None),
+        allow("apps", "daemonsets", "get", Cluster, None),
+        allow("apps", "daemonsets", "watch", Cluster, None),
+        // restart (patch_workload): only where restarts are allowed.
         allow("apps", "deployments", "patch", ns(RESTART_NAMESPACE), None),
+        allow("apps", "statefulsets", "patch", ns(RESTART_NAMESPACE), None),
+        allow("apps", "daemonsets", "patch", ns(RESTART_NAMESPACE), None),
         // Leader election in the bot's namespace; `create` cannot be limited by name.
         allow(
             "coordination.k8s.io",

@@ -85,7 +85,7 @@ async fn a_command_is_deferred_at_once_and_answered_with_the_verdict_while_the_l
         [
             "Rotate reviewer token (asks for approval)",
             "Use Vault's own token (asks for approval)",
-            "Restart affected deployments (asks for approval)",
+            "Restart affected workloads (asks for approval)",
             "Preview plan",
             "Re-run triage"
         ]

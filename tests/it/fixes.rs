@@ -405,7 +405,8 @@ async fn a_deposed_leader_stops_a_restart_run_before_its_next_restart() {
             .await
             .unwrap();
         assert!(
-            plan.preview().starts_with("Restart 5 deployments"),
+            plan.preview()
+                .starts_with("Restart 8 workloads (6 Deployments, 1 StatefulSet, 1 DaemonSet;"),
             "{}",
             plan.preview()
         );

@@ -80,7 +80,7 @@ async fn typed_client_lists_deployments_and_reads_objects() {
     let client = bot_client(&lab).await;
     let all: Api<Deployment> = Api::all(client.clone());
     let list = all.list(&ListParams::default()).await.expect("list");
-    assert_eq!(list.items.len(), 7);
+    assert_eq!(list.items.len(), 8);
     let annotated: Vec<String> = list
         .items
         .iter()

@@ -13,6 +13,7 @@ mod approval_store;
 mod audit_cli;
 mod bot_token;
 mod chat_bot;
+mod consumers;
 mod crypto_provider;
 mod demo_cli;
 mod deploy_manifests;

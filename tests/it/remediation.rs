@@ -1,6 +1,7 @@
 //! Remediation against the lab and a real OpenBao: the approved plan runs, verifies, carries
-//! every other config field across, restarts deployments the way kubectl does, and refuses
-//! when the world changed since approval.
+//! every other config field across, restarts Deployments, StatefulSets and DaemonSets the way
+//! kubectl does (stopping at a failed rollout), and refuses when the world changed since
+//! approval.
 
 use crate::support as common;
 
@@ -8,9 +9,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use vault_triage::diagnosis::{RemediationKind, VerdictCode};
+use vault_triage::evidence::WorkloadKind;
 use vault_triage::lab::{ISSUER, Lab, LabOptions, SIGNING_PUB_PEM, Scenario, apply_setup};
 use vault_triage::probes::triage;
-use vault_triage::remediation::{ExecError, PlanSettings, Remediator, Step};
+use vault_triage::remediation::plan::{DeploymentTarget, NotRestartedReason};
+use vault_triage::remediation::{ExecError, Plan, PlanSettings, Remediator, Step};
 
 fn remediator(
     probes: vault_triage::probes::Probes,
@@ -96,15 +99,29 @@ async fn rotating_the_reviewer_fixes_logins_and_restarts_roll_out_like_kubectl()
     );
 
     // Restarts, after the fix.
+    let Plan::RestartDeployments(targets) = &restart else {
+        panic!("{restart:?}")
+    };
+    let n = targets.deployments.len();
+    let noun = if targets
+        .deployments
+        .iter()
+        .all(|d| d.kind == WorkloadKind::Deployment)
+    {
+        "deployments"
+    } else {
+        "workloads"
+    };
     let out = r.execute_approved(&restart, &|_| {}).await.unwrap();
     assert!(out.ok, "{out:?}");
-    assert_eq!(out.summary, "5 of 5 deployments rolled out");
+    assert_eq!(out.summary, format!("{n} of {n} {noun} rolled out"));
+    assert!(out.failed.is_empty() && out.not_started.is_empty());
     let patches: Vec<_> = lab
         .kube_requests()
         .into_iter()
         .filter(|q| q.method == "PATCH")
         .collect();
-    assert_eq!(patches.len(), 5);
+    assert_eq!(patches.len(), n);
     for p in &patches {
         assert_eq!(
             p.content_type.as_deref(),
@@ -131,7 +148,7 @@ async fn rotating_the_reviewer_fixes_logins_and_restarts_roll_out_like_kubectl()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rollout_past_its_progress_deadline_is_reported_as_failed() {
+async fn a_rollout_past_its_progress_deadline_stops_the_restarts_before_the_next_batch() {
     common::init_crypto();
     let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
         .await
@@ -143,10 +160,47 @@ async fn a_rollout_past_its_progress_deadline_is_reported_as_failed() {
     let plan = r
         .plan(&report, RemediationKind::RestartDeployments)
         .unwrap();
+    let Plan::RestartDeployments(p) = &plan else {
+        panic!("{plan:?}")
+    };
+    // The batch holding ledger-sync runs to its end; the batches after it never start.
+    let batches: Vec<_> = p.deployments.chunks(p.concurrency).collect();
+    let failing = batches
+        .iter()
+        .position(|b| b.iter().any(|d| d.name == "ledger-sync"))
+        .unwrap();
+    assert!(failing + 1 < batches.len(), "a batch follows: {plan:?}");
+    let label = |d: &DeploymentTarget| format!("{} {}/{}", d.kind, d.namespace, d.name);
+    let not_started: Vec<String> = batches[failing + 1..]
+        .iter()
+        .flat_map(|b| b.iter())
+        .map(label)
+        .collect();
+    let started: Vec<&DeploymentTarget> =
+        batches[..=failing].iter().flat_map(|b| b.iter()).collect();
     lab.fail_rollout("production", "ledger-sync");
+
     let out = r.execute_approved(&plan, &|_| {}).await.unwrap();
     assert!(!out.ok);
-    assert_eq!(out.summary, "4 of 5 deployments rolled out");
+    assert_eq!(out.failed, ["Deployment production/ledger-sync"]);
+    assert_eq!(out.not_started, not_started);
+    assert_eq!(
+        out.summary,
+        format!(
+            "{} of {} {} rolled out; failed: Deployment production/ledger-sync; stopped, not restarted: {}",
+            started.len() - 1,
+            p.deployments.len(),
+            if p.deployments
+                .iter()
+                .all(|d| d.kind == WorkloadKind::Deployment)
+            {
+                "deployments"
+            } else {
+                "workloads"
+            },
+            not_started.join(", ")
+        )
+    );
     let failed = out
         .steps
         .iter()
@@ -156,6 +210,166 @@ async fn a_rollout_past_its_progress_deadline_is_reported_as_failed() {
     assert_eq!(
         failed.detail,
         "deployment \"ledger-sync\" exceeded its progress deadline"
+    );
+    let stop = out.steps.last().unwrap();
+    assert_eq!(stop.step, "stop");
+    assert!(!stop.ok);
+    assert!(
+        stop.detail.contains(&not_started.join(", "))
+            && stop
+                .detail
+                .contains("A new approval of the plan can continue"),
+        "{stop:?}"
+    );
+    // Only the workloads of the batches that ran were patched.
+    let patched: Vec<String> = lab
+        .kube_requests()
+        .into_iter()
+        .filter(|q| q.method == "PATCH")
+        .map(|q| q.path.rsplit('/').next().unwrap_or_default().to_string())
+        .collect();
+    let mut expected: Vec<String> = started.iter().map(|d| d.name.clone()).collect();
+    let mut patched_sorted = patched.clone();
+    patched_sorted.sort();
+    expected.sort();
+    assert_eq!(patched_sorted, expected);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulsets_and_daemonsets_are_restarted_on_delete_ones_and_cronjobs_reported() {
+    common::init_crypto();
+    let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
+        .await
+        .unwrap();
+    let (_dir, files) = common::lab_files(&lab);
+    let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
+    let r = remediator(probes, target);
+    let before = triage(&r.probes, &r.target).await;
+    assert_eq!(before.verdict.code, VerdictCode::ReviewerJwtExpired);
+    let restart = r
+        .plan(&before, RemediationKind::RestartDeployments)
+        .unwrap();
+    let Plan::RestartDeployments(p) = &restart else {
+        panic!("{restart:?}")
+    };
+    let kinds = |kind: WorkloadKind| {
+        p.deployments
+            .iter()
+            .filter(|d| d.kind == kind)
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds(WorkloadKind::StatefulSet), ["ledger-db"]);
+    assert_eq!(kinds(WorkloadKind::DaemonSet), ["log-shipper"]);
+    assert!(kinds(WorkloadKind::Deployment).contains(&"payments-api"));
+    assert!(p.deployments.iter().all(|d| !d.uid.is_empty()), "{p:?}");
+    let reported: Vec<(WorkloadKind, &str, NotRestartedReason)> = p
+        .not_restarted
+        .iter()
+        .map(|n| (n.kind, n.name.as_str(), n.reason))
+        .collect();
+    assert_eq!(
+        reported,
+        [
+            (
+                WorkloadKind::StatefulSet,
+                "legacy-cache",
+                NotRestartedReason::OnDelete
+            ),
+            (
+                WorkloadKind::CronJob,
+                "nightly-report",
+                NotRestartedReason::CronJob
+            ),
+        ]
+    );
+    let preview = restart.preview();
+    assert!(
+        preview.contains("  production/ledger-db (StatefulSet, role ledger-sync)")
+            && preview.contains("  production/log-shipper (DaemonSet, role notifications)")
+            && preview.contains(
+                "  StatefulSet production/legacy-cache: OnDelete: delete its pods to pick up the fix"
+            )
+            && preview
+                .contains("  CronJob production/nightly-report: CronJob: its next run logs in afresh"),
+        "{preview}"
+    );
+
+    // The fix, then the restarts.
+    let fix = r.plan(&before, RemediationKind::RotateReviewer).unwrap();
+    assert!(r.execute_approved(&fix, &|_| {}).await.unwrap().ok);
+    let out = r.execute_approved(&restart, &|_| {}).await.unwrap();
+    assert!(out.ok, "{out:#?}");
+    let n = p.deployments.len();
+    assert_eq!(out.summary, format!("{n} of {n} workloads rolled out"));
+    let step = |name: &str| {
+        out.steps
+            .iter()
+            .find(|s| s.step == name)
+            .unwrap_or_else(|| panic!("no step {name}: {:#?}", out.steps))
+    };
+    assert_eq!(
+        step("restart StatefulSet production/ledger-db").detail,
+        "statefulset.apps/ledger-db restarted"
+    );
+    assert_eq!(
+        step("rollout StatefulSet production/ledger-db").detail,
+        "StatefulSet production/ledger-db rolled out (2/2 updated)"
+    );
+    assert_eq!(
+        step("restart DaemonSet production/log-shipper").detail,
+        "daemonset.apps/log-shipper restarted"
+    );
+    assert_eq!(
+        step("rollout DaemonSet production/log-shipper").detail,
+        "DaemonSet production/log-shipper rolled out (3/3 updated)"
+    );
+    assert_eq!(
+        step("rollout production/payments-api").detail,
+        "deployment \"payments-api\" successfully rolled out"
+    );
+    assert!(out.steps.iter().all(|s| s.ok), "{:#?}", out.steps);
+
+    // Each restart is kubectl's patch; the OnDelete StatefulSet and the CronJob are untouched.
+    let patches: Vec<_> = lab
+        .kube_requests()
+        .into_iter()
+        .filter(|q| q.method == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), n);
+    let paths: Vec<&str> = patches.iter().map(|q| q.path.as_str()).collect();
+    assert!(paths.contains(&"/apis/apps/v1/namespaces/production/statefulsets/ledger-db"));
+    assert!(paths.contains(&"/apis/apps/v1/namespaces/production/daemonsets/log-shipper"));
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.ends_with("/legacy-cache") || p.contains("cronjobs")),
+        "{paths:?}"
+    );
+    for q in &patches {
+        assert_eq!(
+            q.content_type.as_deref(),
+            Some("application/strategic-merge-patch+json")
+        );
+        assert!(
+            q.query
+                .as_deref()
+                .unwrap_or("")
+                .contains("fieldManager=kubectl-rollout")
+        );
+        let body: serde_json::Value = serde_json::from_str(&q.body).unwrap();
+        assert!(body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].is_string());
+    }
+    let db = lab.statefulset("production", "ledger-db").unwrap();
+    assert!(
+        db["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+    let cache = lab.statefulset("production", "legacy-cache").unwrap();
+    assert!(
+        cache["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_null()
     );
     lab.shutdown().await;
 }

@@ -67,7 +67,7 @@ async fn a_slash_command_to_a_verified_fix_through_slack() {
         [
             "Rotate reviewer token",
             "Use Vault's own token",
-            "Restart affected deployments",
+            "Restart affected workloads",
             "Preview plan",
             "Re-run triage"
         ]
