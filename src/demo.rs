@@ -1,6 +1,6 @@
 //! `demo`: the whole incident told as a story, offline, against the built-in lab: alert →
 //! triage → plan → a refused self-approval → two approvals → fix → verified login →
-//! restarts rolling out → resolved → the audit trail.
+//! restarts rolling out → the operators re-synced → resolved → the audit trail.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -37,7 +37,7 @@ fn people() -> Vec<Person> {
     ]
 }
 
-/// The demo's `[[approvals]]`: two of alice, bob and carol for either action.
+/// The demo's `[[approvals]]`: two of alice, bob and carol for each action.
 fn approvals() -> Vec<ApprovalRule> {
     let rule = |action: Action| ApprovalRule {
         action: action.as_str().into(),
@@ -48,6 +48,7 @@ fn approvals() -> Vec<ApprovalRule> {
     vec![
         rule(Action::ReconfigureAuth),
         rule(Action::RestartDeployments),
+        rule(Action::ResyncSecrets),
     ]
 }
 
@@ -363,6 +364,29 @@ async fn tell(services: &Services, out: &mut Story) -> anyhow::Result<Vec<(Strin
         out.indent(&plan.preview());
     }
     approve_and_run(services, out, &restart.id, &alice_discord, &bob, &carol).await?;
+
+    // Then the operators' objects: they would recover within their backoff; a re-sync makes
+    // them sync now.
+    let resync = report
+        .verdict
+        .remediations
+        .iter()
+        .find(|r| r.kind() == Some(RemediationKind::ResyncSecrets))
+        .map(|r| r.title.clone());
+    if let Some(label) = resync {
+        let (request, plan) = fixes
+            .propose(
+                &report,
+                RemediationKind::ResyncSecrets,
+                Actor::slack("U0ALICE").with_display_name("alice"),
+                Some(incident),
+                Utc::now(),
+            )
+            .await?;
+        out.at("🖱", &format!("alice clicks [{label}]"));
+        out.indent(&plan.preview());
+        approve_and_run(services, out, &request.id, &alice_discord, &bob, &carol).await?;
+    }
 
     let last = services.triage.look(incident).await;
     out.at(

@@ -124,7 +124,7 @@ impl Registry {
                 &[("cluster", cluster), ("probe", probe)],
             );
         }
-        for action in [Action::ReconfigureAuth, Action::RestartDeployments] {
+        for action in Action::ALL {
             for outcome in REMEDIATION_OUTCOMES {
                 counter(
                     REMEDIATIONS,

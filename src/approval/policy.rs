@@ -408,9 +408,7 @@ fn parse_action(name: &str) -> Result<Action, PolicyError> {
     serde_json::from_value(serde_json::Value::String(name.to_owned())).map_err(|_| {
         PolicyError::UnknownAction {
             action: name.to_owned(),
-            known: [Action::ReconfigureAuth, Action::RestartDeployments]
-                .map(Action::as_str)
-                .join(", "),
+            known: Action::ALL.map(Action::as_str).join(", "),
         }
     })
 }

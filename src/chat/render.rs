@@ -303,13 +303,14 @@ fn marker(v: &Verdict) -> &'static str {
 /// "Reconfigure needs 2 approvals (not the requester) · expires in 15 min".
 fn approvals_needed(v: &Verdict, policy: &Policy) -> Option<String> {
     let mut parts = Vec::new();
-    for action in [Action::ReconfigureAuth, Action::RestartDeployments] {
+    for action in Action::ALL {
         if !v.remediations.iter().any(|r| r.action == Some(action)) {
             continue;
         }
         let name = match action {
             Action::ReconfigureAuth => "Reconfigure",
             Action::RestartDeployments => "Restart",
+            Action::ResyncSecrets => "Re-sync",
         };
         parts.push(match policy.rule(action) {
             Some(rule) => format!(
@@ -432,6 +433,9 @@ fn action_title(request: &ApprovalRequest) -> String {
         }
         Action::RestartDeployments => {
             format!("Restart deployments: {}", first.trim_end_matches(':'))
+        }
+        Action::ResyncSecrets => {
+            format!("Re-sync secrets: {}", first.trim_end_matches(':'))
         }
     }
 }

@@ -170,6 +170,8 @@ pub async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
     let opts = LabOptions {
         listen: args.listen,
         latency: Duration::from_millis(args.latency_ms),
+        bulk_workloads: args.bulk_workloads,
+        bulk_external_secrets: args.bulk_external_secrets,
     };
     let lab = match wanted {
         Wanted::One(scenario) => Served::One(Lab::start(scenario, opts).await?),
@@ -226,6 +228,11 @@ fn start_in_background(args: &LabArgs) -> anyhow::Result<i32> {
     cmd.args(["lab", "--foreground", "--scenario", &args.scenario])
         .args(["--listen", &args.listen.to_string()])
         .args(["--latency-ms", &args.latency_ms.to_string()])
+        .args(["--bulk-workloads", &args.bulk_workloads.to_string()])
+        .args([
+            "--bulk-external-secrets",
+            &args.bulk_external_secrets.to_string(),
+        ])
         .arg("--dir")
         .arg(&dir);
     if let Some(clusters) = &args.clusters {

@@ -102,7 +102,8 @@ pub struct AuditArgs {
     /// Only entries by this actor (person name, `slack:U…`, `discord:…` or user id).
     #[arg(long)]
     pub actor: Option<String>,
-    /// Only entries of this action (`reconfigure-auth`, `restart-deployments`).
+    /// Only entries of this action (`reconfigure-auth`, `restart-deployments`,
+    /// `resync-secrets`).
     #[arg(long)]
     pub action: Option<String>,
     /// Output format.
@@ -348,6 +349,15 @@ pub struct LabArgs {
     /// Latency added to every simulated call, in milliseconds.
     #[arg(long, env = "VAULT_TRIAGE_LAB_LATENCY_MS", default_value_t = 0)]
     pub latency_ms: u64,
+
+    /// For benchmarks: this many more workloads (Deployments, StatefulSets, DaemonSets) in
+    /// namespace `bulk`, one in twenty naming a Vault role.
+    #[arg(long, default_value_t = 0, hide_short_help = true)]
+    pub bulk_workloads: usize,
+
+    /// For benchmarks: this many more ExternalSecrets on the `vault-backend` store.
+    #[arg(long, default_value_t = 0, hide_short_help = true)]
+    pub bulk_external_secrets: usize,
 
     /// Directory for the kubeconfig and config file the lab writes (default: a new temporary one).
     #[arg(long, env = "VAULT_TRIAGE_LAB_DIR")]

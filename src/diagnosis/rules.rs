@@ -48,7 +48,7 @@ pub fn diagnose(e: &Evidence, now: DateTime<Utc>) -> Verdict {
         headline: text::headline(e, code, now),
         summary: text::summary(e, code, &affected_workloads),
         evidence: evidence_chain(e, now),
-        remediations: text::remediations(e, code, &affected_workloads),
+        remediations: text::remediations(e, code, &affected_workloads, &secret_syncs),
         reminders: text::reminders(code, &affected_workloads, &secret_syncs),
         unchecked: text::unchecked(e),
         affected_roles,

@@ -243,6 +243,7 @@ fn operators_objects_on_the_mount_are_reported_with_what_heals_by_itself() {
             ready: Some(false),
             message: "InvalidProviderConfig: unable to create client".into(),
             via: Via::Eso,
+            created_once: false,
         },
         SecretSync {
             kind: "VaultStaticSecret".into(),
@@ -251,6 +252,7 @@ fn operators_objects_on_the_mount_are_reported_with_what_heals_by_itself() {
             ready: Some(true),
             message: String::new(),
             via: Via::Vso,
+            created_once: false,
         },
     ]);
     let v = diagnose(&e, now());
@@ -270,6 +272,27 @@ fn operators_objects_on_the_mount_are_reported_with_what_heals_by_itself() {
     );
     assert!(v.reminders.iter().any(|r| r.contains("at most 7 min")));
     assert!(v.reminders.iter().any(|r| r.contains("5 to 60 s")));
+    // The re-sync is offered after the restart.
+    let ids: Vec<&str> = v.remediations.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.last(), Some(&"resync-secrets"), "{ids:?}");
+    let resync = v.remediations.last().unwrap();
+    assert_eq!(resync.title, "Re-sync secrets");
+    assert_eq!(resync.action, Some(crate::diagnosis::Action::ResyncSecrets));
+    assert_eq!(
+        resync.kind(),
+        Some(crate::diagnosis::RemediationKind::ResyncSecrets)
+    );
+    // Without operator objects the remediations are as before.
+    let plain = diagnose(&expired(), now());
+    assert!(plain.remediations.iter().all(|r| r.id != "resync-secrets"));
+    assert_eq!(
+        &ids[..ids.len() - 1],
+        plain
+            .remediations
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>()
+    );
     let json = serde_json::to_value(&v).unwrap();
     assert_eq!(
         json["secret_syncs"][0],
@@ -282,6 +305,21 @@ fn operators_objects_on_the_mount_are_reported_with_what_heals_by_itself() {
     fine.secret_syncs = e.secret_syncs.clone();
     let v = diagnose(&fine, now());
     assert_eq!(v.code, VerdictCode::Healthy);
+    assert_eq!(
+        v.remediations
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        ["resync-secrets"],
+        "healthy with objects not synced: the re-sync alone"
+    );
+    let mut all_synced = healthy();
+    let mut synced = e.secret_syncs.value().unwrap().clone();
+    for s in &mut synced {
+        s.ready = Some(true);
+    }
+    all_synced.secret_syncs = ok(synced);
+    assert!(diagnose(&all_synced, now()).remediations.is_empty());
     assert!(
         v.reminders
             .iter()

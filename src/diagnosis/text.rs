@@ -237,6 +237,7 @@ pub fn remediations(
     e: &Evidence,
     code: VerdictCode,
     workloads: &[AffectedWorkload],
+    syncs: &[SecretSyncState],
 ) -> Vec<Remediation> {
     let restartable = |w: &&AffectedWorkload| w.kind.restartable();
     let has_deployments = workloads.iter().any(|w| restartable(&w));
@@ -361,6 +362,18 @@ pub fn remediations(
     );
     if restart_fits && has_deployments {
         out.push(restart);
+    }
+    // The operators' objects on the mount: next to the restart after an auth outage (of the
+    // whole mount, or one they show), or when the mount works and some of them still say
+    // they are not synced.
+    let some_failing = syncs.iter().any(|s| s.ready == Some(false));
+    let resync_fits = (restart_fits && !syncs.is_empty() && (code.is_mount_wide() || some_failing))
+        || (code == VerdictCode::Healthy && some_failing);
+    if resync_fits {
+        out.push(RemediationKind::ResyncSecrets.remediation(
+            "Re-sync secrets",
+            "After the fix is verified, make External Secrets and VSO sync now instead of within their backoff (VaultDynamicSecrets are listed, not touched).",
+        ));
     }
     out
 }

@@ -237,13 +237,23 @@ impl CheckStatus {
 pub enum Action {
     ReconfigureAuth,
     RestartDeployments,
+    /// Make External Secrets and the Vault Secrets Operator sync now (design §11.3).
+    ResyncSecrets,
 }
 
 impl Action {
+    /// Every action, in the order cards and metrics list them.
+    pub const ALL: [Action; 3] = [
+        Action::ReconfigureAuth,
+        Action::RestartDeployments,
+        Action::ResyncSecrets,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::ReconfigureAuth => "reconfigure-auth",
             Action::RestartDeployments => "restart-deployments",
+            Action::ResyncSecrets => "resync-secrets",
         }
     }
 }
@@ -260,13 +270,16 @@ pub enum RemediationKind {
     UseLocalToken,
     /// Restart the affected workloads.
     RestartDeployments,
+    /// Force-sync the External Secrets and Vault Secrets Operator objects on the mount.
+    ResyncSecrets,
 }
 
 impl RemediationKind {
-    pub const ALL: [RemediationKind; 3] = [
+    pub const ALL: [RemediationKind; 4] = [
         RemediationKind::RotateReviewer,
         RemediationKind::UseLocalToken,
         RemediationKind::RestartDeployments,
+        RemediationKind::ResyncSecrets,
     ];
 
     /// The id in buttons and in `verdict.remediations[].id`.
@@ -275,6 +288,7 @@ impl RemediationKind {
             RemediationKind::RotateReviewer => "rotate-reviewer",
             RemediationKind::UseLocalToken => "use-local-token",
             RemediationKind::RestartDeployments => "restart-deployments",
+            RemediationKind::ResyncSecrets => "resync-secrets",
         }
     }
 
@@ -290,6 +304,7 @@ impl RemediationKind {
                 Action::ReconfigureAuth
             }
             RemediationKind::RestartDeployments => Action::RestartDeployments,
+            RemediationKind::ResyncSecrets => Action::ResyncSecrets,
         }
     }
 

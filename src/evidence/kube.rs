@@ -91,6 +91,10 @@ pub struct SecretSync {
     /// The condition's reason and message.
     pub message: String,
     pub via: Via,
+    /// An ExternalSecret with `refreshPolicy: CreatedOnce`: it ignores a force-sync once its
+    /// Secret exists. Absent (false) in records of older releases.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub created_once: bool,
 }
 
 /// A workload that logs in to Vault: a Deployment, StatefulSet, DaemonSet or CronJob whose pod

@@ -339,7 +339,6 @@ impl KubeClient {
         annotation: &str,
         mount: &str,
     ) -> Result<Vec<Workload>, KubeError> {
-        let lp = ListParams::default();
         let (d, s, ds, cj) = (
             Api::<Deployment>::all(self.client.clone()),
             Api::<StatefulSet>::all(self.client.clone()),
@@ -347,22 +346,22 @@ impl KubeClient {
             Api::<CronJob>::all(self.client.clone()),
         );
         let (deployments, statefulsets, daemonsets, cronjobs, classes) = tokio::try_join!(
-            self.call(d.list(&lp)),
-            self.call(s.list(&lp)),
-            self.call(ds.list(&lp)),
-            self.call(cj.list(&lp)),
+            self.list_all(&d),
+            self.list_all(&s),
+            self.list_all(&ds),
+            self.list_all(&cj),
             self.list_crd(operators::CSI_SECRET_PROVIDER_CLASS),
         )?;
         let classes = operators::csi_classes(&classes.unwrap_or_default(), mount);
         let mut found: Vec<Found> = Vec::new();
-        found.extend(deployments.items.into_iter().map(|d| Found {
+        found.extend(deployments.into_iter().map(|d| Found {
             kind: WorkloadKind::Deployment,
             meta: d.metadata,
             replicas: d.spec.replicas.unwrap_or(1),
             template: Some(d.spec.template),
             on_delete: false,
         }));
-        found.extend(statefulsets.items.into_iter().map(|s| {
+        found.extend(statefulsets.into_iter().map(|s| {
             let spec = s.spec;
             Found {
                 kind: WorkloadKind::StatefulSet,
@@ -376,7 +375,7 @@ impl KubeClient {
                 template: Some(spec.template),
             }
         }));
-        found.extend(daemonsets.items.into_iter().map(|d| {
+        found.extend(daemonsets.into_iter().map(|d| {
             let spec = d.spec;
             Found {
                 kind: WorkloadKind::DaemonSet,
@@ -393,7 +392,7 @@ impl KubeClient {
                 template: Some(spec.template),
             }
         }));
-        found.extend(cronjobs.items.into_iter().map(|c| Found {
+        found.extend(cronjobs.into_iter().map(|c| Found {
             kind: WorkloadKind::CronJob,
             meta: c.metadata,
             template: c.spec.job_template.spec.map(|j| j.template),
@@ -436,6 +435,29 @@ impl KubeClient {
 }
 
 impl KubeClient {
+    /// Every object `api` lists, a page of [`LIST_PAGE`] at a time (the API server's chunking,
+    /// as kubectl asks for it): a big cluster never answers one huge list, and memory holds one
+    /// page of the answer at a time while reading.
+    async fn list_all<K>(&self, api: &Api<K>) -> Result<Vec<K>, KubeError>
+    where
+        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut lp = ListParams::default().limit(LIST_PAGE);
+            if let Some(t) = &token {
+                lp = lp.continue_token(t);
+            }
+            let page = self.call(api.list(&lp)).await?;
+            out.extend(page.items);
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Every object of a custom resource, as JSON; `None` when the resource is not served
     /// (the operator is not installed: 404).
     async fn list_crd(&self, api: CrdApi) -> Result<Option<Vec<serde_json::Value>>, KubeError> {
@@ -447,9 +469,9 @@ impl KubeClient {
             plural: api.plural.to_string(),
         };
         let list_api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
-        match self.call(list_api.list(&ListParams::default())).await {
-            Ok(list) => Ok(Some(
-                list.items
+        match self.list_all(&list_api).await {
+            Ok(items) => Ok(Some(
+                items
                     .into_iter()
                     .filter_map(|o| serde_json::to_value(o).ok())
                     .collect(),
@@ -507,6 +529,9 @@ fn csi_role(
             .map(|(_, _, role)| role.clone())
     })
 }
+
+/// Objects per page of a list (kubectl's default chunk size).
+pub const LIST_PAGE: u32 = 500;
 
 /// A listed workload before its annotations are read.
 struct Found {

@@ -3,14 +3,16 @@
 //! [`KubeClient`] wraps one `kube::Client` for the bot's own identity and can make a second
 //! one that authenticates with another bearer (the reviewer token, tried *as the caller*).
 //! It fills the evidence model's types (`crate::evidence`); `error` types the failures the
-//! diagnosis branches on; `restart` writes the restart patch and watches a workload;
-//! `injector` reads the agent injector's annotations.
+//! diagnosis branches on; `restart` writes the restart patch and watches a workload; `resync`
+//! annotates the operators' objects (merge patch); `injector` reads the agent injector's
+//! annotations.
 
 mod client;
 mod error;
 pub mod injector;
 pub mod operators;
 mod restart;
+mod resync;
 
 pub use client::{IssuedToken, KubeClient, SecretToken};
 pub use error::KubeError;

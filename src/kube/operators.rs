@@ -69,6 +69,19 @@ pub const CSI_SECRET_PROVIDER_CLASS: CrdApi = CrdApi {
     plural: "secretproviderclasses",
 };
 
+/// The API of an ESO or VSO kind, by the name `SecretSync::kind` carries.
+pub fn crd_of_kind(kind: &str) -> Option<CrdApi> {
+    [
+        ESO_SECRET_STORE,
+        ESO_CLUSTER_SECRET_STORE,
+        ESO_EXTERNAL_SECRET,
+        VSO_AUTH,
+    ]
+    .into_iter()
+    .chain(VSO_SECRETS)
+    .find(|api| api.kind == kind)
+}
+
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter()
         .try_fold(v, |v, k| v.get(*k))
@@ -126,6 +139,7 @@ fn sync(api: CrdApi, obj: &Value, condition_type: &str, via: Via) -> SecretSync 
         ready,
         message,
         via,
+        created_once: str_at(obj, &["spec", "refreshPolicy"]) == Some("CreatedOnce"),
     }
 }
 
@@ -288,6 +302,44 @@ mod tests {
             1,
             "an ExternalSecret in another namespace does not use a SecretStore"
         );
+    }
+
+    #[test]
+    fn created_once_external_secrets_are_marked_and_kinds_map_to_their_api() {
+        let css = json!({"metadata": {"name": "vault-backend"},
+            "spec": {"provider": {"vault": {"auth": {"kubernetes": {"role": "eso"}}}}}});
+        let es = |name: &str, policy: &str| {
+            json!({"metadata": {"name": name, "namespace": "p"},
+            "spec": {"secretStoreRef": {"name": "vault-backend", "kind": "ClusterSecretStore"},
+                "refreshPolicy": policy}})
+        };
+        let got = eso_syncs(
+            &[],
+            &[css],
+            &[es("once", "CreatedOnce"), es("periodic", "Periodic")],
+            "kubernetes",
+        );
+        let marks: Vec<(&str, bool)> = got
+            .iter()
+            .map(|s| (s.name.as_str(), s.created_once))
+            .collect();
+        assert_eq!(
+            marks,
+            [
+                ("vault-backend", false),
+                ("once", true),
+                ("periodic", false)
+            ]
+        );
+        assert_eq!(
+            crd_of_kind("VaultPKISecret").map(|a| a.plural),
+            Some("vaultpkisecrets")
+        );
+        assert_eq!(
+            crd_of_kind("ClusterSecretStore").map(|a| a.plural),
+            Some("clustersecretstores")
+        );
+        assert!(crd_of_kind("Deployment").is_none());
     }
 
     #[test]

@@ -744,10 +744,14 @@ fn custom_resource(
                 })
                 .map(|(_, o)| o.clone())
                 .collect();
+            let (items, next) = match page(items, params) {
+                Ok(p) => p,
+                Err(msg) => return Some(bad_request(&msg)),
+            };
             json_response(
                 StatusCode::OK,
                 &json!({"kind": format!("{}List", crd.kind()), "apiVersion": crd.api_version(),
-                    "metadata": {"resourceVersion": world.current_rv().to_string()},
+                    "metadata": list_meta(world.current_rv(), next),
                     "items": items}),
             )
         }
@@ -860,11 +864,52 @@ fn list_or_watch(
             d
         })
         .collect();
+    let (items, next) = match page(items, params) {
+        Ok(p) => p,
+        Err(msg) => return bad_request(&msg),
+    };
     json_response(
         StatusCode::OK,
         &json!({"kind": format!("{}List", kind.kind()), "apiVersion": kind.api_version(),
-            "metadata": {"resourceVersion": world.current_rv().to_string()}, "items": items}),
+            "metadata": list_meta(world.current_rv(), next), "items": items}),
     )
+}
+
+/// A list's `metadata`: its resourceVersion and, when a page was cut, the `continue` token.
+fn list_meta(rv: u64, next: Option<String>) -> Value {
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    if let Some(token) = next {
+        meta["continue"] = json!(token);
+    }
+    meta
+}
+
+/// One page of `items` as `limit` and `continue` ask (the API server's chunking): the page
+/// and the token of the next one. The token is the offset of the next item, opaque to
+/// clients.
+fn page(
+    items: Vec<Value>,
+    params: &[(String, String)],
+) -> Result<(Vec<Value>, Option<String>), String> {
+    let from = match get_param(params, "continue").filter(|t| !t.is_empty()) {
+        Some(t) => t
+            .strip_prefix("lab-offset-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| format!("invalid continue token {t:?}"))?,
+        None => 0,
+    };
+    let limit = get_param(params, "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let total = items.len();
+    let page: Vec<Value> = items
+        .into_iter()
+        .skip(from)
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
+    let end = from + page.len();
+    let next = (limit.is_some() && end < total).then(|| format!("lab-offset-{end}"));
+    Ok((page, next))
 }
 
 /// Supports `metadata.name=X` (and `metadata.name==X`); other fields are rejected like the
@@ -884,5 +929,41 @@ fn parse_field_selector(sel: &str) -> Result<Option<String>, String> {
         Ok(None)
     } else {
         Err(format!("field label not supported: {}", field.trim()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn lists_are_cut_into_pages_with_a_continue_token() {
+        let items: Vec<Value> = (0..5).map(|i| json!(i)).collect();
+        let (p1, next) = page(items.clone(), &params(&[("limit", "2")])).unwrap();
+        assert_eq!(p1, [json!(0), json!(1)]);
+        let next = next.expect("more");
+        let (p2, next) = page(
+            items.clone(),
+            &params(&[("limit", "2"), ("continue", &next)]),
+        )
+        .unwrap();
+        assert_eq!(p2, [json!(2), json!(3)]);
+        let (p3, next) = page(
+            items.clone(),
+            &params(&[("limit", "2"), ("continue", &next.unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(p3, [json!(4)]);
+        assert_eq!(next, None, "the last page has no token");
+        let (all, next) = page(items.clone(), &params(&[])).unwrap();
+        assert_eq!((all.len(), next), (5, None), "no limit, no paging");
+        assert!(page(items, &params(&[("continue", "forged")])).is_err());
     }
 }

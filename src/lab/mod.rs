@@ -55,6 +55,10 @@ pub struct LabOptions {
     pub listen: SocketAddr,
     /// Added before every simulated answer (for streams: before the response headers).
     pub latency: Duration,
+    /// More workloads and ExternalSecrets in namespace `bulk`, for the benchmarks
+    /// ([`world::KubeWorld::add_bulk`]).
+    pub bulk_workloads: usize,
+    pub bulk_external_secrets: usize,
 }
 
 impl Default for LabOptions {
@@ -62,6 +66,8 @@ impl Default for LabOptions {
         LabOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             latency: Duration::ZERO,
+            bulk_workloads: 0,
+            bulk_external_secrets: 0,
         }
     }
 }
@@ -208,6 +214,7 @@ impl Lab {
             consumers::LoginFailure::of(scenario),
             chrono::Utc::now(),
         );
+        world.add_bulk(opts.bulk_workloads, opts.bulk_external_secrets);
         let bot_uid = uid(&world, BOT_NAMESPACE, BOT_SA);
         let bot_kube_token = tokens.issue(BOT_NAMESPACE, BOT_SA, &bot_uid, api_aud, now, YEAR)?;
 

@@ -203,6 +203,69 @@ impl KubeWorld {
         w
     }
 
+    /// A big cluster for the benchmarks: `workloads` more workloads in namespace `bulk`
+    /// (two thirds Deployments, the rest StatefulSets and DaemonSets copied from `ledger-db`
+    /// and `log-shipper`; one in twenty names a Vault role) and `external_secrets` more
+    /// ExternalSecrets on the `vault-backend` store. Rebuilding the operators' objects
+    /// ([`KubeWorld::set_vault_operators`]) drops the added ExternalSecrets.
+    pub fn add_bulk(&mut self, workloads: usize, external_secrets: usize) {
+        let copy_of = |w: &Self, kind: Workload, name: &str| {
+            w.objects(kind)
+                .get(&key("production", name))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (sts, ds) = (
+            copy_of(self, Workload::StatefulSet, "ledger-db"),
+            copy_of(self, Workload::DaemonSet, "log-shipper"),
+        );
+        for i in 0..workloads {
+            let name = format!("app-{i:05}");
+            let vault = i % 20 == 0;
+            match i % 6 {
+                0..=3 => {
+                    self.add_deployment("bulk", &name, vault);
+                    continue;
+                }
+                4 => self.add_copy(Workload::StatefulSet, &sts, &name, vault),
+                _ => self.add_copy(Workload::DaemonSet, &ds, &name, vault),
+            }
+        }
+        let es = self
+            .custom
+            .get(&Crd::ExternalSecret)
+            .and_then(|m| m.get(&key("production", "payments-db")))
+            .cloned()
+            .unwrap_or_default();
+        for i in 0..external_secrets {
+            let name = format!("secret-{i:05}");
+            let mut o = es.clone();
+            let rv = self.next_rv();
+            o["metadata"]["name"] = json!(name);
+            o["metadata"]["namespace"] = json!("bulk");
+            o["metadata"]["uid"] = json!(stable_uid("ExternalSecret", "bulk", &name));
+            o["metadata"]["resourceVersion"] = json!(rv.to_string());
+            self.custom
+                .entry(Crd::ExternalSecret)
+                .or_default()
+                .insert(key("bulk", &name), o);
+        }
+    }
+
+    /// `template` (a StatefulSet or DaemonSet) as `bulk/name`, naming a Vault role or none.
+    fn add_copy(&mut self, kind: Workload, template: &Value, name: &str, vault: bool) {
+        let mut o = template.clone();
+        let rv = self.next_rv();
+        o["metadata"]["name"] = json!(name);
+        o["metadata"]["namespace"] = json!("bulk");
+        o["metadata"]["uid"] = json!(stable_uid(kind.kind(), "bulk", name));
+        o["metadata"]["resourceVersion"] = json!(rv.to_string());
+        if !vault {
+            o["spec"]["template"]["metadata"]["annotations"] = json!({});
+        }
+        self.objects_mut(kind).insert(key("bulk", name), o);
+    }
+
     /// (Re)builds the operators' custom resources ([`consumers::objects`]) for the triaged
     /// `mount` and how its logins fail, as of `now`; each gets a new resourceVersion.
     pub fn set_vault_operators(

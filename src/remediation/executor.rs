@@ -13,16 +13,19 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 use super::plan::{
-    DeploymentTarget, Plan, PlanError, PlanSettings, ReconfigurePlan, RestartPlan, ReviewerToken,
-    Strategy,
+    DeploymentTarget, Plan, PlanError, PlanSettings, ReconfigurePlan, RestartPlan, ResyncPlan,
+    ResyncTarget, ReviewerToken, Strategy,
 };
 use super::restart;
 use super::rollout::RolloutStatus;
 use crate::diagnosis::RemediationKind;
 use crate::diagnosis::Report;
-use crate::evidence::{AuthConfig, Workload, WorkloadKind};
+use crate::evidence::{AuthConfig, SecretSync, Workload, WorkloadKind};
 use crate::probes::triage;
 use crate::probes::{ProbeTarget, Probes};
+
+/// The field manager of the `resync-secrets` annotations.
+pub const RESYNC_FIELD_MANAGER: &str = "vault-triage";
 
 /// Longest wait for one workload to roll out.
 pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -46,11 +49,12 @@ pub struct ExecutionOutcome {
     pub steps: Vec<Step>,
     /// A reviewer token was written: its ServiceAccount and expiry (never the token).
     pub rotated_reviewer: Option<(String, Option<chrono::DateTime<chrono::Utc>>)>,
-    /// Restarts: the workloads whose restart or rollout failed (`Deployment production/x`).
+    /// Restarts: the workloads whose restart or rollout failed (`Deployment production/x`);
+    /// re-syncs: the objects whose annotation failed (`ExternalSecret production/x`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<String>,
     /// Restarts: the workloads of the plan left unrestarted because a batch before theirs
-    /// failed.
+    /// failed; re-syncs: the objects left unannotated after a stop (a deposed leader).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_started: Vec<String>,
 }
@@ -89,6 +93,7 @@ impl Remediator {
                 Plan::reconfigure(report, Strategy::UseLocalToken, &self.settings)
             }
             RemediationKind::RestartDeployments => Plan::restart(report, &self.settings),
+            RemediationKind::ResyncSecrets => Plan::resync(report),
         }
     }
 
@@ -123,6 +128,12 @@ impl Remediator {
                     .cloned()
                     .unwrap_or_default(),
             )),
+            Plan::ResyncSecrets(p) => fresh
+                .evidence
+                .secret_syncs
+                .value()
+                .map(|syncs| still_listed(p, syncs))
+                .ok_or(PlanError::SecretSyncsUnknown),
         };
         let current = match current {
             Ok(p) => p,
@@ -156,6 +167,10 @@ impl Remediator {
             }
             Plan::RestartDeployments(p) => {
                 let run = Box::pin(self.restart(p, &record, may_act)).await;
+                (run.ok, run.summary.clone(), run)
+            }
+            Plan::ResyncSecrets(p) => {
+                let run = Box::pin(self.resync(p, &record, may_act)).await;
                 (run.ok, run.summary.clone(), run)
             }
         };
@@ -474,7 +489,109 @@ impl Remediator {
     }
 }
 
-/// How the restarts of a plan went.
+impl Remediator {
+    /// Annotates the plan's objects one by one, in the plan's order (stores, ExternalSecrets,
+    /// VSO secrets), each with its annotation set to the unix time of the run: a merge patch
+    /// the operators answer with an immediate reconcile. One that fails is reported and the
+    /// others are still annotated; a `may_act` refusal stops the run there.
+    async fn resync(
+        &self,
+        plan: &ResyncPlan,
+        record: &(dyn Fn(Step) + Sync),
+        may_act: &MayAct<'_>,
+    ) -> RestartRun {
+        let Some(kube) = &self.probes.kube else {
+            record(Step {
+                step: "resync".into(),
+                ok: false,
+                detail: "no Kubernetes access".into(),
+            });
+            return RestartRun {
+                summary: "not run: no Kubernetes access".into(),
+                ..RestartRun::default()
+            };
+        };
+        let now = chrono::Utc::now().timestamp().to_string();
+        let total = plan.targets.len();
+        let mut done = 0;
+        let mut failed = Vec::new();
+        let mut not_started = Vec::new();
+        for (i, t) in plan.targets.iter().enumerate() {
+            let step = format!("annotate {}", t.label());
+            let fail = |failed: &mut Vec<String>, detail: String| {
+                record(Step {
+                    step: step.clone(),
+                    ok: false,
+                    detail,
+                });
+                failed.push(t.label());
+            };
+            if let Err(why) = may_act().await {
+                fail(&mut failed, format!("stopped before annotating: {why}"));
+                not_started = plan.targets[i + 1..]
+                    .iter()
+                    .map(ResyncTarget::label)
+                    .collect();
+                break;
+            }
+            let Some(api) = crate::kube::operators::crd_of_kind(&t.kind) else {
+                fail(&mut failed, format!("unknown kind {}", t.kind));
+                continue;
+            };
+            let annotations =
+                std::collections::BTreeMap::from([(t.annotation.clone(), now.clone())]);
+            match kube
+                .annotate_custom(
+                    api,
+                    &t.namespace,
+                    &t.name,
+                    RESYNC_FIELD_MANAGER,
+                    &annotations,
+                )
+                .await
+            {
+                Ok(_) => {
+                    done += 1;
+                    let what = match t.kind.as_str() {
+                        "SecretStore" | "ClusterSecretStore" => "the store re-validates now",
+                        "ExternalSecret" => "External Secrets refreshes it now",
+                        _ => "the Vault Secrets Operator syncs it now",
+                    };
+                    record(Step {
+                        step,
+                        ok: true,
+                        detail: format!("{}={now}: {what}", t.annotation),
+                    });
+                }
+                Err(e) if e.code() == Some(404) => {
+                    fail(&mut failed, format!("the {} no longer exists", t.kind));
+                }
+                Err(e) => fail(&mut failed, e.to_string()),
+            }
+        }
+        let mut summary = format!(
+            "{done} of {total} External Secrets and Vault Secrets Operator objects annotated to sync now"
+        );
+        if !failed.is_empty() {
+            let _ = write!(summary, "; failed: {}", failed.join(", "));
+        }
+        if !not_started.is_empty() {
+            let _ = write!(
+                summary,
+                "; stopped, not annotated: {}",
+                not_started.join(", ")
+            );
+        }
+        RestartRun {
+            ok: failed.is_empty() && not_started.is_empty(),
+            summary,
+            failed,
+            not_started,
+        }
+    }
+}
+
+/// How the restarts (or the annotations of a re-sync) of a plan went.
 #[derive(Debug, Default)]
 struct RestartRun {
     ok: bool,
@@ -557,6 +674,30 @@ fn still_there(approved: &RestartPlan, workloads: &[Workload]) -> Plan {
     })
 }
 
+/// The approved re-sync plan as the cluster has it now: targets no longer on the mount (or
+/// an ExternalSecret now `CreatedOnce`) are dropped, so any change alters the fingerprint;
+/// the objects reported as not touched are carried as approved. (The verdict is not part of
+/// it: a re-sync follows a fix, when triage says healthy.)
+fn still_listed(approved: &ResyncPlan, syncs: &[SecretSync]) -> Plan {
+    let targets = approved
+        .targets
+        .iter()
+        .filter(|t| {
+            syncs.iter().any(|s| {
+                s.kind == t.kind
+                    && s.namespace == t.namespace
+                    && s.name == t.name
+                    && !s.created_once
+            })
+        })
+        .cloned()
+        .collect();
+    Plan::ResyncSecrets(ResyncPlan {
+        targets,
+        not_resynced: approved.not_resynced.clone(),
+    })
+}
+
 /// Fields that differ between what was written and what was read back.
 /// The fields of the config read back that differ from what was written. Destructured, so a
 /// field added to [`AuthConfig`] does not compile until it is compared here.
@@ -628,6 +769,19 @@ fn difference(approved: &Plan, current: &Plan) -> String {
                 format!("the deployments are now {}", names(c).join(", "))
             } else {
                 "a deployment was recreated".into()
+            }
+        }
+        (Plan::ResyncSecrets(a), Plan::ResyncSecrets(c)) => {
+            let gone: Vec<String> = a
+                .targets
+                .iter()
+                .filter(|t| !c.targets.contains(t))
+                .map(ResyncTarget::label)
+                .collect();
+            if gone.is_empty() {
+                "the plan differs".into()
+            } else {
+                format!("no longer on the mount: {}", gone.join(", "))
             }
         }
         _ => "the plan differs".into(),
@@ -738,6 +892,42 @@ mod tests {
             on_delete,
             ..Workload::default()
         }
+    }
+
+    #[test]
+    fn the_resync_plan_as_the_cluster_has_it_now() {
+        let sync = |kind: &str, ns: &str, name: &str| SecretSync {
+            kind: kind.into(),
+            namespace: ns.into(),
+            name: name.into(),
+            ready: Some(false),
+            message: String::new(),
+            via: crate::evidence::Via::Eso,
+            created_once: false,
+        };
+        let listed = vec![
+            sync("ClusterSecretStore", "", "vault-backend"),
+            sync("ExternalSecret", "production", "payments-db"),
+            sync("VaultDynamicSecret", "production", "db-creds"),
+        ];
+        let approved = super::super::plan::resync_plan(&listed).unwrap();
+        let plan = Plan::ResyncSecrets(approved.clone());
+        assert_eq!(still_listed(&approved, &listed), plan);
+        // Gone from the mount, or now CreatedOnce: the fingerprint changes.
+        let mut once = listed.clone();
+        once[1].created_once = true;
+        for now in [listed[..1].to_vec(), once] {
+            let now = still_listed(&approved, &now);
+            assert_ne!(now.fingerprint(), plan.fingerprint());
+            assert_eq!(
+                difference(&plan, &now),
+                "no longer on the mount: ExternalSecret production/payments-db"
+            );
+        }
+        // A new object on the mount is not part of the approval, and changes nothing.
+        let mut more = listed.clone();
+        more.push(sync("ExternalSecret", "production", "new"));
+        assert_eq!(still_listed(&approved, &more), plan);
     }
 
     #[test]

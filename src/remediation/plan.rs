@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::diagnosis::{Action, AffectedWorkload, RemediationKind, Report, VerdictCode};
-use crate::evidence::{AuthConfig, Workload, WorkloadKind};
+use crate::evidence::{AuthConfig, SecretSync, Workload, WorkloadKind};
 
 /// Default lifetime asked for a rotated reviewer token (the API server may shorten it).
 pub const DEFAULT_REVIEWER_TOKEN_SECONDS: i64 = 365 * 24 * 3600;
@@ -140,12 +140,96 @@ impl NotRestartedReason {
     }
 }
 
+/// The annotation that makes an ExternalSecret refresh at once (ESO's documented
+/// `kubectl annotate es <n> force-sync=$(date +%s) --overwrite`).
+pub const ESO_FORCE_SYNC: &str = "force-sync";
+/// The annotation that makes an ESO store re-validate at once (stores are watched without
+/// predicates, so any change reconciles them).
+pub const STORE_REVALIDATE: &str = "vault-triage.io/revalidate-at";
+/// The annotation that makes a VSO secret resource reconcile at once (any annotation change
+/// does; `vso.hashicorp.com/resync` is read by nothing).
+pub const VSO_RESYNC: &str = "vault-triage.io/resync-at";
+
+/// One operator object `resync-secrets` annotates, its value the unix time of the run.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ResyncTarget {
+    /// `ClusterSecretStore`, `SecretStore`, `ExternalSecret`, `VaultStaticSecret` or
+    /// `VaultPKISecret`.
+    pub kind: String,
+    /// Empty for a ClusterSecretStore.
+    pub namespace: String,
+    pub name: String,
+    /// The annotation set to the unix time (seconds) of the run.
+    pub annotation: String,
+}
+
+impl ResyncTarget {
+    /// `ExternalSecret production/payments-db`, `ClusterSecretStore vault-backend`.
+    pub fn label(&self) -> String {
+        object_label(&self.kind, &self.namespace, &self.name)
+    }
+}
+
+fn object_label(kind: &str, namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        format!("{kind} {name}")
+    } else {
+        format!("{kind} {namespace}/{name}")
+    }
+}
+
+/// An operator object on the mount that `resync-secrets` leaves alone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NotResynced {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub reason: NotResyncedReason,
+}
+
+/// Why an operator object is not annotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotResyncedReason {
+    /// A VaultDynamicSecret: a re-sync mints new credentials (and restarts its
+    /// `rolloutRestartTargets`).
+    DynamicSecret,
+    /// An ExternalSecret with `refreshPolicy: CreatedOnce`: it ignores a force-sync.
+    CreatedOnce,
+}
+
+impl NotResyncedReason {
+    /// Why, for people.
+    pub fn text(self) -> &'static str {
+        match self {
+            NotResyncedReason::DynamicSecret => {
+                "a re-sync mints new credentials and may restart its rolloutRestartTargets; it syncs by itself within its requeue"
+            }
+            NotResyncedReason::CreatedOnce => {
+                "refreshPolicy CreatedOnce ignores force-sync once its Secret exists"
+            }
+        }
+    }
+}
+
+/// `resync-secrets`: the ESO stores re-validated, then the ExternalSecrets force-synced, then
+/// the VSO secret resources re-triggered, each by a merge patch of one annotation; the
+/// objects on the mount it leaves alone, with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResyncPlan {
+    /// In the order they are annotated: stores, ExternalSecrets, VSO secrets.
+    pub targets: Vec<ResyncTarget>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_resynced: Vec<NotResynced>,
+}
+
 /// A remediation plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Plan {
     ReconfigureAuth(Box<ReconfigurePlan>),
     RestartDeployments(RestartPlan),
+    ResyncSecrets(ResyncPlan),
 }
 
 /// Why no plan can be made.
@@ -161,6 +245,10 @@ pub enum PlanError {
     NothingToRestart,
     #[error("no cluster {0} in the config")]
     UnknownCluster(String),
+    #[error("the External Secrets and Vault Secrets Operator objects could not be listed")]
+    SecretSyncsUnknown,
+    #[error("no External Secrets or Vault Secrets Operator object on the mount to re-sync")]
+    NothingToResync,
 }
 
 /// Settings of plan building.
@@ -272,10 +360,22 @@ impl Plan {
             .map(Plan::RestartDeployments)
     }
 
+    /// `resync-secrets` for the External Secrets and Vault Secrets Operator objects on the
+    /// mount, as the evidence lists them.
+    pub fn resync(report: &Report) -> Result<Plan, PlanError> {
+        let syncs = report
+            .evidence
+            .secret_syncs
+            .value()
+            .ok_or(PlanError::SecretSyncsUnknown)?;
+        resync_plan(syncs).map(Plan::ResyncSecrets)
+    }
+
     pub fn action(&self) -> Action {
         match self {
             Plan::ReconfigureAuth(_) => Action::ReconfigureAuth,
             Plan::RestartDeployments(_) => Action::RestartDeployments,
+            Plan::ResyncSecrets(_) => Action::ResyncSecrets,
         }
     }
 
@@ -419,10 +519,97 @@ impl Plan {
                     }
                 }
             }
+            Plan::ResyncSecrets(p) => {
+                let _ = writeln!(
+                    out,
+                    "Re-sync {} External Secrets and Vault Secrets Operator objects (one annotation each, set to the time of the run):",
+                    p.targets.len()
+                );
+                for t in &p.targets {
+                    let what = match t.kind.as_str() {
+                        "SecretStore" | "ClusterSecretStore" => "re-validate",
+                        "ExternalSecret" => "force-sync",
+                        _ => "reconcile",
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  {} ({what}): {}=<unix time>",
+                        t.label(),
+                        t.annotation
+                    );
+                }
+                if !p.not_resynced.is_empty() {
+                    let _ = writeln!(out, "Not touched (reported only):");
+                    for n in &p.not_resynced {
+                        let _ = writeln!(
+                            out,
+                            "  {}: {}",
+                            object_label(&n.kind, &n.namespace, &n.name),
+                            n.reason.text()
+                        );
+                    }
+                }
+                let _ = writeln!(
+                    out,
+                    "Run it after the fix is verified: the operators then sync now instead of within their backoff."
+                );
+            }
         }
         let _ = writeln!(out, "Fingerprint {}", self.fingerprint());
         out
     }
+}
+
+/// Where a kind comes in a re-sync: stores first (an ExternalSecret of a store that is not
+/// Ready fails at once), then ExternalSecrets, then VSO's secrets; `None` for what is not
+/// annotated.
+fn resync_rank(kind: &str) -> Option<(u8, &'static str)> {
+    match kind {
+        "ClusterSecretStore" | "SecretStore" => Some((0, STORE_REVALIDATE)),
+        "ExternalSecret" => Some((1, ESO_FORCE_SYNC)),
+        "VaultStaticSecret" | "VaultPKISecret" => Some((2, VSO_RESYNC)),
+        _ => None,
+    }
+}
+
+/// The re-sync plan for the operator objects on the mount. Pure.
+pub fn resync_plan(syncs: &[SecretSync]) -> Result<ResyncPlan, PlanError> {
+    let mut targets = Vec::new();
+    let mut not_resynced = Vec::new();
+    for s in syncs {
+        let skip = |reason| NotResynced {
+            kind: s.kind.clone(),
+            namespace: s.namespace.clone(),
+            name: s.name.clone(),
+            reason,
+        };
+        if s.kind == "VaultDynamicSecret" {
+            not_resynced.push(skip(NotResyncedReason::DynamicSecret));
+        } else if s.kind == "ExternalSecret" && s.created_once {
+            not_resynced.push(skip(NotResyncedReason::CreatedOnce));
+        } else if let Some((rank, annotation)) = resync_rank(&s.kind) {
+            targets.push((
+                rank,
+                ResyncTarget {
+                    kind: s.kind.clone(),
+                    namespace: s.namespace.clone(),
+                    name: s.name.clone(),
+                    annotation: annotation.into(),
+                },
+            ));
+        }
+    }
+    targets.sort();
+    targets.dedup();
+    not_resynced.sort();
+    not_resynced.dedup();
+    if targets.is_empty() {
+        return Err(PlanError::NothingToResync);
+    }
+    Ok(ResyncPlan {
+        targets: targets.into_iter().map(|(_, t)| t).collect(),
+        not_resynced,
+    })
 }
 
 /// The restart plan for the `affected` workloads, their uid and update strategy looked up in
@@ -702,6 +889,151 @@ Fingerprint {}
         assert_ne!(
             Plan::RestartDeployments(plan).fingerprint(),
             Plan::RestartDeployments(other).fingerprint()
+        );
+    }
+
+    fn sync(kind: &str, namespace: &str, name: &str) -> SecretSync {
+        SecretSync {
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+            ready: Some(false),
+            message: String::new(),
+            via: if kind.starts_with("Vault") {
+                Via::Vso
+            } else {
+                Via::Eso
+            },
+            created_once: false,
+        }
+    }
+
+    fn syncs() -> Vec<SecretSync> {
+        let mut once = sync("ExternalSecret", "production", "bootstrap");
+        once.created_once = true;
+        vec![
+            sync("VaultDynamicSecret", "production", "db-creds"),
+            sync("VaultStaticSecret", "production", "orders-config"),
+            sync("ExternalSecret", "production", "payments-db"),
+            once,
+            sync("VaultPKISecret", "production", "tls"),
+            sync("SecretStore", "production", "local"),
+            sync("ClusterSecretStore", "", "vault-backend"),
+        ]
+    }
+
+    #[test]
+    fn a_resync_annotates_stores_then_external_secrets_then_vso_and_leaves_dynamic_ones() {
+        let p = resync_plan(&syncs()).unwrap();
+        let targets: Vec<(String, &str)> = p
+            .targets
+            .iter()
+            .map(|t| (t.label(), t.annotation.as_str()))
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                (
+                    "ClusterSecretStore vault-backend".to_string(),
+                    STORE_REVALIDATE
+                ),
+                ("SecretStore production/local".to_string(), STORE_REVALIDATE),
+                (
+                    "ExternalSecret production/payments-db".to_string(),
+                    ESO_FORCE_SYNC
+                ),
+                ("VaultPKISecret production/tls".to_string(), VSO_RESYNC),
+                (
+                    "VaultStaticSecret production/orders-config".to_string(),
+                    VSO_RESYNC
+                ),
+            ]
+        );
+        assert_eq!(
+            p.not_resynced,
+            [
+                NotResynced {
+                    kind: "ExternalSecret".into(),
+                    namespace: "production".into(),
+                    name: "bootstrap".into(),
+                    reason: NotResyncedReason::CreatedOnce,
+                },
+                NotResynced {
+                    kind: "VaultDynamicSecret".into(),
+                    namespace: "production".into(),
+                    name: "db-creds".into(),
+                    reason: NotResyncedReason::DynamicSecret,
+                },
+            ]
+        );
+        // Only dynamic secrets (or nothing): nothing to annotate.
+        assert_eq!(
+            resync_plan(&[sync("VaultDynamicSecret", "production", "db-creds")]),
+            Err(PlanError::NothingToResync)
+        );
+        assert_eq!(resync_plan(&[]), Err(PlanError::NothingToResync));
+    }
+
+    #[test]
+    fn the_resync_preview_lists_what_is_annotated_and_what_is_left_alone() {
+        let plan = Plan::ResyncSecrets(resync_plan(&syncs()).unwrap());
+        assert_eq!(plan.action(), Action::ResyncSecrets);
+        assert_eq!(
+            plan.preview(),
+            format!(
+                "Re-sync 5 External Secrets and Vault Secrets Operator objects (one annotation each, set to the time of the run):
+  ClusterSecretStore vault-backend (re-validate): vault-triage.io/revalidate-at=<unix time>
+  SecretStore production/local (re-validate): vault-triage.io/revalidate-at=<unix time>
+  ExternalSecret production/payments-db (force-sync): force-sync=<unix time>
+  VaultPKISecret production/tls (reconcile): vault-triage.io/resync-at=<unix time>
+  VaultStaticSecret production/orders-config (reconcile): vault-triage.io/resync-at=<unix time>
+Not touched (reported only):
+  ExternalSecret production/bootstrap: refreshPolicy CreatedOnce ignores force-sync once its Secret exists
+  VaultDynamicSecret production/db-creds: a re-sync mints new credentials and may restart its rolloutRestartTargets; it syncs by itself within its requeue
+Run it after the fix is verified: the operators then sync now instead of within their backoff.
+Fingerprint {}
+",
+                plan.fingerprint()
+            )
+        );
+    }
+
+    #[test]
+    fn the_resync_fingerprint_covers_the_targets_and_the_plan_round_trips() {
+        let plan = resync_plan(&syncs()).unwrap();
+        let fp = Plan::ResyncSecrets(plan.clone()).fingerprint();
+        let mut fewer = plan.clone();
+        fewer.targets.pop();
+        assert_ne!(Plan::ResyncSecrets(fewer).fingerprint(), fp);
+        let mut renamed = plan.clone();
+        renamed.targets[2].name = "payments-db-2".into();
+        assert_ne!(Plan::ResyncSecrets(renamed).fingerprint(), fp);
+        let mut left_alone = plan.clone();
+        left_alone.not_resynced.clear();
+        assert_ne!(Plan::ResyncSecrets(left_alone).fingerprint(), fp);
+        // Same input, same fingerprint, whatever the order of the evidence.
+        let mut shuffled = syncs();
+        shuffled.reverse();
+        assert_eq!(
+            Plan::ResyncSecrets(resync_plan(&shuffled).unwrap()).fingerprint(),
+            fp
+        );
+
+        let json = serde_json::to_value(Plan::ResyncSecrets(plan.clone())).unwrap();
+        assert_eq!(json["action"], "resync-secrets");
+        assert_eq!(
+            json["targets"][2],
+            serde_json::json!({"kind": "ExternalSecret", "namespace": "production",
+                "name": "payments-db", "annotation": "force-sync"})
+        );
+        assert_eq!(
+            json["not_resynced"][1],
+            serde_json::json!({"kind": "VaultDynamicSecret", "namespace": "production",
+                "name": "db-creds", "reason": "dynamic-secret"})
+        );
+        assert_eq!(
+            serde_json::from_value::<Plan>(json).unwrap(),
+            Plan::ResyncSecrets(plan)
         );
     }
 

@@ -48,6 +48,7 @@ async fn a_command_to_a_verified_fix_through_the_neutral_bot() {
             "Rotate reviewer token",
             "Use Vault's own token",
             "Restart affected workloads",
+            "Re-sync secrets",
             "Preview plan",
             "Re-run triage"
         ]
@@ -56,7 +57,7 @@ async fn a_command_to_a_verified_fix_through_the_neutral_bot() {
     assert_eq!(
         summary.footer.as_deref(),
         Some(
-            "Reconfigure needs 2 approvals (not the requester) · expires in 15 min · Restart needs 2 approvals (not the requester) · expires in 15 min"
+            "Reconfigure needs 2 approvals (not the requester) · expires in 15 min · Restart needs 2 approvals (not the requester) · expires in 15 min · Re-sync needs 2 approvals (not the requester) · expires in 15 min"
         )
     );
     let summary_ref = MessageRef {

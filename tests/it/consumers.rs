@@ -101,3 +101,46 @@ async fn a_healthy_mount_shows_its_objects_synced_and_nothing_affected() {
         "the evidence keeps every consumer it found"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_cluster_is_listed_a_page_at_a_time_and_nothing_is_missed() {
+    crate::support::init_crypto();
+    let lab = Lab::start(
+        Scenario::ReviewerJwtExpired,
+        LabOptions {
+            bulk_workloads: 1500,
+            bulk_external_secrets: 600,
+            ..LabOptions::default()
+        },
+    )
+    .await
+    .expect("lab");
+    let (_dir, files) = crate::support::lab_files(&lab);
+    let out = Command::new(env!("CARGO_BIN_EXE_vault-triage"))
+        .args(["probe", "--format", "json"])
+        .envs(lab.exports(&files))
+        .env("VAULT_TRIAGE_LOG", "warn")
+        .output()
+        .expect("running vault-triage");
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // 1,000 bulk Deployments and 8 of the world's: three pages of 500.
+    let deployment_lists: Vec<String> = lab
+        .kube_requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == "/apis/apps/v1/deployments")
+        .map(|r| r.query.unwrap_or_default())
+        .collect();
+    assert_eq!(deployment_lists.len(), 3, "{deployment_lists:?}");
+    assert!(deployment_lists.iter().all(|q| q.contains("limit=500")));
+    assert!(deployment_lists[1].contains("continue="));
+    // One in twenty bulk workloads names a Vault role: 75, plus the world's 10.
+    let found = json["evidence"]["workloads"]["value"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(found, 75 + 10);
+    // Every bulk ExternalSecret uses the store: 600 more, plus the world's three objects.
+    let syncs = json["verdict"]["secret_syncs"].as_array().unwrap().len();
+    assert_eq!(syncs, 600 + 3);
+    lab.shutdown().await;
+}

@@ -317,7 +317,7 @@ fn the_example_config_parses_as_the_binary_reads_it() {
     let actions: BTreeSet<&str> = config.approvals.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(
         actions,
-        BTreeSet::from(["reconfigure-auth", "restart-deployments"])
+        BTreeSet::from(["reconfigure-auth", "restart-deployments", "resync-secrets"])
     );
 }
 
@@ -1035,6 +1035,43 @@ fn permissions_the_code_needs(config: &FileConfig) -> BTreeSet<Permission> {
         allow("apps", "deployments", "patch", ns(RESTART_NAMESPACE), None),
         allow("apps", "statefulsets", "patch", ns(RESTART_NAMESPACE), None),
         allow("apps", "daemonsets", "patch", ns(RESTART_NAMESPACE), None),
+        // annotate_custom (resync-secrets): the namespaced objects only where restarts are
+        // allowed; ClusterSecretStores are cluster-scoped.
+        allow(
+            "external-secrets.io",
+            "secretstores",
+            "patch",
+            ns(RESTART_NAMESPACE),
+            None,
+        ),
+        allow(
+            "external-secrets.io",
+            "externalsecrets",
+            "patch",
+            ns(RESTART_NAMESPACE),
+            None,
+        ),
+        allow(
+            "external-secrets.io",
+            "clustersecretstores",
+            "patch",
+            Cluster,
+            None,
+        ),
+        allow(
+            "secrets.hashicorp.com",
+            "vaultstaticsecrets",
+            "patch",
+            ns(RESTART_NAMESPACE),
+            None,
+        ),
+        allow(
+            "secrets.hashicorp.com",
+            "vaultpkisecrets",
+            "patch",
+            ns(RESTART_NAMESPACE),
+            None,
+        ),
         // Leader election in the bot's namespace; `create` cannot be limited by name.
         allow(
             "coordination.k8s.io",

@@ -86,6 +86,7 @@ async fn a_command_is_deferred_at_once_and_answered_with_the_verdict_while_the_l
             "Rotate reviewer token (asks for approval)",
             "Use Vault's own token (asks for approval)",
             "Restart affected workloads (asks for approval)",
+            "Re-sync secrets (asks for approval)",
             "Preview plan",
             "Re-run triage"
         ]
@@ -140,7 +141,7 @@ async fn two_discord_approvals_run_the_fix_and_a_self_approval_is_refused_quietl
     let (rotate_label, rotate_style, rotate) = &buttons[0];
     assert_eq!(rotate_label, "Rotate reviewer token (asks for approval)");
     assert_eq!(*rotate_style, 4);
-    assert_eq!(buttons[3].1, 2, "secondary");
+    assert_eq!(buttons[4].1, 2, "secondary");
     assert!(matches!(
         ButtonAction::decode(rotate),
         Some(ButtonAction::Propose { .. })

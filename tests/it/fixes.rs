@@ -77,6 +77,7 @@ async fn fixes_on(
     cfg.approvals = vec![
         rule(Action::ReconfigureAuth),
         rule(Action::RestartDeployments),
+        rule(Action::ResyncSecrets),
     ];
     let (services, _) =
         vault_triage::app::build_services(&common::connection(&w.lab, &w.files), cfg)

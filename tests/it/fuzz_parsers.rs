@@ -1025,6 +1025,7 @@ fn button_value() -> impl Strategy<Value = String> {
         Just("rotate-reviewer".to_string()),
         Just("use-local-token".to_string()),
         Just("restart-deployments".to_string()),
+        Just("resync-secrets".to_string()),
         Just("../../etc".to_string()),
         any::<String>(),
     ];
@@ -1055,7 +1056,7 @@ fn button_values_decode_only_to_canonical_actions() {
             match &action {
                 ButtonAction::Propose { remediation, .. } => prop_assert!(matches!(
                     remediation.id(),
-                    "rotate-reviewer" | "use-local-token" | "restart-deployments"
+                    "rotate-reviewer" | "use-local-token" | "restart-deployments" | "resync-secrets"
                 )),
                 ButtonAction::Approve { request } | ButtonAction::Deny { request } => {
                     prop_assert_eq!(RequestId::parse(request.as_str()), Ok(request.clone()));

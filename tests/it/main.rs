@@ -37,6 +37,7 @@ mod probe_deadline;
 mod probe_fleet;
 mod readme_paths;
 mod remediation;
+mod resync;
 mod secrets_hygiene;
 mod security_approvals;
 mod serve_cli;

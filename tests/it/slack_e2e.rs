@@ -68,6 +68,7 @@ async fn a_slash_command_to_a_verified_fix_through_slack() {
             "Rotate reviewer token",
             "Use Vault's own token",
             "Restart affected workloads",
+            "Re-sync secrets",
             "Preview plan",
             "Re-run triage"
         ]

@@ -86,6 +86,7 @@ pub fn policy(cfg: &mut FileConfig) {
     cfg.approvals = vec![
         rule(Action::ReconfigureAuth),
         rule(Action::RestartDeployments),
+        rule(Action::ResyncSecrets),
     ];
 }
 
