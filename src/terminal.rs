@@ -142,17 +142,11 @@ pub fn render_fleet(fleet: &FleetReport, now: DateTime<Utc>) -> String {
         .iter()
         .filter(|c| c.report.verdict.code != VerdictCode::Healthy)
         .count();
-    let slowest = fleet
-        .clusters
-        .iter()
-        .map(|c| c.report.duration_ms)
-        .max()
-        .unwrap_or(0);
     let _ = writeln!(
         out,
         "Fleet: {} clusters · {failing} with a fault · triaged in {}",
         fleet.clusters.len(),
-        took(slowest)
+        took(fleet.slowest_ms())
     );
     let width = fleet
         .clusters

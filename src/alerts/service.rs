@@ -279,13 +279,7 @@ impl AlertService {
         let mut msg = match triaged.as_slice() {
             [one] => crate::chat::render::summary(&one.report, &one.id, self.services.policy()),
             many => {
-                let views: Vec<_> = many
-                    .iter()
-                    .map(|t| crate::chat::fleet::ClusterTriage {
-                        report: &t.report,
-                        triage: &t.id,
-                    })
-                    .collect();
+                let views = crate::chat::fleet::views(many);
                 crate::chat::fleet::summary(&views, self.services.policy(), Utc::now())
             }
         };
@@ -302,11 +296,7 @@ impl AlertService {
                 },
             );
         }
-        let worst = triaged
-            .iter()
-            .map(|t| t.report.verdict.code)
-            .find(|c| *c != crate::diagnosis::VerdictCode::Healthy)
-            .or_else(|| triaged.first().map(|t| t.report.verdict.code));
+        let worst = crate::chat::fleet::worst_code(&crate::chat::fleet::views(&triaged));
         let Some(incident) = self.incident(id) else {
             return;
         };

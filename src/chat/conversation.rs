@@ -17,7 +17,7 @@ use dashmap::DashMap;
 
 use super::cards::Cards;
 use super::command::ChatCommand;
-use super::fleet::{self, ClusterTriage, ReviewerLine};
+use super::fleet::{self, ReviewerLine};
 use super::message::{ButtonAction, Message, MessageRef};
 use super::platform::{ChatPlatform, Origin};
 use super::render;
@@ -115,13 +115,7 @@ impl ChatBot {
     /// each, the detail and buttons of the failing ones).
     async fn fleet_and_post(&self, chat: &dyn ChatPlatform, origin: &Origin, role: Option<String>) {
         let triaged = self.fleet_triage(origin, role).await;
-        let views: Vec<ClusterTriage<'_>> = triaged
-            .iter()
-            .map(|t| ClusterTriage {
-                report: &t.report,
-                triage: &t.id,
-            })
-            .collect();
+        let views = fleet::views(&triaged);
         let msg = fleet::summary(&views, self.services.policy(), Utc::now());
         let same = fleet::same_triage(&views);
         let key = triaged
@@ -129,11 +123,7 @@ impl ChatBot {
             .map(|t| t.id.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        let worst = views
-            .iter()
-            .map(|v| v.report.verdict.code)
-            .find(|c| *c != crate::diagnosis::VerdictCode::Healthy)
-            .unwrap_or(crate::diagnosis::VerdictCode::Healthy);
+        let worst = fleet::worst_code(&views).unwrap_or(crate::diagnosis::VerdictCode::Healthy);
         self.post_shared(chat, origin, key, &msg, &same, worst.as_str())
             .await;
     }
@@ -254,13 +244,7 @@ impl ChatBot {
             }
             ChatCommand::Status if fleet => {
                 let triaged = self.fleet_triage(&origin, None).await;
-                let views: Vec<ClusterTriage<'_>> = triaged
-                    .iter()
-                    .map(|t| ClusterTriage {
-                        report: &t.report,
-                        triage: &t.id,
-                    })
-                    .collect();
+                let views = fleet::views(&triaged);
                 self.follow_up_or_explain(chat, &origin, &fleet::status(&views, Utc::now()))
                     .await;
             }

@@ -23,6 +23,26 @@ pub struct ClusterTriage<'a> {
     pub triage: &'a str,
 }
 
+/// The views of kept triages, in their order.
+pub fn views(triaged: &[crate::services::Triaged]) -> Vec<ClusterTriage<'_>> {
+    triaged
+        .iter()
+        .map(|t| ClusterTriage {
+            report: &t.report,
+            triage: &t.id,
+        })
+        .collect()
+}
+
+/// The first fault's verdict code in config order, else `healthy` (`None` for no triage).
+pub fn worst_code(triages: &[ClusterTriage<'_>]) -> Option<VerdictCode> {
+    let codes = triages.iter().map(|t| t.report.verdict.code);
+    codes
+        .clone()
+        .find(|c| *c != VerdictCode::Healthy)
+        .or_else(|| codes.clone().next())
+}
+
 fn fleet_of(triages: &[ClusterTriage<'_>]) -> FleetReport {
     FleetReport {
         clusters: triages
@@ -147,13 +167,7 @@ pub fn summary(triages: &[ClusterTriage<'_>], policy: &Policy, now: DateTime<Utc
             text: format!("More clusters with a fault: {}", rest.join(", ")),
         });
     }
-    let slowest = fleet
-        .clusters
-        .iter()
-        .map(|c| c.report.duration_ms)
-        .max()
-        .unwrap_or(0);
-    let timing = format!("triaged in {}", crate::terminal::took(slowest));
+    let timing = format!("triaged in {}", crate::terminal::took(fleet.slowest_ms()));
     Message {
         text: title.clone(),
         title: Some(title),

@@ -63,6 +63,15 @@ impl FleetReport {
         self.ordered().into_iter().next()
     }
 
+    /// The longest triage of the fleet (they run concurrently: the fleet's time).
+    pub fn slowest_ms(&self) -> u64 {
+        self.clusters
+            .iter()
+            .map(|c| c.report.duration_ms)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// 2 when any cluster has a fault, else 0.
     pub fn exit_code(&self) -> i32 {
         self.clusters

@@ -461,13 +461,7 @@ impl KubeClient {
     /// Every object of a custom resource, as JSON; `None` when the resource is not served
     /// (the operator is not installed: 404).
     async fn list_crd(&self, api: CrdApi) -> Result<Option<Vec<serde_json::Value>>, KubeError> {
-        let resource = kube::discovery::ApiResource {
-            group: api.group.to_string(),
-            version: api.version.to_string(),
-            api_version: format!("{}/{}", api.group, api.version),
-            kind: api.kind.to_string(),
-            plural: api.plural.to_string(),
-        };
+        let resource = api.api_resource();
         let list_api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
         match self.list_all(&list_api).await {
             Ok(items) => Ok(Some(

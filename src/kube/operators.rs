@@ -82,6 +82,19 @@ pub fn crd_of_kind(kind: &str) -> Option<CrdApi> {
     .find(|api| api.kind == kind)
 }
 
+impl CrdApi {
+    /// The coordinates as kube-rs takes them for a `DynamicObject` API.
+    pub fn api_resource(&self) -> kube::discovery::ApiResource {
+        kube::discovery::ApiResource {
+            group: self.group.to_string(),
+            version: self.version.to_string(),
+            api_version: format!("{}/{}", self.group, self.version),
+            kind: self.kind.to_string(),
+            plural: self.plural.to_string(),
+        }
+    }
+}
+
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter()
         .try_fold(v, |v, k| v.get(*k))

@@ -23,13 +23,7 @@ impl KubeClient {
         field_manager: &str,
         annotations: &BTreeMap<String, String>,
     ) -> Result<serde_json::Value, KubeError> {
-        let resource = kube::discovery::ApiResource {
-            group: api.group.to_string(),
-            version: api.version.to_string(),
-            api_version: format!("{}/{}", api.group, api.version),
-            kind: api.kind.to_string(),
-            plural: api.plural.to_string(),
-        };
+        let resource = api.api_resource();
         let objects: Api<DynamicObject> = if namespace.is_empty() {
             Api::all_with(self.raw(), &resource)
         } else {

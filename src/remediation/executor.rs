@@ -354,15 +354,7 @@ impl Remediator {
         may_act: &MayAct<'_>,
     ) -> RestartRun {
         let Some(kube) = &self.probes.kube else {
-            record(Step {
-                step: "restart".into(),
-                ok: false,
-                detail: "no Kubernetes access".into(),
-            });
-            return RestartRun {
-                summary: "not run: no Kubernetes access".into(),
-                ..RestartRun::default()
-            };
+            return RestartRun::without_kubernetes("restart", record);
         };
         let noun = if plan
             .deployments
@@ -489,6 +481,21 @@ impl Remediator {
     }
 }
 
+impl RestartRun {
+    /// A run that could not start: the bot has no Kubernetes access (recorded as `step`).
+    fn without_kubernetes(step: &str, record: &(dyn Fn(Step) + Sync)) -> RestartRun {
+        record(Step {
+            step: step.into(),
+            ok: false,
+            detail: "no Kubernetes access".into(),
+        });
+        RestartRun {
+            summary: "not run: no Kubernetes access".into(),
+            ..RestartRun::default()
+        }
+    }
+}
+
 impl Remediator {
     /// Annotates the plan's objects one by one, in the plan's order (stores, ExternalSecrets,
     /// VSO secrets), each with its annotation set to the unix time of the run: a merge patch
@@ -501,15 +508,7 @@ impl Remediator {
         may_act: &MayAct<'_>,
     ) -> RestartRun {
         let Some(kube) = &self.probes.kube else {
-            record(Step {
-                step: "resync".into(),
-                ok: false,
-                detail: "no Kubernetes access".into(),
-            });
-            return RestartRun {
-                summary: "not run: no Kubernetes access".into(),
-                ..RestartRun::default()
-            };
+            return RestartRun::without_kubernetes("resync", record);
         };
         let now = chrono::Utc::now().timestamp().to_string();
         let total = plan.targets.len();

@@ -13,26 +13,7 @@ use vault_triage::evidence::WorkloadKind;
 use vault_triage::lab::{ISSUER, Lab, LabOptions, SIGNING_PUB_PEM, Scenario, apply_setup};
 use vault_triage::probes::triage;
 use vault_triage::remediation::plan::{DeploymentTarget, NotRestartedReason};
-use vault_triage::remediation::{ExecError, Plan, PlanSettings, Remediator, Step};
-
-fn remediator(
-    probes: vault_triage::probes::Probes,
-    target: vault_triage::probes::ProbeTarget,
-) -> Remediator {
-    let reviewer = target
-        .reviewer
-        .as_ref()
-        .map(|r| (r.namespace.clone(), r.service_account.clone()));
-    Remediator {
-        probes,
-        target,
-        settings: PlanSettings {
-            reviewer,
-            ..PlanSettings::default()
-        },
-        rollout_timeout: Duration::from_secs(20),
-    }
-}
+use vault_triage::remediation::{ExecError, Plan, Step};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotating_the_reviewer_fixes_logins_and_restarts_roll_out_like_kubectl() {
@@ -42,7 +23,7 @@ async fn rotating_the_reviewer_fixes_logins_and_restarts_roll_out_like_kubectl()
         .unwrap();
     let (_dir, files) = common::lab_files(&lab);
     let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
-    let r = remediator(probes, target);
+    let r = common::remediator(probes, target);
     let before = triage(&r.probes, &r.target).await;
     assert_eq!(before.verdict.code, VerdictCode::ReviewerJwtExpired);
     let old_config = lab.vault_auth_config().unwrap();
@@ -155,7 +136,7 @@ async fn a_rollout_past_its_progress_deadline_stops_the_restarts_before_the_next
         .unwrap();
     let (_dir, files) = common::lab_files(&lab);
     let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
-    let r = remediator(probes, target);
+    let r = common::remediator(probes, target);
     let report = triage(&r.probes, &r.target).await;
     let plan = r
         .plan(&report, RemediationKind::RestartDeployments)
@@ -244,7 +225,7 @@ async fn statefulsets_and_daemonsets_are_restarted_on_delete_ones_and_cronjobs_r
         .unwrap();
     let (_dir, files) = common::lab_files(&lab);
     let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
-    let r = remediator(probes, target);
+    let r = common::remediator(probes, target);
     let before = triage(&r.probes, &r.target).await;
     assert_eq!(before.verdict.code, VerdictCode::ReviewerJwtExpired);
     let restart = r
@@ -382,7 +363,7 @@ async fn an_approved_plan_is_refused_when_the_config_changed_since() {
         .unwrap();
     let (_dir, files) = common::lab_files(&lab);
     let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
-    let r = remediator(probes, target);
+    let r = common::remediator(probes, target);
     let report = triage(&r.probes, &r.target).await;
     let plan = r.plan(&report, RemediationKind::RotateReviewer).unwrap();
 
@@ -431,7 +412,7 @@ async fn openbao_reviewer_incident_is_fixed_and_every_other_field_survives() {
     cfg.disable_iss_validation = false;
     let token = apply_setup(&bao.addr, "root", &setup).await.unwrap();
     let (probes, target) = common::probes_for(&files, &bao.addr, &token).await;
-    let r = remediator(probes, target);
+    let r = common::remediator(probes, target);
 
     let before = triage(&r.probes, &r.target).await;
     assert_eq!(

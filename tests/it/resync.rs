@@ -4,32 +4,11 @@
 
 use crate::support as common;
 
-use std::time::Duration;
-
 use vault_triage::diagnosis::{RemediationKind, VerdictCode};
 use vault_triage::lab::{Lab, LabOptions, Scenario};
 use vault_triage::probes::triage;
 use vault_triage::remediation::plan::ResyncTarget;
-use vault_triage::remediation::{ExecError, Plan, PlanSettings, Remediator};
-
-fn remediator(
-    probes: vault_triage::probes::Probes,
-    target: vault_triage::probes::ProbeTarget,
-) -> Remediator {
-    let reviewer = target
-        .reviewer
-        .as_ref()
-        .map(|r| (r.namespace.clone(), r.service_account.clone()));
-    Remediator {
-        probes,
-        target,
-        settings: PlanSettings {
-            reviewer,
-            ..PlanSettings::default()
-        },
-        rollout_timeout: Duration::from_secs(20),
-    }
-}
+use vault_triage::remediation::{ExecError, Plan};
 
 /// The annotation `key` of an operator object, as a unix time.
 fn annotated_at(lab: &Lab, resource: &str, ns: &str, name: &str, key: &str) -> i64 {
@@ -51,7 +30,7 @@ async fn after_the_fix_a_resync_annotates_the_store_the_external_secret_and_the_
         .unwrap();
     let (_dir, files) = common::lab_files(&lab);
     let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
-    let r = remediator(probes, target);
+    let r = common::remediator(probes, target);
     let before = triage(&r.probes, &r.target).await;
     assert_eq!(before.verdict.code, VerdictCode::ReviewerJwtExpired);
     let ids: Vec<&str> = before

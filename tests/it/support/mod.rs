@@ -252,6 +252,27 @@ fn three_free_ports() -> u16 {
     }
 }
 
+/// A remediator for the target's cluster as the tests drive it: the target's reviewer, the
+/// default plan settings, and a 20 s rollout timeout.
+pub fn remediator(
+    probes: vault_triage::probes::Probes,
+    target: vault_triage::probes::ProbeTarget,
+) -> vault_triage::remediation::Remediator {
+    let reviewer = target
+        .reviewer
+        .as_ref()
+        .map(|r| (r.namespace.clone(), r.service_account.clone()));
+    vault_triage::remediation::Remediator {
+        probes,
+        target,
+        settings: vault_triage::remediation::PlanSettings {
+            reviewer,
+            ..Default::default()
+        },
+        rollout_timeout: Duration::from_secs(20),
+    }
+}
+
 /// Mints a canary token through a lab's Kubernetes API with the bot's identity, as a pod's
 /// kubelet would (TokenRequest, 600 s).
 pub async fn canary_jwt(lab: &Lab) -> String {
