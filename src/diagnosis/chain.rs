@@ -512,5 +512,46 @@ pub fn evidence_chain(e: &Evidence, now: DateTime<Utc>) -> Vec<ChainItem> {
             }
         }
     }
+
+    // The injector's pods: those waiting on the agent's init container.
+    match &e.pods {
+        Probe::Ok { value, .. } if value.injected > 0 || !value.stuck.is_empty() => {
+            out.push(match value.stuck.first() {
+                None => item(
+                    "Injected pods",
+                    CheckStatus::Pass,
+                    format!(
+                        "{} injected through this mount, none waiting on the agent's init container",
+                        value.injected
+                    ),
+                ),
+                Some(first) => item(
+                    "Injected pods",
+                    CheckStatus::Fail,
+                    format!(
+                        "{} of {} waiting on {} ({}), e.g. {}/{} of {} {}{}",
+                        value.stuck.len(),
+                        value.injected.max(value.stuck.len()),
+                        first.container,
+                        first.status,
+                        first.namespace,
+                        first.name,
+                        first.owner_kind,
+                        first.owner,
+                        first
+                            .since
+                            .map(|t| format!(", started {}", ago(now, t)))
+                            .unwrap_or_default()
+                    ),
+                ),
+            });
+        }
+        Probe::Ok { .. } => {}
+        p => {
+            if let Some((s, d)) = not_checked(p) {
+                out.push(item("Injected pods", s, d));
+            }
+        }
+    }
     out
 }

@@ -4,9 +4,11 @@
 //! verdict with its evidence; `rules` decides the
 //! code, confidence and scope from the evidence; `chain` lays out the evidence chain an
 //! on-call engineer reads (what was checked, what it showed, in order); `text` writes the
-//! headline, summary, remediations and reminders; `fleet` orders several clusters' reports.
+//! headline, summary, remediations and reminders; `fleet` orders several clusters' reports; `consumers`
+//! reads the consumers' own signs of a failed login.
 
 mod chain;
+mod consumers;
 mod fleet;
 mod report;
 mod rules;

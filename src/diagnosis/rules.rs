@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 
 use super::chain::evidence_chain;
+use super::consumers::Signs;
 use super::text;
 use super::verdict::*;
 use crate::evidence::SecretRead;
@@ -17,6 +18,8 @@ use crate::evidence::{CallerCheck, Evidence, LoginOutcome, Probe, ProbeError, Re
 /// Turns evidence into a verdict. `now` is passed in so the function stays pure.
 pub fn diagnose(e: &Evidence, now: DateTime<Utc>) -> Verdict {
     let (code, confidence) = decide(e, now);
+    let signs = Signs::read(e);
+    let confidence = corroborated(code, confidence, &signs);
     let (affected_roles, affected_workloads) = scope(e, code);
     let secret_syncs: Vec<SecretSyncState> = e
         .secret_syncs
@@ -49,7 +52,7 @@ pub fn diagnose(e: &Evidence, now: DateTime<Utc>) -> Verdict {
         summary: text::summary(e, code, &affected_workloads),
         evidence: evidence_chain(e, now),
         remediations: text::remediations(e, code, &affected_workloads, &secret_syncs),
-        reminders: text::reminders(code, &affected_workloads, &secret_syncs),
+        reminders: text::reminders(code, &affected_workloads, &secret_syncs, &signs),
         unchecked: text::unchecked(e),
         affected_roles,
         affected_deployments,
@@ -279,6 +282,19 @@ fn decide(e: &Evidence, now: DateTime<Utc>) -> (VerdictCode, Confidence) {
     }
 }
 
+/// Consumers failing on their own (design §11.3) firm up a verdict that every login through
+/// the mount fails by one step. An inconclusive verdict stays as it is: they show that logins
+/// fail, not why.
+fn corroborated(code: VerdictCode, confidence: Confidence, signs: &Signs) -> Confidence {
+    if !code.is_mount_wide() || code == VerdictCode::Inconclusive || signs.independent() == 0 {
+        return confidence;
+    }
+    match confidence {
+        Confidence::Low => Confidence::Medium,
+        Confidence::Medium | Confidence::High => Confidence::High,
+    }
+}
+
 /// A bare 403 `permission denied`: the TokenReview call failed. Which look-alike is it?
 fn token_review_phase(s: &Signals<'_>, now: DateTime<Utc>) -> (VerdictCode, Confidence) {
     use Confidence::*;
@@ -367,7 +383,8 @@ fn static_binding_mismatch(e: &Evidence) -> bool {
     };
     workloads
         .iter()
-        .filter(|w| w.role.eq_ignore_ascii_case(&e.target.role))
+        // Owners found only through their pods have no ServiceAccount on record.
+        .filter(|w| w.role.eq_ignore_ascii_case(&e.target.role) && !w.service_account.is_empty())
         .any(|w| {
             !glob_list_matches(&role.bound_service_account_names, &w.service_account)
                 || !glob_list_matches(&role.bound_service_account_namespaces, &w.namespace)

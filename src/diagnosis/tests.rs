@@ -139,6 +139,7 @@ fn healthy() -> Evidence {
         })
         .collect()),
         secret_syncs: ok(vec![]),
+        pods: ok(PodEvidence::default()),
         duration_ms: 40,
     }
 }
@@ -232,6 +233,140 @@ fn every_kind_of_consumer_is_in_the_blast_radius_and_the_restart_names_them() {
     assert!(v.remediations.iter().all(|r| r.id != "restart-deployments"));
 }
 
+fn stuck(name: &str) -> StuckPod {
+    StuckPod {
+        namespace: "production".into(),
+        name: name.into(),
+        owner_kind: WorkloadKind::Deployment,
+        owner: "payments-api".into(),
+        status: "Init:0/1".into(),
+        container: "vault-agent-init".into(),
+        since: Some(now() - ChronoDuration::minutes(40)),
+    }
+}
+
+fn with_stuck_pods(e: &mut Evidence, n: usize) {
+    e.pods = ok(PodEvidence {
+        injected: 10,
+        owners: Vec::new(),
+        stuck: (0..n)
+            .map(|i| stuck(&format!("payments-api-7d9f8b6c5d-{i:05}")))
+            .collect(),
+    });
+}
+
+#[test]
+fn consumers_failing_on_their_own_firm_up_a_mount_wide_verdict_by_one_step() {
+    // Expired reviewer seen from the bot's side only (no DEBUG line): medium.
+    let mut e = expired();
+    e.vault_log = ok(vec![]);
+    assert_eq!(diagnose(&e, now()).confidence, Confidence::Medium);
+    with_stuck_pods(&mut e, 2);
+    let v = diagnose(&e, now());
+    assert_eq!(
+        (v.code, v.confidence),
+        (VerdictCode::ReviewerJwtExpired, Confidence::High)
+    );
+    assert!(
+        v.reminders
+            .iter()
+            .any(|r| r.contains("Independent signs agree") && r.contains("2 pods stuck")),
+        "{:?}",
+        v.reminders
+    );
+    let line = v
+        .evidence
+        .iter()
+        .find(|i| i.check == "Injected pods")
+        .unwrap();
+    assert_eq!(line.status, CheckStatus::Fail);
+    assert!(
+        line.detail.starts_with("2 of 10 waiting on vault-agent-init (Init:0/1), e.g. production/payments-api-7d9f8b6c5d-00000 of Deployment payments-api, started 40 min ago"),
+        "{}",
+        line.detail
+    );
+
+    // An ExternalSecret repeating its store's state is not a sign of its own; the store is.
+    let mut e = expired();
+    e.vault_log = ok(vec![]);
+    let sync = |kind: &str, message: &str| SecretSync {
+        kind: kind.into(),
+        namespace: String::new(),
+        name: "vault-backend".into(),
+        ready: Some(false),
+        message: message.into(),
+        via: Via::Eso,
+        created_once: false,
+        ..SecretSync::default()
+    };
+    e.secret_syncs = ok(vec![sync(
+        "ExternalSecret",
+        "SecretSyncedError: could not get secret data from provider",
+    )]);
+    assert_eq!(diagnose(&e, now()).confidence, Confidence::Medium);
+    e.secret_syncs = ok(vec![sync(
+        "ClusterSecretStore",
+        "InvalidProviderConfig: unable to create client",
+    )]);
+    assert_eq!(diagnose(&e, now()).confidence, Confidence::High);
+
+    // Inconclusive stays low: the consumers show that logins fail, not why.
+    let mut e = healthy();
+    refused(&mut e, 403, "permission denied");
+    with_stuck_pods(&mut e, 1);
+    let v = diagnose(&e, now());
+    assert_eq!(
+        (v.code, v.confidence),
+        (VerdictCode::Inconclusive, Confidence::Low)
+    );
+    assert!(v.reminders.iter().any(|r| r.contains("but not why")));
+}
+
+#[test]
+fn pods_stuck_while_the_canary_logs_in_are_reported_as_their_own_problem() {
+    let mut e = healthy();
+    with_stuck_pods(&mut e, 1);
+    let v = diagnose(&e, now());
+    assert_eq!(
+        (v.code, v.confidence),
+        (VerdictCode::Healthy, Confidence::High)
+    );
+    assert!(
+        v.reminders
+            .iter()
+            .any(|r| r.contains("The canary logs in, yet 1 pod waits")
+                && r.contains("not the mount")),
+        "{:?}",
+        v.reminders
+    );
+}
+
+#[test]
+fn pods_that_could_not_be_listed_are_not_checked_never_none() {
+    let mut e = expired();
+    e.pods = failed(ProbeError::Status {
+        code: 403,
+        message: "pods is forbidden: User \"system:serviceaccount:vault-triage:vault-triage\" cannot list resource \"pods\" in API group \"\" at the cluster scope".into(),
+    });
+    let v = diagnose(&e, now());
+    let line = v
+        .evidence
+        .iter()
+        .find(|i| i.check == "Injected pods")
+        .unwrap();
+    assert_eq!(line.status, CheckStatus::Unknown);
+    assert!(
+        line.detail.starts_with("could not check"),
+        "{}",
+        line.detail
+    );
+    assert!(
+        v.unchecked.iter().any(|u| u.contains("pods")),
+        "{:?}",
+        v.unchecked
+    );
+}
+
 #[test]
 fn operators_objects_on_the_mount_are_reported_with_what_heals_by_itself() {
     let mut e = expired();
@@ -244,6 +379,7 @@ fn operators_objects_on_the_mount_are_reported_with_what_heals_by_itself() {
             message: "InvalidProviderConfig: unable to create client".into(),
             via: Via::Eso,
             created_once: false,
+            ..SecretSync::default()
         },
         SecretSync {
             kind: "VaultStaticSecret".into(),
@@ -253,6 +389,7 @@ fn operators_objects_on_the_mount_are_reported_with_what_heals_by_itself() {
             message: String::new(),
             via: Via::Vso,
             created_once: false,
+            ..SecretSync::default()
         },
     ]);
     let v = diagnose(&e, now());

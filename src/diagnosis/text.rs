@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::consumers::Signs;
 use super::verdict::{
     AffectedWorkload, Remediation, RemediationKind, SecretSyncState, VerdictCode,
 };
@@ -109,6 +110,10 @@ pub fn workload_count(workloads: &[AffectedWorkload]) -> String {
         WorkloadKind::StatefulSet,
         WorkloadKind::DaemonSet,
         WorkloadKind::CronJob,
+        WorkloadKind::Job,
+        WorkloadKind::Rollout,
+        WorkloadKind::ReplicaSet,
+        WorkloadKind::Pod,
     ] {
         let k = workloads.iter().filter(|w| w.kind == kind).count();
         if k > 0 {
@@ -383,6 +388,7 @@ pub fn reminders(
     code: VerdictCode,
     workloads: &[AffectedWorkload],
     syncs: &[SecretSyncState],
+    signs: &Signs,
 ) -> Vec<String> {
     let auth_outage = matches!(
         code,
@@ -395,6 +401,27 @@ pub fn reminders(
             | VerdictCode::IssuerMismatch
     );
     let mut out = Vec::new();
+    if signs.independent() > 0 {
+        match code {
+            VerdictCode::Healthy => {}
+            VerdictCode::Inconclusive => out.push(format!(
+                "The consumers confirm that logins through this mount fail ({}), but not why.",
+                signs.describe()
+            )),
+            c if c.is_mount_wide() => out.push(format!(
+                "Independent signs agree that logins through this mount fail: {}.",
+                signs.describe()
+            )),
+            _ => out.push(format!(
+                "Beyond this role, consumers fail to log in through the mount too ({}): look for a second cause.",
+                signs.describe()
+            )),
+        }
+    }
+    if code == VerdictCode::Healthy && signs.stuck_pods > 0 {
+        let n = signs.stuck_pods;
+        out.push(format!("The canary logs in, yet {n} pod{} wait{} on the agent's init container. Right after a fix they start within one agent backoff step (at most 5 min); if they stay stuck, read their agent's log (`kubectl logs <pod> -c vault-agent-init`): their own role or policy, not the mount.", if n == 1 { "" } else { "s" }, if n == 1 { "s" } else { "" }));
+    }
     if auth_outage {
         out.push("Tokens already issued keep renewing until their max TTL: failures spread as pods restart or tokens age out. Avoid restarting pods until the fix is verified.".into());
         out.push("No secret needs rotating: this is an authentication failure, not a leak.".into());
@@ -464,6 +491,9 @@ pub fn unchecked(e: &Evidence) -> Vec<String> {
     }
     if let Some(why) = why(&e.workloads) {
         failed.push(("workloads", why));
+    }
+    if let Probe::Failed { error, .. } = &e.pods {
+        failed.push(("pods", error.describe()));
     }
     if let Probe::Failed { error, .. } = &e.secret_syncs {
         failed.push((

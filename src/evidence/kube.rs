@@ -25,6 +25,14 @@ pub enum WorkloadKind {
     DaemonSet,
     /// Reported, never restarted (its pods come from Jobs).
     CronJob,
+    /// Found through its injected pods only, like the kinds below: reported, never restarted.
+    Job,
+    /// An Argo Rollout (`argoproj.io`): `kubectl rollout restart` does not support it.
+    Rollout,
+    /// A ReplicaSet that no Deployment or Rollout owns.
+    ReplicaSet,
+    /// A pod that no controller owns.
+    Pod,
 }
 
 impl WorkloadKind {
@@ -34,12 +42,19 @@ impl WorkloadKind {
             WorkloadKind::StatefulSet => "StatefulSet",
             WorkloadKind::DaemonSet => "DaemonSet",
             WorkloadKind::CronJob => "CronJob",
+            WorkloadKind::Job => "Job",
+            WorkloadKind::Rollout => "Rollout",
+            WorkloadKind::ReplicaSet => "ReplicaSet",
+            WorkloadKind::Pod => "Pod",
         }
     }
 
     /// What `kubectl rollout restart` can restart (facts/vault-consumers.md §5).
     pub fn restartable(self) -> bool {
-        !matches!(self, WorkloadKind::CronJob)
+        matches!(
+            self,
+            WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet
+        )
     }
 }
 
@@ -79,7 +94,7 @@ impl Via {
 
 /// An operator's object that syncs secrets from Vault through the mount (an ESO store or
 /// ExternalSecret, a VSO secret resource), and whether it says it is synced.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SecretSync {
     /// `ClusterSecretStore`, `SecretStore`, `ExternalSecret`, `VaultStaticSecret`, ….
     pub kind: String,
@@ -95,6 +110,21 @@ pub struct SecretSync {
     /// Secret exists. Absent (false) in records of older releases.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub created_once: bool,
+    /// A VSO secret's `rolloutRestartTargets`: the workloads that read its Secret and that
+    /// VSO restarts after a sync. Absent (empty) in records of older releases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restart_targets: Vec<RestartTarget>,
+    /// The Vault role it logs in with (a VSO secret's `VaultAuth` role), when known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub role: String,
+}
+
+/// A workload a VSO secret restarts after a sync (`rolloutRestartTargets[]`), in the secret's
+/// namespace.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RestartTarget {
+    pub kind: WorkloadKind,
+    pub name: String,
 }
 
 /// A workload that logs in to Vault: a Deployment, StatefulSet, DaemonSet or CronJob whose pod
@@ -117,4 +147,34 @@ pub struct Workload {
     /// until its pods are deleted by hand, so it is reported, not patched.
     #[serde(default)]
     pub on_delete: bool,
+}
+
+/// What the cluster's pods say about the mount (facts/vault-consumers.md §1): the pods the
+/// agent injector mutated to log in through it, the workloads they belong to, and the ones
+/// stuck in the agent's init container.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PodEvidence {
+    /// Pods marked `agent-inject-status: injected` whose annotations log in through the mount.
+    pub injected: usize,
+    /// The workloads those pods belong to (through their owner references), with the role.
+    pub owners: Vec<Workload>,
+    /// Pods waiting on the agent's init container, as `kubectl get pods` shows them.
+    pub stuck: Vec<StuckPod>,
+}
+
+/// A pod whose first unfinished init container is the Vault agent's: it cannot start until
+/// a login through the mount works.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StuckPod {
+    pub namespace: String,
+    pub name: String,
+    /// The workload it belongs to.
+    pub owner_kind: WorkloadKind,
+    pub owner: String,
+    /// kubectl's STATUS column: `Init:0/1`, `Init:CrashLoopBackOff`, `Init:Error`, ….
+    pub status: String,
+    /// `vault-agent-init` or `openbao-agent-init`.
+    pub container: String,
+    /// When the init container (else the pod) started.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
 }

@@ -13,7 +13,9 @@ mod kube;
 mod vault;
 
 pub use claims::{ClaimsError, TokenClaims};
-pub use kube::{ReviewResult, SecretSync, Via, Workload, WorkloadKind};
+pub use kube::{
+    PodEvidence, RestartTarget, ReviewResult, SecretSync, StuckPod, Via, Workload, WorkloadKind,
+};
 pub use vault::{AuthConfig, AuthMount, Health, Role, SecretRead};
 
 /// The result of one probe.
@@ -240,6 +242,10 @@ pub struct Evidence {
     /// operator that is not installed adds nothing.
     #[serde(default = "not_looked_at")]
     pub secret_syncs: Probe<Vec<SecretSync>>,
+    /// The injector's pods on the mount: their owners and the ones stuck in the agent's init
+    /// container.
+    #[serde(default = "not_looked_at")]
+    pub pods: Probe<PodEvidence>,
     pub duration_ms: u64,
 }
 

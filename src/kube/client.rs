@@ -14,13 +14,13 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret as K8sSecret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret as K8sSecret, ServiceAccount};
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 
 use super::error::KubeError;
 use super::operators::{self, CrdApi};
 use crate::config::Secret;
-use crate::evidence::{ReviewResult, SecretSync, Via, Workload, WorkloadKind};
+use crate::evidence::{PodEvidence, ReviewResult, SecretSync, Via, Workload, WorkloadKind};
 
 /// Read timeout of a watch connection: the watcher asks the API server to close each watch
 /// after 290 s, so a quiet watch is not a dead one until well after that.
@@ -442,20 +442,57 @@ impl KubeClient {
     where
         K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     {
+        self.pages(
+            &ListParams::default(),
+            |lp| async move { api.list(&lp).await },
+        )
+        .await
+    }
+
+    /// Every page of a list, from `first` on: `fetch` asks for one page.
+    async fn pages<T, F, Fut>(&self, first: &ListParams, fetch: F) -> Result<Vec<T>, KubeError>
+    where
+        T: Clone,
+        F: Fn(ListParams) -> Fut,
+        Fut: Future<Output = Result<kube::core::ObjectList<T>, kube::Error>>,
+    {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut lp = ListParams::default().limit(LIST_PAGE);
+            let mut lp = first.clone().limit(LIST_PAGE);
             if let Some(t) = &token {
                 lp = lp.continue_token(t);
             }
-            let page = self.call(api.list(&lp)).await?;
+            let page = self.call(fetch(lp)).await?;
             out.extend(page.items);
             token = page.metadata.continue_.filter(|t| !t.is_empty());
             if token.is_none() {
                 return Ok(out);
             }
         }
+    }
+
+    /// The agent injector's pods on `mount`: every pod's metadata (a metadata-only list), and
+    /// the Pending pods in full (the only ones that can wait on an init container).
+    pub async fn vault_pods(
+        &self,
+        annotation: &str,
+        mount: &str,
+    ) -> Result<PodEvidence, KubeError> {
+        let api = &Api::<Pod>::all(self.client.clone());
+        let (all, pending) = (
+            ListParams::default(),
+            ListParams::default().fields("status.phase=Pending"),
+        );
+        let (metadata, pending) = tokio::try_join!(
+            self.pages(&all, |lp| async move { api.list_metadata(&lp).await }),
+            self.pages(&pending, |lp| async move { api.list(&lp).await }),
+        )?;
+        let metadata: Vec<kube::api::ObjectMeta> =
+            metadata.into_iter().map(|p| p.metadata).collect();
+        Ok(super::pods::evidence(
+            &metadata, &pending, annotation, mount,
+        ))
     }
 
     /// Every object of a custom resource, as JSON; `None` when the resource is not served

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::evidence::{SecretSync, Via};
+use crate::evidence::{RestartTarget, SecretSync, Via, Workload, WorkloadKind};
 
 /// A custom resource's API coordinates.
 #[derive(Debug, Clone, Copy)]
@@ -153,7 +153,33 @@ fn sync(api: CrdApi, obj: &Value, condition_type: &str, via: Via) -> SecretSync 
         message,
         via,
         created_once: str_at(obj, &["spec", "refreshPolicy"]) == Some("CreatedOnce"),
+        restart_targets: restart_targets(obj),
+        role: String::new(),
     }
+}
+
+/// A VSO secret's `spec.rolloutRestartTargets` (kinds `Deployment`, `DaemonSet`,
+/// `StatefulSet`, `argo.Rollout`).
+fn restart_targets(obj: &Value) -> Vec<RestartTarget> {
+    obj.pointer("/spec/rolloutRestartTargets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            let kind = match t["kind"].as_str()? {
+                "Deployment" => WorkloadKind::Deployment,
+                "DaemonSet" => WorkloadKind::DaemonSet,
+                "StatefulSet" => WorkloadKind::StatefulSet,
+                "argo.Rollout" => WorkloadKind::Rollout,
+                _ => return None,
+            };
+            let name = t["name"].as_str().filter(|n| !n.is_empty())?;
+            Some(RestartTarget {
+                kind,
+                name: name.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Whether an ESO store logs in through `mount`: its Vault provider with Kubernetes auth at
@@ -214,27 +240,56 @@ pub fn vso_syncs(
     secrets: &[(CrdApi, Vec<Value>)],
     mount: &str,
 ) -> Vec<SecretSync> {
-    let on_mount: Vec<(String, String)> = auths
+    let on_mount: Vec<((String, String), &str)> = auths
         .iter()
         .filter(|a| vso_auth_uses_mount(a, mount))
-        .map(name_of)
+        .map(|a| {
+            let role = str_at(a, &["spec", "kubernetes", "role"]).unwrap_or_default();
+            (name_of(a), role)
+        })
         .collect();
     let mut out = Vec::new();
     for (api, list) in secrets {
         for s in list {
             let (ns, _) = name_of(s);
             let r = str_at(s, &["spec", "vaultAuthRef"]).unwrap_or_default();
-            let uses = match r.split_once('/') {
-                Some((rns, rname)) => on_mount.iter().any(|(a, b)| a == rns && b == rname),
-                None if r.is_empty() => on_mount.iter().any(|(_, b)| b == "default"),
-                None => on_mount.iter().any(|(a, b)| *a == ns && b == r),
-            };
-            if uses {
-                out.push(sync(*api, s, "SecretSynced", Via::Vso));
+            let auth = on_mount.iter().find(|((a, b), _)| match r.split_once('/') {
+                Some((rns, rname)) => a == rns && b == rname,
+                None if r.is_empty() => b == "default",
+                None => *a == ns && b == r,
+            });
+            if let Some((_, role)) = auth {
+                let mut found = sync(*api, s, "SecretSynced", Via::Vso);
+                found.role = role.to_string();
+                out.push(found);
             }
         }
     }
     out
+}
+
+/// The workloads found through their templates and pods, plus the VSO secrets' restart
+/// targets (they read the synced Secret, `via: vso`) that are not among them already.
+pub fn with_vso_targets(mut workloads: Vec<Workload>, syncs: &[SecretSync]) -> Vec<Workload> {
+    for s in syncs.iter().filter(|s| s.via == Via::Vso) {
+        for t in &s.restart_targets {
+            let known = workloads
+                .iter()
+                .any(|w| w.kind == t.kind && w.namespace == s.namespace && w.name == t.name);
+            if !known {
+                workloads.push(Workload {
+                    namespace: s.namespace.clone(),
+                    name: t.name.clone(),
+                    kind: t.kind,
+                    role: s.role.clone(),
+                    via: Via::Vso,
+                    ..Workload::default()
+                });
+            }
+        }
+    }
+    workloads.sort();
+    workloads
 }
 
 /// The `SecretProviderClass`es (namespace, name, role) of the Vault or OpenBao provider that
@@ -363,7 +418,11 @@ mod tests {
         let jwt = json!({"metadata": {"name": "jwt", "namespace": "production"},
             "spec": {"method": "jwt", "mount": "kubernetes"}});
         let vss = json!({"metadata": {"name": "orders-config", "namespace": "production"},
-            "spec": {"vaultAuthRef": "default"},
+            "spec": {"vaultAuthRef": "default", "rolloutRestartTargets": [
+                {"kind": "Deployment", "name": "orders-api"},
+                {"kind": "argo.Rollout", "name": "orders-canary"},
+                {"kind": "Job", "name": "not-a-target-kind"}
+            ]},
             "status": {"conditions": cond("SecretSynced", "False", "", "Failed to sync the secret, horizon=5s, err=…")}});
         let by_path = json!({"metadata": {"name": "p", "namespace": "other"},
             "spec": {"vaultAuthRef": "production/default"}});
@@ -379,6 +438,41 @@ mod tests {
         assert_eq!(got[0].ready, Some(false));
         assert!(got[0].message.starts_with("Failed to sync the secret"));
         assert_eq!(got[1].ready, None, "no condition yet");
+        assert_eq!(got[0].role, "vso");
+        let targets: Vec<(WorkloadKind, &str)> = got[0]
+            .restart_targets
+            .iter()
+            .map(|t| (t.kind, t.name.as_str()))
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                (WorkloadKind::Deployment, "orders-api"),
+                (WorkloadKind::Rollout, "orders-canary")
+            ]
+        );
+
+        // The targets join the blast radius through VSO unless already found otherwise.
+        let injected = Workload {
+            namespace: "production".into(),
+            name: "orders-api".into(),
+            kind: WorkloadKind::Deployment,
+            role: "orders-api".into(),
+            via: Via::Injector,
+            ..Workload::default()
+        };
+        let all = with_vso_targets(vec![injected], &got);
+        let found: Vec<(&str, Via, &str)> = all
+            .iter()
+            .map(|w| (w.name.as_str(), w.via, w.role.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("orders-api", Via::Injector, "orders-api"),
+                ("orders-canary", Via::Vso, "vso")
+            ]
+        );
     }
 
     #[test]

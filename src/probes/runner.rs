@@ -104,13 +104,16 @@ pub async fn run(probes: &Probes, target: &ProbeTarget) -> Evidence {
         reviewer,
         workloads,
         secret_syncs,
+        pods,
     ) = tokio::join!(
         run.vault_side(),
         run.canary_chain(),
         run.reviewer(),
         run.workloads(),
         run.secret_syncs(),
+        run.pods(),
     );
+    let workloads = with_consumers(workloads, &pods, &secret_syncs);
     let vault_log = this_mounts_lines(canary.vault_log, &auth_mount);
     Evidence {
         target: TargetInfo {
@@ -144,6 +147,7 @@ pub async fn run(probes: &Probes, target: &ProbeTarget) -> Evidence {
         kube_api,
         workloads,
         secret_syncs,
+        pods,
         duration_ms: started.elapsed().as_millis() as u64,
     }
 }
@@ -593,6 +597,16 @@ impl Run<'_> {
         }
     }
 
+    async fn pods(&self) -> Probe<crate::evidence::PodEvidence> {
+        match self.kube() {
+            Ok(k) => {
+                self.timed(k.vault_pods(&self.target.role_annotation, &self.target.auth_mount))
+                    .await
+            }
+            Err(why) => Probe::skipped(why),
+        }
+    }
+
     async fn workloads(&self) -> Probe<Vec<crate::evidence::Workload>> {
         match self.kube() {
             Ok(k) => {
@@ -602,6 +616,25 @@ impl Run<'_> {
             Err(why) => Probe::skipped(why),
         }
     }
+}
+
+/// The workloads found through their templates, plus those found only through their
+/// injected pods or as a VSO secret's restart targets (from the lists that were read).
+fn with_consumers(
+    workloads: Probe<Vec<crate::evidence::Workload>>,
+    pods: &Probe<crate::evidence::PodEvidence>,
+    syncs: &Probe<Vec<crate::evidence::SecretSync>>,
+) -> Probe<Vec<crate::evidence::Workload>> {
+    let Probe::Ok { mut value, ms } = workloads else {
+        return workloads;
+    };
+    if let Some(p) = pods.value() {
+        value = crate::kube::pods::with_pod_owners(value, &p.owners);
+    }
+    if let Some(s) = syncs.value() {
+        value = crate::kube::operators::with_vso_targets(value, s);
+    }
+    Probe::Ok { value, ms }
 }
 
 fn split_login(p: Probe<(LoginOutcome, Option<Secret>)>) -> (Probe<LoginOutcome>, Option<Secret>) {

@@ -903,6 +903,7 @@ mod tests {
             message: String::new(),
             via: crate::evidence::Via::Eso,
             created_once: false,
+            ..SecretSync::default()
         };
         let listed = vec![
             sync("ClusterSecretStore", "", "vault-backend"),

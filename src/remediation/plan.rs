@@ -128,6 +128,11 @@ pub enum NotRestartedReason {
     OnDelete,
     /// Its pods come from Jobs; each run starts fresh pods.
     CronJob,
+    /// An Argo Rollout: `kubectl rollout restart` does not support it.
+    ArgoRollout,
+    /// Found through its pods only (a Job, a ReplicaSet no Deployment owns, a bare pod):
+    /// there is no rollout to restart.
+    NoRollout,
 }
 
 impl NotRestartedReason {
@@ -136,6 +141,21 @@ impl NotRestartedReason {
         match self {
             NotRestartedReason::OnDelete => "OnDelete: delete its pods to pick up the fix",
             NotRestartedReason::CronJob => "CronJob: its next run logs in afresh",
+            NotRestartedReason::ArgoRollout => {
+                "Argo Rollout: `kubectl argo rollouts restart` restarts it"
+            }
+            NotRestartedReason::NoRollout => {
+                "no rollout: its pods retry the login by themselves; delete a stuck pod to start it afresh"
+            }
+        }
+    }
+
+    /// Why a workload of `kind` that `kubectl rollout restart` cannot restart is left alone.
+    pub fn for_kind(kind: WorkloadKind) -> NotRestartedReason {
+        match kind {
+            WorkloadKind::CronJob => NotRestartedReason::CronJob,
+            WorkloadKind::Rollout => NotRestartedReason::ArgoRollout,
+            _ => NotRestartedReason::NoRollout,
         }
     }
 }
@@ -626,7 +646,7 @@ pub fn restart_plan(
             .iter()
             .find(|w| w.kind == a.kind && w.namespace == a.namespace && w.name == a.name);
         let reason = if !a.kind.restartable() {
-            Some(NotRestartedReason::CronJob)
+            Some(NotRestartedReason::for_kind(a.kind))
         } else if live.is_some_and(|w| w.on_delete) {
             Some(NotRestartedReason::OnDelete)
         } else {
@@ -904,7 +924,7 @@ Fingerprint {}
             } else {
                 Via::Eso
             },
-            created_once: false,
+            ..SecretSync::default()
         }
     }
 

@@ -72,6 +72,10 @@ pub fn resource(kind: WorkloadKind) -> &'static str {
         WorkloadKind::StatefulSet => "statefulset.apps",
         WorkloadKind::DaemonSet => "daemonset.apps",
         WorkloadKind::CronJob => "cronjob.batch",
+        WorkloadKind::Job => "job.batch",
+        WorkloadKind::Rollout => "rollout.argoproj.io",
+        WorkloadKind::ReplicaSet => "replicaset.apps",
+        WorkloadKind::Pod => "pod",
     }
 }
 
@@ -100,7 +104,11 @@ pub async fn get(
             .workload::<DaemonSet>(namespace, name)
             .await?
             .map(|d| Live::DaemonSet(Box::new(d))),
-        WorkloadKind::CronJob => return Err(not_supported(kind)),
+        WorkloadKind::CronJob
+        | WorkloadKind::Job
+        | WorkloadKind::Rollout
+        | WorkloadKind::ReplicaSet
+        | WorkloadKind::Pod => return Err(not_supported(kind)),
     })
 }
 
@@ -126,7 +134,11 @@ pub async fn restart(
             .patch_workload::<DaemonSet>(namespace, name, FIELD_MANAGER, &patch)
             .await
             .map(|_| ()),
-        WorkloadKind::CronJob => Err(not_supported(kind)),
+        WorkloadKind::CronJob
+        | WorkloadKind::Job
+        | WorkloadKind::Rollout
+        | WorkloadKind::ReplicaSet
+        | WorkloadKind::Pod => Err(not_supported(kind)),
     }
 }
 
@@ -160,7 +172,11 @@ pub async fn watch(
                 .map(|s| s.map(|d| d.map(|d| Live::DaemonSet(Box::new(d)))));
             follow(s, &what, name, timeout, progress).await
         }
-        WorkloadKind::CronJob => RolloutStatus::Failed(not_supported(kind).to_string()),
+        WorkloadKind::CronJob
+        | WorkloadKind::Job
+        | WorkloadKind::Rollout
+        | WorkloadKind::ReplicaSet
+        | WorkloadKind::Pod => RolloutStatus::Failed(not_supported(kind).to_string()),
     }
 }
 

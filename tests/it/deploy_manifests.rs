@@ -979,6 +979,8 @@ fn permissions_the_code_needs(config: &FileConfig) -> BTreeSet<Permission> {
         allow("apps", "statefulsets", "list", Cluster, None),
         allow("apps", "daemonsets", "list", Cluster, None),
         allow("batch", "cronjobs", "list", Cluster, None),
+        // vault_pods: the injector's pods (metadata of all, Pending ones in full).
+        allow("", "pods", "list", Cluster, None),
         // secret_syncs and the CSI classes: the operators' objects, every namespace.
         allow("external-secrets.io", "secretstores", "list", Cluster, None),
         allow(
