@@ -379,6 +379,12 @@ pub fn remediations(
             "Re-sync secrets",
             "After the fix is verified, make External Secrets and VSO sync now instead of within their backoff (VaultDynamicSecrets are listed, not touched).",
         ));
+        if syncs.iter().any(|s| s.kind == "VaultDynamicSecret") {
+            out.push(RemediationKind::ResyncDynamicSecrets.remediation(
+                "Re-sync incl. dynamic secrets",
+                "The same re-sync, VaultDynamicSecrets included: each mints new credentials and VSO restarts its rolloutRestartTargets. Only when they must not wait for their requeue.",
+            ));
+        }
     }
     out
 }

@@ -272,14 +272,18 @@ pub enum RemediationKind {
     RestartDeployments,
     /// Force-sync the External Secrets and Vault Secrets Operator objects on the mount.
     ResyncSecrets,
+    /// The same, VaultDynamicSecrets included: asked for explicitly, since their re-sync mints
+    /// new credentials and restarts their `rolloutRestartTargets`.
+    ResyncDynamicSecrets,
 }
 
 impl RemediationKind {
-    pub const ALL: [RemediationKind; 4] = [
+    pub const ALL: [RemediationKind; 5] = [
         RemediationKind::RotateReviewer,
         RemediationKind::UseLocalToken,
         RemediationKind::RestartDeployments,
         RemediationKind::ResyncSecrets,
+        RemediationKind::ResyncDynamicSecrets,
     ];
 
     /// The id in buttons and in `verdict.remediations[].id`.
@@ -289,6 +293,7 @@ impl RemediationKind {
             RemediationKind::UseLocalToken => "use-local-token",
             RemediationKind::RestartDeployments => "restart-deployments",
             RemediationKind::ResyncSecrets => "resync-secrets",
+            RemediationKind::ResyncDynamicSecrets => "resync-dynamic-secrets",
         }
     }
 
@@ -304,7 +309,9 @@ impl RemediationKind {
                 Action::ReconfigureAuth
             }
             RemediationKind::RestartDeployments => Action::RestartDeployments,
-            RemediationKind::ResyncSecrets => Action::ResyncSecrets,
+            RemediationKind::ResyncSecrets | RemediationKind::ResyncDynamicSecrets => {
+                Action::ResyncSecrets
+            }
         }
     }
 

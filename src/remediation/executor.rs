@@ -93,7 +93,8 @@ impl Remediator {
                 Plan::reconfigure(report, Strategy::UseLocalToken, &self.settings)
             }
             RemediationKind::RestartDeployments => Plan::restart(report, &self.settings),
-            RemediationKind::ResyncSecrets => Plan::resync(report),
+            RemediationKind::ResyncSecrets => Plan::resync(report, false),
+            RemediationKind::ResyncDynamicSecrets => Plan::resync(report, true),
         }
     }
 
@@ -694,6 +695,7 @@ fn still_listed(approved: &ResyncPlan, syncs: &[SecretSync]) -> Plan {
     Plan::ResyncSecrets(ResyncPlan {
         targets,
         not_resynced: approved.not_resynced.clone(),
+        dynamic: approved.dynamic,
     })
 }
 
@@ -910,7 +912,7 @@ mod tests {
             sync("ExternalSecret", "production", "payments-db"),
             sync("VaultDynamicSecret", "production", "db-creds"),
         ];
-        let approved = super::super::plan::resync_plan(&listed).unwrap();
+        let approved = super::super::plan::resync_plan(&listed, false).unwrap();
         let plan = Plan::ResyncSecrets(approved.clone());
         assert_eq!(still_listed(&approved, &listed), plan);
         // Gone from the mount, or now CreatedOnce: the fingerprint changes.

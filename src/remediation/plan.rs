@@ -241,6 +241,9 @@ pub struct ResyncPlan {
     pub targets: Vec<ResyncTarget>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_resynced: Vec<NotResynced>,
+    /// VaultDynamicSecrets are among the targets (`resync-dynamic-secrets`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dynamic: bool,
 }
 
 /// A remediation plan.
@@ -381,14 +384,14 @@ impl Plan {
     }
 
     /// `resync-secrets` for the External Secrets and Vault Secrets Operator objects on the
-    /// mount, as the evidence lists them.
-    pub fn resync(report: &Report) -> Result<Plan, PlanError> {
+    /// mount, as the evidence lists them; VaultDynamicSecrets only when `dynamic` asks.
+    pub fn resync(report: &Report, dynamic: bool) -> Result<Plan, PlanError> {
         let syncs = report
             .evidence
             .secret_syncs
             .value()
             .ok_or(PlanError::SecretSyncsUnknown)?;
-        resync_plan(syncs).map(Plan::ResyncSecrets)
+        resync_plan(syncs, dynamic).map(Plan::ResyncSecrets)
     }
 
     pub fn action(&self) -> Action {
@@ -569,6 +572,12 @@ impl Plan {
                         );
                     }
                 }
+                if p.dynamic {
+                    let _ = writeln!(
+                        out,
+                        "VaultDynamicSecrets included, as asked: each mints new credentials, and VSO restarts its rolloutRestartTargets."
+                    );
+                }
                 let _ = writeln!(
                     out,
                     "Run it after the fix is verified: the operators then sync now instead of within their backoff."
@@ -587,13 +596,14 @@ fn resync_rank(kind: &str) -> Option<(u8, &'static str)> {
     match kind {
         "ClusterSecretStore" | "SecretStore" => Some((0, STORE_REVALIDATE)),
         "ExternalSecret" => Some((1, ESO_FORCE_SYNC)),
-        "VaultStaticSecret" | "VaultPKISecret" => Some((2, VSO_RESYNC)),
+        "VaultStaticSecret" | "VaultPKISecret" | "VaultDynamicSecret" => Some((2, VSO_RESYNC)),
         _ => None,
     }
 }
 
-/// The re-sync plan for the operator objects on the mount. Pure.
-pub fn resync_plan(syncs: &[SecretSync]) -> Result<ResyncPlan, PlanError> {
+/// The re-sync plan for the operator objects on the mount; VaultDynamicSecrets are listed,
+/// not annotated, unless `dynamic` asks for them. Pure.
+pub fn resync_plan(syncs: &[SecretSync], dynamic: bool) -> Result<ResyncPlan, PlanError> {
     let mut targets = Vec::new();
     let mut not_resynced = Vec::new();
     for s in syncs {
@@ -603,7 +613,7 @@ pub fn resync_plan(syncs: &[SecretSync]) -> Result<ResyncPlan, PlanError> {
             name: s.name.clone(),
             reason,
         };
-        if s.kind == "VaultDynamicSecret" {
+        if s.kind == "VaultDynamicSecret" && !dynamic {
             not_resynced.push(skip(NotResyncedReason::DynamicSecret));
         } else if s.kind == "ExternalSecret" && s.created_once {
             not_resynced.push(skip(NotResyncedReason::CreatedOnce));
@@ -629,6 +639,7 @@ pub fn resync_plan(syncs: &[SecretSync]) -> Result<ResyncPlan, PlanError> {
     Ok(ResyncPlan {
         targets: targets.into_iter().map(|(_, t)| t).collect(),
         not_resynced,
+        dynamic,
     })
 }
 
@@ -944,7 +955,7 @@ Fingerprint {}
 
     #[test]
     fn a_resync_annotates_stores_then_external_secrets_then_vso_and_leaves_dynamic_ones() {
-        let p = resync_plan(&syncs()).unwrap();
+        let p = resync_plan(&syncs(), false).unwrap();
         let targets: Vec<(String, &str)> = p
             .targets
             .iter()
@@ -988,15 +999,40 @@ Fingerprint {}
         );
         // Only dynamic secrets (or nothing): nothing to annotate.
         assert_eq!(
-            resync_plan(&[sync("VaultDynamicSecret", "production", "db-creds")]),
+            resync_plan(
+                &[sync("VaultDynamicSecret", "production", "db-creds")],
+                false
+            ),
             Err(PlanError::NothingToResync)
         );
-        assert_eq!(resync_plan(&[]), Err(PlanError::NothingToResync));
+        assert_eq!(resync_plan(&[], false), Err(PlanError::NothingToResync));
+
+        // Asked for: the dynamic secret is annotated with the other VSO secrets, and the
+        // preview says what that does.
+        let asked = resync_plan(&syncs(), true).unwrap();
+        assert!(asked.dynamic);
+        assert!(
+            asked
+                .targets
+                .iter()
+                .any(|t| t.kind == "VaultDynamicSecret" && t.annotation == VSO_RESYNC)
+        );
+        assert!(
+            asked
+                .not_resynced
+                .iter()
+                .all(|n| n.reason != NotResyncedReason::DynamicSecret)
+        );
+        assert!(
+            Plan::ResyncSecrets(asked)
+                .preview()
+                .contains("VaultDynamicSecrets included, as asked")
+        );
     }
 
     #[test]
     fn the_resync_preview_lists_what_is_annotated_and_what_is_left_alone() {
-        let plan = Plan::ResyncSecrets(resync_plan(&syncs()).unwrap());
+        let plan = Plan::ResyncSecrets(resync_plan(&syncs(), false).unwrap());
         assert_eq!(plan.action(), Action::ResyncSecrets);
         assert_eq!(
             plan.preview(),
@@ -1020,7 +1056,7 @@ Fingerprint {}
 
     #[test]
     fn the_resync_fingerprint_covers_the_targets_and_the_plan_round_trips() {
-        let plan = resync_plan(&syncs()).unwrap();
+        let plan = resync_plan(&syncs(), false).unwrap();
         let fp = Plan::ResyncSecrets(plan.clone()).fingerprint();
         let mut fewer = plan.clone();
         fewer.targets.pop();
@@ -1035,7 +1071,7 @@ Fingerprint {}
         let mut shuffled = syncs();
         shuffled.reverse();
         assert_eq!(
-            Plan::ResyncSecrets(resync_plan(&shuffled).unwrap()).fingerprint(),
+            Plan::ResyncSecrets(resync_plan(&shuffled, false).unwrap()).fingerprint(),
             fp
         );
 
