@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""`vault-triage probe` against a big cluster: the lab's world plus --bulk-workloads and
---bulk-external-secrets, next to the same world without them.
+"""`vault-triage probe` against a big cluster: the lab's world plus --bulk-workloads,
+--bulk-external-secrets and bulk pods, next to the same world without them.
 
 Usage: python3 bench/consumers_probe.py [--binary target/release/vault-triage]
                                         [--workloads 2000] [--external-secrets 500]
-                                        [--latency-ms 50] [--runs 20]
+                                        [--pods 5000] [--latency-ms 50] [--runs 20]
 
 Times the whole `probe --format json` process in the reviewer-jwt-expired world (every call
 of the lab delayed by --latency-ms), with and without the bulk objects, and reports the
-ratio (target: at most 1.5x) and the probe's peak RSS (`/usr/bin/time -v`). The bot lists
-each kind a page of 500 at a time (the API server's chunking); it lists no pods.
+ratio (target: at most 1.5x) and the probe's peak RSS (`/usr/bin/time -v`). The bulk pods
+(--pods, 4-8 KB of JSON each, owned by the bulk workloads in turn, one in twenty injected by
+the Vault Agent Injector) are the lab's --bulk-pods. The bot lists each
+kind a page of 500 at a time (the API server's chunking), and the pods too: every pod's
+metadata (`PartialObjectMetadataList`), then the Pending pods in full
+(`fieldSelector=status.phase=Pending`).
 """
 import argparse
 import json
@@ -43,7 +47,8 @@ def run(binary, env, runs):
 def measure(binary, args, bulk):
     with tempfile.TemporaryDirectory() as d:
         extra = ["--bulk-workloads", str(args.workloads),
-                 "--bulk-external-secrets", str(args.external_secrets)] if bulk else []
+                 "--bulk-external-secrets", str(args.external_secrets),
+                 "--bulk-pods", str(args.pods)] if bulk else []
         lab, exported = start_lab(binary, d, "--scenario", "reviewer-jwt-expired",
                                   "--latency-ms", str(args.latency_ms), *extra)
         try:
@@ -59,6 +64,7 @@ def main():
     p.add_argument("--binary", default="target/release/vault-triage")
     p.add_argument("--workloads", type=int, default=2000)
     p.add_argument("--external-secrets", type=int, default=500)
+    p.add_argument("--pods", type=int, default=5000)
     p.add_argument("--latency-ms", type=int, default=50)
     p.add_argument("--runs", type=int, default=20)
     args = p.parse_args()
@@ -72,7 +78,8 @@ def main():
           f"{len(base_report['evidence']['secret_syncs']['value'])} | "
           f"{statistics.median(base) * 1000:.1f} ms | {percentile(base, 99) * 1000:.1f} ms | "
           f"{base_rss:.1f} MiB |")
-    print(f"| lab + {args.workloads} workloads + {args.external_secrets} ExternalSecrets | "
+    print(f"| lab + {args.workloads} workloads + {args.external_secrets} ExternalSecrets + "
+          f"{args.pods} pods | "
           f"{workloads} | {syncs} | {statistics.median(big) * 1000:.1f} ms | "
           f"{percentile(big, 99) * 1000:.1f} ms | {big_rss:.1f} MiB |")
     print(f"\nratio of medians: **{statistics.median(big) / statistics.median(base):.2f}x** "

@@ -141,7 +141,6 @@ fn print_scenarios() {
 const READY_LINE: &str = "# lab ready";
 /// How a background lab is found again by `vault-triage lab stop`.
 const PID_VAR: &str = "VAULT_TRIAGE_LAB_PID";
-
 #[allow(clippy::print_stdout)] // the command's own output: `eval "$(vault-triage lab)"`
 pub async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
     if args.action == Some(LabAction::Stop) {
@@ -172,6 +171,7 @@ pub async fn command_lab(args: LabArgs) -> anyhow::Result<i32> {
         latency: Duration::from_millis(args.latency_ms),
         bulk_workloads: args.bulk_workloads,
         bulk_external_secrets: args.bulk_external_secrets,
+        bulk_pods: args.bulk_pods,
     };
     let lab = match wanted {
         Wanted::One(scenario) => Served::One(Lab::start(scenario, opts).await?),
@@ -233,6 +233,7 @@ fn start_in_background(args: &LabArgs) -> anyhow::Result<i32> {
             "--bulk-external-secrets",
             &args.bulk_external_secrets.to_string(),
         ])
+        .args(["--bulk-pods", &args.bulk_pods.to_string()])
         .arg("--dir")
         .arg(&dir);
     if let Some(clusters) = &args.clusters {

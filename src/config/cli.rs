@@ -359,6 +359,11 @@ pub struct LabArgs {
     #[arg(long, default_value_t = 0, hide_short_help = true)]
     pub bulk_external_secrets: usize,
 
+    /// For benchmarks: this many more running pods in namespace `bulk`, owned by the bulk
+    /// workloads in turn (those of workloads naming a Vault role injected).
+    #[arg(long, default_value_t = 0, hide_short_help = true)]
+    pub bulk_pods: usize,
+
     /// Directory for the kubeconfig and config file the lab writes (default: a new temporary one).
     #[arg(long, env = "VAULT_TRIAGE_LAB_DIR")]
     pub dir: Option<PathBuf>,

@@ -6,18 +6,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone as _, Utc};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::authentication::v1::{
     SelfSubjectReview, TokenRequest, TokenRequestSpec, TokenReview, TokenReviewSpec,
 };
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret as K8sSecret, ServiceAccount};
-use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 
 use super::error::KubeError;
+use super::lists;
 use super::operators::{self, CrdApi};
 use crate::config::Secret;
 use crate::evidence::{PodEvidence, ReviewResult, SecretSync, Via, Workload, WorkloadKind};
@@ -339,93 +338,82 @@ impl KubeClient {
         annotation: &str,
         mount: &str,
     ) -> Result<Vec<Workload>, KubeError> {
-        let (d, s, ds, cj) = (
-            Api::<Deployment>::all(self.client.clone()),
-            Api::<StatefulSet>::all(self.client.clone()),
-            Api::<DaemonSet>::all(self.client.clone()),
-            Api::<CronJob>::all(self.client.clone()),
-        );
+        let all = ListParams::default();
         let (deployments, statefulsets, daemonsets, cronjobs, classes) = tokio::try_join!(
-            self.list_all(&d),
-            self.list_all(&s),
-            self.list_all(&ds),
-            self.list_all(&cj),
+            self.list_pages::<lists::Workload>("/apis/apps/v1/deployments", &all, false),
+            self.list_pages::<lists::Workload>("/apis/apps/v1/statefulsets", &all, false),
+            self.list_pages::<lists::Workload>("/apis/apps/v1/daemonsets", &all, false),
+            self.list_pages::<lists::Workload>("/apis/batch/v1/cronjobs", &all, false),
             self.list_crd(operators::CSI_SECRET_PROVIDER_CLASS),
         )?;
         let classes = operators::csi_classes(&classes.unwrap_or_default(), mount);
-        let mut found: Vec<Found> = Vec::new();
-        found.extend(deployments.into_iter().map(|d| Found {
-            kind: WorkloadKind::Deployment,
-            meta: d.metadata,
-            replicas: d.spec.replicas.unwrap_or(1),
-            template: Some(d.spec.template),
-            on_delete: false,
+        let on_delete = |w: &lists::Workload| {
+            w.spec
+                .update_strategy
+                .as_ref()
+                .and_then(|u| u.type_.as_deref())
+                == Some("OnDelete")
+        };
+        let mut found: Vec<(WorkloadKind, i32, bool, lists::Workload)> = Vec::new();
+        found.extend(deployments.into_iter().map(|d| {
+            (
+                WorkloadKind::Deployment,
+                d.spec.replicas.unwrap_or(1),
+                false,
+                d,
+            )
         }));
         found.extend(statefulsets.into_iter().map(|s| {
-            let spec = s.spec;
-            Found {
-                kind: WorkloadKind::StatefulSet,
-                meta: s.metadata,
-                on_delete: spec
-                    .update_strategy
-                    .as_ref()
-                    .and_then(|u| u.type_.as_deref())
-                    == Some("OnDelete"),
-                replicas: spec.replicas.unwrap_or(1),
-                template: Some(spec.template),
-            }
+            (
+                WorkloadKind::StatefulSet,
+                s.spec.replicas.unwrap_or(1),
+                on_delete(&s),
+                s,
+            )
         }));
         found.extend(daemonsets.into_iter().map(|d| {
-            let spec = d.spec;
-            Found {
-                kind: WorkloadKind::DaemonSet,
-                meta: d.metadata,
-                on_delete: spec
-                    .update_strategy
-                    .as_ref()
-                    .and_then(|u| u.type_.as_deref())
-                    == Some("OnDelete"),
-                replicas: d
-                    .status
-                    .map(|s| s.desired_number_scheduled)
-                    .unwrap_or_default(),
-                template: Some(spec.template),
-            }
+            (
+                WorkloadKind::DaemonSet,
+                d.status.desired_number_scheduled.unwrap_or_default(),
+                on_delete(&d),
+                d,
+            )
         }));
-        found.extend(cronjobs.into_iter().map(|c| Found {
-            kind: WorkloadKind::CronJob,
-            meta: c.metadata,
-            template: c.spec.job_template.spec.map(|j| j.template),
-            replicas: 0,
-            on_delete: false,
-        }));
+        found.extend(
+            cronjobs
+                .into_iter()
+                .map(|c| (WorkloadKind::CronJob, 0, false, c)),
+        );
         let mut out: Vec<Workload> = found
             .into_iter()
-            .filter_map(|f| {
-                let template = f.template?;
-                let namespace = f.meta.namespace.clone().unwrap_or_default();
-                let injected = template
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.annotations.as_ref())
-                    .and_then(|a| super::injector::role_for_mount(a, annotation, mount));
+            .filter_map(|(kind, replicas, on_delete, w)| {
+                let template = match kind {
+                    WorkloadKind::CronJob => w.spec.job_template?.spec?.template?,
+                    _ => w.spec.template?,
+                };
+                let namespace = w.metadata.namespace;
+                let injected = super::injector::role_for_mount(
+                    &template.metadata.annotations,
+                    annotation,
+                    mount,
+                );
                 let (role, via) = match injected {
                     Some(role) => (role, Via::Injector),
                     None => (csi_role(&template, &namespace, &classes)?, Via::Csi),
                 };
                 Some(Workload {
-                    namespace: f.meta.namespace.unwrap_or_default(),
-                    name: f.meta.name.unwrap_or_default(),
-                    kind: f.kind,
-                    uid: f.meta.uid.unwrap_or_default(),
+                    namespace,
+                    name: w.metadata.name,
+                    kind,
+                    uid: w.metadata.uid,
                     role,
                     service_account: template
                         .spec
-                        .and_then(|s| s.service_account_name)
+                        .service_account_name
                         .unwrap_or_else(|| "default".into()),
-                    replicas: f.replicas,
+                    replicas,
                     via,
-                    on_delete: f.on_delete,
+                    on_delete,
                 })
             })
             .collect();
@@ -435,35 +423,31 @@ impl KubeClient {
 }
 
 impl KubeClient {
-    /// Every object `api` lists, a page of [`LIST_PAGE`] at a time (the API server's chunking,
-    /// as kubectl asks for it): a big cluster never answers one huge list, and memory holds one
-    /// page of the answer at a time while reading.
-    async fn list_all<K>(&self, api: &Api<K>) -> Result<Vec<K>, KubeError>
-    where
-        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    {
-        self.pages(
-            &ListParams::default(),
-            |lp| async move { api.list(&lp).await },
-        )
-        .await
-    }
-
-    /// Every page of a list, from `first` on: `fetch` asks for one page.
-    async fn pages<T, F, Fut>(&self, first: &ListParams, fetch: F) -> Result<Vec<T>, KubeError>
-    where
-        T: Clone,
-        F: Fn(ListParams) -> Fut,
-        Fut: Future<Output = Result<kube::core::ObjectList<T>, kube::Error>>,
-    {
+    /// Every object of the list at `path` (`/apis/apps/v1/deployments`), a page of
+    /// [`LIST_PAGE`] at a time (the API server's chunking, as kubectl asks for it), each read
+    /// into `T` (see [`lists`]); `metadata_only` asks for the objects' metadata alone (a
+    /// `PartialObjectMetadataList`).
+    async fn list_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &ListParams,
+        metadata_only: bool,
+    ) -> Result<Vec<T>, KubeError> {
+        let request = kube::core::Request::new(path);
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut lp = first.clone().limit(LIST_PAGE);
+            let mut lp = params.clone().limit(LIST_PAGE);
             if let Some(t) = &token {
                 lp = lp.continue_token(t);
             }
-            let page = self.call(fetch(lp)).await?;
+            let req = if metadata_only {
+                request.list_metadata(&lp)
+            } else {
+                request.list(&lp)
+            }
+            .map_err(|e| KubeError::Client(format!("list {path}: {e}")))?;
+            let page: lists::Page<T> = self.call(self.client.request(req)).await?;
             out.extend(page.items);
             token = page.metadata.continue_.filter(|t| !t.is_empty());
             if token.is_none() {
@@ -479,17 +463,15 @@ impl KubeClient {
         annotation: &str,
         mount: &str,
     ) -> Result<PodEvidence, KubeError> {
-        let api = &Api::<Pod>::all(self.client.clone());
         let (all, pending) = (
             ListParams::default(),
             ListParams::default().fields("status.phase=Pending"),
         );
         let (metadata, pending) = tokio::try_join!(
-            self.pages(&all, |lp| async move { api.list_metadata(&lp).await }),
-            self.pages(&pending, |lp| async move { api.list(&lp).await }),
+            self.list_pages::<lists::PartialPod>("/api/v1/pods", &all, true),
+            self.list_pages::<Pod>("/api/v1/pods", &pending, false),
         )?;
-        let metadata: Vec<kube::api::ObjectMeta> =
-            metadata.into_iter().map(|p| p.metadata).collect();
+        let metadata: Vec<lists::PodMeta> = metadata.into_iter().map(|p| p.metadata).collect();
         Ok(super::pods::evidence(
             &metadata, &pending, annotation, mount,
         ))
@@ -498,15 +480,9 @@ impl KubeClient {
     /// Every object of a custom resource, as JSON; `None` when the resource is not served
     /// (the operator is not installed: 404).
     async fn list_crd(&self, api: CrdApi) -> Result<Option<Vec<serde_json::Value>>, KubeError> {
-        let resource = api.api_resource();
-        let list_api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
-        match self.list_all(&list_api).await {
-            Ok(items) => Ok(Some(
-                items
-                    .into_iter()
-                    .filter_map(|o| serde_json::to_value(o).ok())
-                    .collect(),
-            )),
+        let path = format!("/apis/{}/{}/{}", api.group, api.version, api.plural);
+        match self.list_pages(&path, &ListParams::default(), false).await {
+            Ok(items) => Ok(Some(items)),
             Err(e) if e.code() == Some(404) => Ok(None),
             Err(e) => Err(e),
         }
@@ -543,12 +519,11 @@ impl KubeClient {
 /// The role of the first CSI volume of `template` whose `SecretProviderClass` (in the
 /// workload's namespace) is one of `classes` (namespace, name, role).
 fn csi_role(
-    template: &k8s_openapi::api::core::v1::PodTemplateSpec,
+    template: &lists::Template,
     namespace: &str,
     classes: &[(String, String, String)],
 ) -> Option<String> {
-    let volumes = template.spec.as_ref()?.volumes.as_ref()?;
-    volumes.iter().find_map(|v| {
+    template.spec.volumes.iter().find_map(|v| {
         let csi = v.csi.as_ref()?;
         if csi.driver != "secrets-store.csi.k8s.io" {
             return None;
@@ -563,15 +538,6 @@ fn csi_role(
 
 /// Objects per page of a list (kubectl's default chunk size).
 pub const LIST_PAGE: u32 = 500;
-
-/// A listed workload before its annotations are read.
-struct Found {
-    kind: WorkloadKind,
-    meta: kube::api::ObjectMeta,
-    template: Option<k8s_openapi::api::core::v1::PodTemplateSpec>,
-    replicas: i32,
-    on_delete: bool,
-}
 
 #[cfg(test)]
 mod tests {

@@ -5,11 +5,13 @@
 //! It fills the evidence model's types (`crate::evidence`); `error` types the failures the
 //! diagnosis branches on; `restart` writes the restart patch and watches a workload; `resync`
 //! annotates the operators' objects (merge patch); `injector` reads the agent injector's
-//! annotations; `pods` follows the injected pods to their owners.
+//! annotations; `pods` follows the injected pods to their owners; `lists`
+//! reads the blast radius's list pages into only the fields the bot uses.
 
 mod client;
 mod error;
 pub mod injector;
+mod lists;
 pub mod operators;
 pub mod pods;
 mod restart;

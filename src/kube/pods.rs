@@ -11,17 +11,17 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ContainerState, Pod};
-use kube::api::ObjectMeta;
 
 use super::injector::{PREFIXES, role_for_mount};
+use super::lists::PodMeta;
 use crate::evidence::{PodEvidence, StuckPod, Via, Workload, WorkloadKind};
 
 /// The agent's init container: HashiCorp's injector, then OpenBao's.
 pub const INIT_CONTAINERS: [&str; 2] = ["vault-agent-init", "openbao-agent-init"];
 
 /// The role a pod logs in with through `mount`, when the injector mutated it.
-pub fn injected_role(meta: &ObjectMeta, role_annotation: &str, mount: &str) -> Option<String> {
-    let annotations = meta.annotations.as_ref()?;
+pub fn injected_role(meta: &PodMeta, role_annotation: &str, mount: &str) -> Option<String> {
+    let annotations = &meta.annotations;
     let injected = PREFIXES.iter().any(|p| {
         annotations
             .get(&format!("{p}agent-inject-status"))
@@ -35,16 +35,17 @@ pub fn injected_role(meta: &ObjectMeta, role_annotation: &str, mount: &str) -> O
 
 /// The workload a pod belongs to (kind and name), from its controller reference and the
 /// labels its controller sets.
-pub fn owner_of(meta: &ObjectMeta) -> (WorkloadKind, String) {
-    let pod = meta.name.clone().unwrap_or_default();
-    let Some(owner) = meta.owner_references.as_ref().and_then(|refs| {
-        refs.iter()
-            .find(|r| r.controller == Some(true))
-            .or(refs.first())
-    }) else {
+pub fn owner_of(meta: &PodMeta) -> (WorkloadKind, String) {
+    let pod = meta.name.clone();
+    let refs = &meta.owner_references;
+    let Some(owner) = refs
+        .iter()
+        .find(|r| r.controller == Some(true))
+        .or(refs.first())
+    else {
         return (WorkloadKind::Pod, pod);
     };
-    let label = |k: &str| meta.labels.as_ref().and_then(|l| l.get(k));
+    let label = |k: &str| meta.labels.get(k);
     let without_hash = |hash_label: &str| {
         label(hash_label).and_then(|h| owner.name.strip_suffix(&format!("-{h}")))
     };
@@ -112,7 +113,8 @@ fn init_status(pod: &Pod) -> Option<(String, usize)> {
 /// The pod as a [`StuckPod`] when it logs in through `mount` and waits on the agent's init
 /// container.
 pub fn stuck_pod(pod: &Pod, role_annotation: &str, mount: &str) -> Option<StuckPod> {
-    injected_role(&pod.metadata, role_annotation, mount)?;
+    let meta = PodMeta::from(&pod.metadata);
+    injected_role(&meta, role_annotation, mount)?;
     let (status, index) = init_status(pod)?;
     let container = pod.status.as_ref()?.init_container_statuses.as_ref()?[index].clone();
     if !INIT_CONTAINERS.contains(&container.name.as_str()) {
@@ -125,10 +127,10 @@ pub fn stuck_pod(pod: &Pod, role_annotation: &str, mount: &str) -> Option<StuckP
         .and_then(|r| r.started_at.as_ref())
         .or(pod.status.as_ref()?.start_time.as_ref())
         .and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), 0));
-    let (owner_kind, owner) = owner_of(&pod.metadata);
+    let (owner_kind, owner) = owner_of(&meta);
     Some(StuckPod {
-        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-        name: pod.metadata.name.clone().unwrap_or_default(),
+        namespace: meta.namespace,
+        name: meta.name,
         owner_kind,
         owner,
         status,
@@ -140,7 +142,7 @@ pub fn stuck_pod(pod: &Pod, role_annotation: &str, mount: &str) -> Option<StuckP
 /// The pods' evidence: `metadata` is every pod's metadata, `pending` the Pending pods in
 /// full (the only ones that can be stuck in an init container).
 pub fn evidence(
-    metadata: &[ObjectMeta],
+    metadata: &[PodMeta],
     pending: &[Pod],
     role_annotation: &str,
     mount: &str,
@@ -153,7 +155,7 @@ pub fn evidence(
         };
         injected += 1;
         let (kind, name) = owner_of(meta);
-        let namespace = meta.namespace.clone().unwrap_or_default();
+        let namespace = meta.namespace.clone();
         owners
             .entry((kind, namespace.clone(), name.clone()))
             .or_insert_with(|| Workload {
@@ -170,7 +172,15 @@ pub fn evidence(
         .iter()
         .filter_map(|p| stuck_pod(p, role_annotation, mount))
         .collect();
-    stuck.sort();
+    // The longest stuck first: the example a summary names.
+    stuck.sort_by(|a, b| {
+        (a.since.is_none(), a.since, &a.namespace, &a.name).cmp(&(
+            b.since.is_none(),
+            b.since,
+            &b.namespace,
+            &b.name,
+        ))
+    });
     PodEvidence {
         injected,
         owners: owners.into_values().collect(),
@@ -219,11 +229,7 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
-    fn injected_meta(
-        name: &str,
-        owner: serde_json::Value,
-        labels: serde_json::Value,
-    ) -> ObjectMeta {
+    fn injected_meta(name: &str, owner: serde_json::Value, labels: serde_json::Value) -> PodMeta {
         serde_json::from_value(json!({
             "name": name, "namespace": "production",
             "annotations": {
@@ -299,15 +305,13 @@ mod tests {
         let mut not_injected = injected_meta("a", json!([]), json!({}));
         not_injected
             .annotations
-            .as_mut()
-            .unwrap()
             .remove("vault.hashicorp.com/agent-inject-status");
         let mut other_mount = injected_meta("b", json!([]), json!({}));
-        other_mount.annotations.as_mut().unwrap().insert(
+        other_mount.annotations.insert(
             "vault.hashicorp.com/auth-path".into(),
             "auth/other-cluster".into(),
         );
-        let mut openbao: ObjectMeta = serde_json::from_value(json!({
+        let mut openbao: PodMeta = serde_json::from_value(json!({
             "name": "c", "namespace": "production",
             "annotations": {"openbao.org/agent-inject-status": "injected", "openbao.org/role": "bao-app"}
         }))
@@ -320,8 +324,6 @@ mod tests {
         );
         openbao
             .annotations
-            .as_mut()
-            .unwrap()
             .insert("openbao.org/agent-inject-status".into(), "update".into());
         assert_eq!(injected_role(&openbao, ROLE, "kubernetes"), None);
     }

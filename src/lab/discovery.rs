@@ -1,5 +1,5 @@
 //! API discovery for what the lab simulates (`/api`, `/apis`, and each group version's
-//! resource list), so `kubectl get deployments -A` (or statefulsets, daemonsets, cronjobs, or
+//! resource list), so `kubectl get deployments -A` (or pods, statefulsets, daemonsets, cronjobs, or
 //! the Vault operators' `externalsecrets`, `clustersecretstores`, `vaultstaticsecrets`,
 //! `secretproviderclasses`, ...) and `kubectl rollout status` work against it. The documents are the legacy (unaggregated) discovery shapes, which kubectl falls back
 //! to when the server answers plain `application/json`.
@@ -32,6 +32,7 @@ const GROUPS: &[(&str, &str, &[Resource])] = &[
             ),
             ("secrets", "Secret", true, &["get"], &[]),
             ("configmaps", "ConfigMap", true, &["get"], &["cm"]),
+            ("pods", "Pod", true, &["get", "list"], &["po"]),
         ],
     ),
     (
@@ -272,6 +273,16 @@ mod tests {
         assert_eq!(batch["resources"][0]["kind"], "CronJob");
         assert_eq!(batch["resources"][0]["shortNames"][0], "cj");
         assert!(document(&["apis", "batch", "v1beta1"]).is_none());
+        let core = document(&["api", "v1"]).unwrap();
+        let pods = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "pods")
+            .expect("pods discoverable");
+        assert_eq!(pods["kind"], "Pod");
+        assert_eq!(pods["namespaced"], true);
+        assert_eq!(pods["verbs"], json!(["get", "list"]));
         // The operators' custom resources, as the lab serves them (`Crd`).
         for crd in super::super::consumers::Crd::ALL {
             let doc = document(&["apis", crd.group(), crd.version()]).expect("group version");

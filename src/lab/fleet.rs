@@ -401,4 +401,40 @@ mod tests {
         assert_eq!(f.vault_addr(), a.vault_addr());
         f.shutdown().await;
     }
+
+    #[tokio::test]
+    async fn a_login_through_a_clusters_mount_heals_that_cluster() {
+        use super::super::login::tests::{
+            canary_login, canary_token, pending_pods, renew_reviewer,
+        };
+        let f = Fleet::start(
+            &fleet(&[
+                ("a", Scenario::Healthy),
+                ("b", Scenario::ReviewerJwtExpired),
+            ]),
+            LabOptions::default(),
+        )
+        .await
+        .expect("fleet starts");
+        let (a, b) = (f.lab("a").unwrap(), f.lab("b").unwrap());
+        assert_eq!((pending_pods(a), pending_pods(b)), (0, 3));
+        let canary = canary_token(b);
+        assert_eq!(canary_login(a, "kubernetes-b", &canary).await, 403);
+        assert_eq!(pending_pods(b), 3);
+        renew_reviewer(a, "kubernetes-b", b);
+        assert_eq!(canary_login(a, "kubernetes-b", &canary).await, 200);
+        assert_eq!(pending_pods(b), 0, "b's operators and pods heal");
+        let es = b
+            .operator_object("externalsecrets", "production", "payments-db")
+            .expect("es");
+        assert_eq!(es["status"]["conditions"][0]["status"], "True");
+        let css = b
+            .operator_object("clustersecretstores", "", "vault-backend")
+            .expect("css");
+        assert_eq!(
+            css["spec"]["provider"]["vault"]["auth"]["kubernetes"]["mountPath"], "kubernetes-b",
+            "still b's fleet mount"
+        );
+        f.shutdown().await;
+    }
 }

@@ -1,7 +1,8 @@
 //! The simulated Kubernetes API server: bearer authentication, RBAC, and the handful of
-//! endpoints the bot and Vault call (TokenRequest, TokenReview, self reviews, reads,
-//! Deployments, StatefulSets, DaemonSets and CronJobs with PATCH and watch, and the Vault
-//! operators' custom resources with list, get and PATCH).
+//! endpoints the bot and Vault call (TokenRequest, TokenReview, self reviews, reads, Pods with
+//! list and get, Deployments, StatefulSets, DaemonSets and CronJobs with PATCH and watch, and
+//! the Vault operators' custom resources with list, get and PATCH). Lists are paged and
+//! field-selected, in full or metadata-only ([`super::listing`]).
 
 use std::sync::Arc;
 
@@ -10,6 +11,9 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::consumers::Crd;
+use super::listing::{
+    self, FieldSelector, METADATA_FIELDS, POD_FIELDS, Shape, get_param, list_response,
+};
 use super::tokens::API_AUDIENCE;
 use super::wire::{json_response, q, status_response};
 use super::world::Workload;
@@ -198,6 +202,20 @@ pub(crate) async fn handle(
     }
     match (m, segs.as_slice()) {
         ("GET", ["version"]) => json_response(StatusCode::OK, &version()),
+        ("GET", ["api", "v1", "pods"]) => list_pods(&shared, user, None, &params, &headers),
+        ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
+            list_pods(&shared, user, Some(ns), &params, &headers)
+        }
+        ("GET", ["api", "v1", "namespaces", ns, "pods", name]) => {
+            let world = shared.world();
+            if !world.allowed(user, "get", "", "pods") {
+                return forbidden(user, "get", "", "pods", None, Some(name), Some(ns));
+            }
+            match world.pods.get(&(ns.to_string(), name.to_string())) {
+                Some(p) => json_response(StatusCode::OK, p),
+                None => not_found("", "pods", name),
+            }
+        }
         ("GET", ["api", "v1", "namespaces", ns]) => {
             if !shared.world().allowed(user, "get", "", "namespaces") {
                 return forbidden(user, "get", "", "namespaces", None, Some(ns), None);
@@ -316,7 +334,7 @@ pub(crate) async fn handle(
             if !shared.world().allowed(user, "list", group, resource) {
                 return forbidden(user, "list", group, resource, None, None, None);
             }
-            list_or_watch(&shared, kind, None, &params)
+            list_or_watch(&shared, kind, None, &params, &headers)
         }
         (
             "GET",
@@ -332,7 +350,7 @@ pub(crate) async fn handle(
             if !shared.world().allowed(user, "list", group, resource) {
                 return forbidden(user, "list", group, resource, None, None, Some(ns));
             }
-            list_or_watch(&shared, kind, Some(ns), &params)
+            list_or_watch(&shared, kind, Some(ns), &params, &headers)
         }
         (
             "GET",
@@ -728,32 +746,30 @@ fn custom_resource(
                     Some(json!({})),
                 ));
             }
-            let only = match get_param(params, "fieldSelector").map(parse_field_selector) {
-                Some(Ok(n)) => n,
-                Some(Err(msg)) => return Some(bad_request(&msg)),
-                None => None,
-            };
+            let selector =
+                match FieldSelector::parse(get_param(params, "fieldSelector"), METADATA_FIELDS) {
+                    Ok(s) => s,
+                    Err(msg) => return Some(bad_request(&msg)),
+                };
             let world = shared.world();
-            let items: Vec<Value> = world
-                .custom
-                .get(&crd)
-                .into_iter()
-                .flatten()
-                .filter(|((ons, oname), _)| {
-                    ns.is_none_or(|n| n == ons) && only.as_deref().is_none_or(|n| n == oname)
-                })
-                .map(|(_, o)| o.clone())
-                .collect();
-            let (items, next) = match page(items, params) {
+            let empty = std::collections::BTreeMap::new();
+            let store = world.custom.get(&crd).unwrap_or(&empty);
+            let page = match listing::page(
+                store,
+                ns,
+                |o| selector.matches(o),
+                params,
+                world.current_rv(),
+            ) {
                 Ok(p) => p,
                 Err(msg) => return Some(bad_request(&msg)),
             };
-            json_response(
-                StatusCode::OK,
-                &json!({"kind": format!("{}List", crd.kind()), "apiVersion": crd.api_version(),
-                    "metadata": list_meta(world.current_rv(), next),
-                    "items": items}),
-            )
+            let shape = if listing::wants_metadata(headers) {
+                Shape::Metadata
+            } else {
+                Shape::Full { type_meta: true }
+            };
+            list_response(crd.kind(), &crd.api_version(), page, shape)
         }
         ("get", Some(name)) => match shared.world().custom.get(&crd).and_then(|m| m.get(&key)) {
             Some(o) => json_response(StatusCode::OK, o),
@@ -818,27 +834,19 @@ fn custom_resource(
     })
 }
 
-fn get_param<'a>(params: &'a [(String, String)], k: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(pk, _)| pk == k)
-        .map(|(_, v)| v.as_str())
-}
-
 /// A `<Kind>List` of one workload kind, or (`?watch=true`) its watch stream; both narrowed
-/// by namespace and by a `metadata.name` field selector.
+/// by namespace and by a `metadata.name`/`metadata.namespace` field selector.
 fn list_or_watch(
     shared: &Arc<Shared>,
     kind: Workload,
     ns: Option<&str>,
     params: &[(String, String)],
+    headers: &HeaderMap,
 ) -> Response {
     let param = |k: &str| get_param(params, k);
-    let field_selector = param("fieldSelector");
-    let name = match field_selector.map(parse_field_selector) {
-        Some(Ok(n)) => n,
-        Some(Err(msg)) => return bad_request(&msg),
-        None => None,
+    let selector = match FieldSelector::parse(param("fieldSelector"), METADATA_FIELDS) {
+        Ok(s) => s,
+        Err(msg) => return bad_request(&msg),
     };
     let watch = matches!(param("watch"), Some("true" | "1"));
     if watch {
@@ -846,124 +854,377 @@ fn list_or_watch(
         let timeout = param("timeoutSeconds")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(1800);
-        return rollout::watch_response(shared.clone(), kind, ns, name.as_deref(), since, timeout);
+        return rollout::watch_response(shared.clone(), kind, ns, selector.name(), since, timeout);
     }
     let world = shared.world();
-    let items: Vec<Value> = world
-        .objects(kind)
-        .iter()
-        .filter(|((dns, dname), _)| {
-            ns.is_none_or(|n| n == dns) && name.as_deref().is_none_or(|n| n == dname)
-        })
-        .map(|(_, d)| {
-            let mut d = d.clone();
-            if let Some(o) = d.as_object_mut() {
-                o.remove("kind");
-                o.remove("apiVersion");
-            }
-            d
-        })
-        .collect();
-    let (items, next) = match page(items, params) {
+    let page = match listing::page(
+        world.objects(kind),
+        ns,
+        |o| selector.matches(o),
+        params,
+        world.current_rv(),
+    ) {
         Ok(p) => p,
         Err(msg) => return bad_request(&msg),
     };
-    json_response(
-        StatusCode::OK,
-        &json!({"kind": format!("{}List", kind.kind()), "apiVersion": kind.api_version(),
-            "metadata": list_meta(world.current_rv(), next), "items": items}),
-    )
-}
-
-/// A list's `metadata`: its resourceVersion and, when a page was cut, the `continue` token.
-fn list_meta(rv: u64, next: Option<String>) -> Value {
-    let mut meta = json!({"resourceVersion": rv.to_string()});
-    if let Some(token) = next {
-        meta["continue"] = json!(token);
-    }
-    meta
-}
-
-/// One page of `items` as `limit` and `continue` ask (the API server's chunking): the page
-/// and the token of the next one. The token is the offset of the next item, opaque to
-/// clients.
-fn page(
-    items: Vec<Value>,
-    params: &[(String, String)],
-) -> Result<(Vec<Value>, Option<String>), String> {
-    let from = match get_param(params, "continue").filter(|t| !t.is_empty()) {
-        Some(t) => t
-            .strip_prefix("lab-offset-")
-            .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| format!("invalid continue token {t:?}"))?,
-        None => 0,
-    };
-    let limit = get_param(params, "limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .filter(|l| *l > 0);
-    let total = items.len();
-    let page: Vec<Value> = items
-        .into_iter()
-        .skip(from)
-        .take(limit.unwrap_or(usize::MAX))
-        .collect();
-    let end = from + page.len();
-    let next = (limit.is_some() && end < total).then(|| format!("lab-offset-{end}"));
-    Ok((page, next))
-}
-
-/// Supports `metadata.name=X` (and `metadata.name==X`); other fields are rejected like the
-/// API server does.
-fn parse_field_selector(sel: &str) -> Result<Option<String>, String> {
-    let sel = sel.trim();
-    if sel.is_empty() {
-        return Ok(None);
-    }
-    let (field, value) = sel
-        .split_once("==")
-        .or_else(|| sel.split_once('='))
-        .ok_or_else(|| format!("invalid selector: '{sel}'; can't understand '{sel}'"))?;
-    if field.trim() == "metadata.name" {
-        Ok(Some(value.trim().to_string()))
-    } else if field.trim() == "metadata.namespace" {
-        Ok(None)
+    let shape = if listing::wants_metadata(headers) {
+        Shape::Metadata
     } else {
-        Err(format!("field label not supported: {}", field.trim()))
+        Shape::Full { type_meta: false }
+    };
+    list_response(kind.kind(), kind.api_version(), page, shape)
+}
+
+/// A `PodList` (or its metadata only), cluster-wide or of namespace `ns`, paged and narrowed
+/// by a field selector on the pod fields the API server supports ([`POD_FIELDS`]).
+fn list_pods(
+    shared: &Shared,
+    user: &str,
+    ns: Option<&str>,
+    params: &[(String, String)],
+    headers: &HeaderMap,
+) -> Response {
+    let world = shared.world();
+    if !world.allowed(user, "list", "", "pods") {
+        return forbidden(user, "list", "", "pods", None, None, ns);
     }
+    if matches!(get_param(params, "watch"), Some("true" | "1")) {
+        return status_response(
+            405,
+            "MethodNotAllowed",
+            "the lab does not watch pods",
+            Some(json!({})),
+        );
+    }
+    let selector = match FieldSelector::parse(get_param(params, "fieldSelector"), POD_FIELDS) {
+        Ok(s) => s,
+        Err(msg) => return bad_request(&msg),
+    };
+    let page = match listing::page(
+        &world.pods,
+        ns,
+        |o| selector.matches(o),
+        params,
+        world.current_rv(),
+    ) {
+        Ok(p) => p,
+        Err(msg) => return bad_request(&msg),
+    };
+    let shape = if listing::wants_metadata(headers) {
+        Shape::Metadata
+    } else {
+        Shape::Full { type_meta: false }
+    };
+    list_response("Pod", "v1", page, shape)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::collections::BTreeSet;
 
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
+    use serde_json::Value;
+
+    use super::super::pods::MIGRATION_JOB;
+    use super::super::setup::APPS;
+    use super::super::{Lab, LabOptions, Scenario};
+    use super::listing::METADATA_LIST_CONTENT_TYPE;
+
+    const METADATA_ACCEPT: &str =
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+
+    /// GET `path` as the bot: status, content type, body.
+    async fn get(lab: &Lab, path: &str, accept: Option<&str>) -> (u16, String, Value) {
+        let mut req = reqwest::Client::new()
+            .get(format!("{}{path}", lab.kube_url()))
+            .bearer_auth(lab.bot_kube_token());
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        let resp = req.send().await.expect("get");
+        let code = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (code, ct, resp.json().await.expect("json"))
+    }
+
+    fn names(list: &Value) -> Vec<String> {
+        list["items"]
+            .as_array()
+            .expect("items")
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
             .collect()
     }
 
-    #[test]
-    fn lists_are_cut_into_pages_with_a_continue_token() {
-        let items: Vec<Value> = (0..5).map(|i| json!(i)).collect();
-        let (p1, next) = page(items.clone(), &params(&[("limit", "2")])).unwrap();
-        assert_eq!(p1, [json!(0), json!(1)]);
-        let next = next.expect("more");
-        let (p2, next) = page(
-            items.clone(),
-            &params(&[("limit", "2"), ("continue", &next)]),
+    #[tokio::test]
+    async fn pods_are_listed_metadata_only_a_page_at_a_time() {
+        let lab = Lab::start(
+            Scenario::Healthy,
+            LabOptions {
+                bulk_workloads: 12,
+                bulk_pods: 30,
+                ..LabOptions::default()
+            },
         )
-        .unwrap();
-        assert_eq!(p2, [json!(2), json!(3)]);
-        let (p3, next) = page(
-            items.clone(),
-            &params(&[("limit", "2"), ("continue", &next.unwrap())]),
+        .await
+        .expect("lab");
+        let (code, ct, full) = get(&lab, "/api/v1/pods", None).await;
+        assert_eq!((code, ct.as_str()), (200, "application/json"));
+        assert_eq!(
+            (&full["kind"], &full["apiVersion"]),
+            (&"PodList".into(), &"v1".into())
+        );
+        let every: Vec<String> = names(&full);
+        assert_eq!(every.len(), lab.pods("").len());
+        assert_eq!(lab.pods("bulk").len(), 30);
+        for p in full["items"].as_array().unwrap() {
+            assert!(
+                p.get("kind").is_none() && p.get("apiVersion").is_none(),
+                "{p}"
+            );
+            assert!(p["spec"]["containers"].is_array() && p["status"]["phase"].is_string());
+        }
+        let typed: kube::core::ObjectList<k8s_openapi::api::core::v1::Pod> =
+            serde_json::from_value(full.clone()).expect("typed pods");
+        assert_eq!(typed.items.len(), every.len());
+
+        // Metadata only, 7 at a time: every pod once, in the same order, nothing but metadata.
+        let mut paged = Vec::new();
+        let mut token: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let path = match &token {
+                None => "/api/v1/pods?limit=7".to_string(),
+                Some(t) => format!("/api/v1/pods?limit=7&continue={t}"),
+            };
+            let (code, ct, page) = get(&lab, &path, Some(METADATA_ACCEPT)).await;
+            assert_eq!(code, 200, "{page}");
+            assert_eq!(ct, METADATA_LIST_CONTENT_TYPE);
+            assert_eq!(page["kind"], "PartialObjectMetadataList");
+            assert_eq!(page["apiVersion"], "meta.k8s.io/v1");
+            assert_eq!(
+                page["metadata"]["resourceVersion"],
+                full["metadata"]["resourceVersion"]
+            );
+            let items = page["items"].as_array().unwrap();
+            assert!(items.len() <= 7);
+            for item in items {
+                let keys: BTreeSet<&str> = item
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                assert_eq!(keys, BTreeSet::from(["kind", "apiVersion", "metadata"]));
+                assert_eq!(item["kind"], "PartialObjectMetadata");
+                assert_eq!(item["apiVersion"], "meta.k8s.io/v1");
+                let stored = lab
+                    .pods(item["metadata"]["namespace"].as_str().unwrap())
+                    .into_iter()
+                    .find(|p| p["metadata"]["name"] == item["metadata"]["name"])
+                    .expect("a stored pod");
+                assert_eq!(item["metadata"], stored["metadata"]);
+            }
+            let typed: kube::core::ObjectList<
+                kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Pod>,
+            > = serde_json::from_value(page.clone()).expect("kube-rs reads it");
+            assert_eq!(typed.items.len(), items.len());
+            paged.extend(names(&page));
+            pages += 1;
+            assert!(pages <= every.len(), "the pages end");
+            token = page["metadata"]["continue"].as_str().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        assert_eq!(paged, every);
+        assert_eq!(pages, every.len().div_ceil(7));
+
+        // Per namespace, field-selected, and the workload lists too.
+        let (_, _, bulk) = get(
+            &lab,
+            "/api/v1/namespaces/bulk/pods?fieldSelector=status.phase%3DRunning&limit=500",
+            Some(METADATA_ACCEPT),
         )
-        .unwrap();
-        assert_eq!(p3, [json!(4)]);
-        assert_eq!(next, None, "the last page has no token");
-        let (all, next) = page(items.clone(), &params(&[])).unwrap();
-        assert_eq!((all.len(), next), (5, None), "no limit, no paging");
-        assert!(page(items, &params(&[("continue", "forged")])).is_err());
+        .await;
+        assert_eq!(names(&bulk).len(), 30);
+        assert!(bulk["metadata"].get("continue").is_none());
+        let (code, ct, deployments) = get(
+            &lab,
+            "/apis/apps/v1/namespaces/production/deployments?limit=2",
+            Some(METADATA_ACCEPT),
+        )
+        .await;
+        assert_eq!((code, ct.as_str()), (200, METADATA_LIST_CONTENT_TYPE));
+        assert_eq!(deployments["kind"], "PartialObjectMetadataList");
+        assert_eq!(deployments["items"][0]["kind"], "PartialObjectMetadata");
+        assert!(deployments["items"][0].get("spec").is_none());
+        assert_eq!(names(&deployments).len(), 2);
+        let next = deployments["metadata"]["continue"].as_str().expect("more");
+        let (_, _, rest) = get(
+            &lab,
+            &format!("/apis/apps/v1/namespaces/production/deployments?limit=100&continue={next}"),
+            Some(METADATA_ACCEPT),
+        )
+        .await;
+        let (_, _, whole) = get(
+            &lab,
+            "/apis/apps/v1/namespaces/production/deployments",
+            None,
+        )
+        .await;
+        assert_eq!([names(&deployments), names(&rest)].concat(), names(&whole));
+        assert_eq!(whole["kind"], "DeploymentList");
+        lab.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn status_phase_pending_selects_exactly_the_stuck_pods() {
+        let pending = "/api/v1/pods?fieldSelector=status.phase%3DPending";
+        let failing = Lab::start(
+            Scenario::ReviewerJwtExpired,
+            LabOptions {
+                bulk_workloads: 6,
+                bulk_pods: 12,
+                ..LabOptions::default()
+            },
+        )
+        .await
+        .expect("lab");
+        let (code, _, list) = get(&failing, pending, None).await;
+        assert_eq!(code, 200);
+        let stuck = names(&list);
+        assert_eq!(stuck.len(), 3, "{stuck:?}");
+        assert!(stuck.iter().any(|n| n == "ledger-db-0"), "{stuck:?}");
+        assert!(
+            stuck
+                .iter()
+                .any(|n| n.starts_with(&format!("{MIGRATION_JOB}-")))
+        );
+        assert!(
+            stuck
+                .iter()
+                .any(|n| n.starts_with(&format!("{}-", APPS[0])))
+        );
+        for p in list["items"].as_array().unwrap() {
+            assert_eq!(p["metadata"]["namespace"], "production");
+            assert_eq!(p["status"]["phase"], "Pending");
+            assert_eq!(
+                p["status"]["initContainerStatuses"][0]["state"]["running"]["startedAt"]
+                    .as_str()
+                    .map(|_| "running"),
+                Some("running"),
+                "{p}"
+            );
+        }
+        // The other selectors agree with it.
+        let (_, _, all) = get(&failing, "/api/v1/pods", None).await;
+        let (_, _, others) = get(
+            &failing,
+            "/api/v1/pods?fieldSelector=status.phase!%3DPending",
+            None,
+        )
+        .await;
+        assert_eq!(names(&others).len() + 3, names(&all).len());
+        let (_, _, one) = get(
+            &failing,
+            "/api/v1/namespaces/production/pods?fieldSelector=status.phase%3DPending,metadata.name%3Dledger-db-0",
+            None,
+        )
+        .await;
+        assert_eq!(names(&one), ["ledger-db-0"]);
+        let (_, _, none) = get(
+            &failing,
+            "/api/v1/namespaces/bulk/pods?fieldSelector=status.phase%3DPending",
+            None,
+        )
+        .await;
+        assert_eq!(names(&none), Vec::<String>::new());
+        failing.shutdown().await;
+
+        let healthy = Lab::start(Scenario::Healthy, LabOptions::default())
+            .await
+            .expect("lab");
+        let (code, _, list) = get(&healthy, pending, None).await;
+        assert_eq!(code, 200);
+        assert_eq!(names(&list), Vec::<String>::new());
+        let (_, _, all) = get(&healthy, "/api/v1/pods", None).await;
+        assert_eq!(names(&all).len(), healthy.pods("").len());
+        assert!(names(&all).contains(&"ledger-db-0".to_string()));
+        healthy.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn unsupported_field_selectors_are_a_400_and_pods_need_rbac() {
+        let lab = Lab::start(Scenario::Healthy, LabOptions::default())
+            .await
+            .expect("lab");
+        for (path, field) in [
+            ("/api/v1/pods?fieldSelector=spec.foo%3Dx", "spec.foo"),
+            (
+                "/api/v1/namespaces/production/pods?fieldSelector=status.phase%3DPending,status.bar%3Dy",
+                "status.bar",
+            ),
+            (
+                "/apis/apps/v1/deployments?fieldSelector=status.phase%3DRunning",
+                "status.phase",
+            ),
+        ] {
+            let (code, _, body) = get(&lab, path, Some(METADATA_ACCEPT)).await;
+            assert_eq!(code, 400, "{path}");
+            assert_eq!(body["kind"], "Status");
+            assert_eq!(body["reason"], "BadRequest");
+            assert_eq!(
+                body["message"],
+                format!("field label not supported: {field}"),
+                "{path}"
+            );
+        }
+        let (code, _, body) = get(&lab, "/api/v1/pods?fieldSelector=status.phase", None).await;
+        assert_eq!(code, 400);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("can't understand")
+        );
+        let (code, _, _) = get(&lab, "/api/v1/pods?limit=2&continue=forged", None).await;
+        assert_eq!(code, 400);
+
+        // The reviewer's ServiceAccount may not list pods.
+        let reviewer = {
+            use super::super::setup::{REVIEWER_NAMESPACE, REVIEWER_SA};
+            let uid = lab
+                .shared
+                .world()
+                .sa_uid(REVIEWER_NAMESPACE, REVIEWER_SA)
+                .unwrap();
+            let aud = vec![super::super::API_AUDIENCE.to_string()];
+            let now = chrono::Utc::now().timestamp();
+            lab.shared
+                .tokens
+                .issue(REVIEWER_NAMESPACE, REVIEWER_SA, &uid, aud, now, 3600)
+                .expect("token")
+        };
+        let resp = reqwest::Client::new()
+            .get(format!(
+                "{}/api/v1/namespaces/production/pods",
+                lab.kube_url()
+            ))
+            .bearer_auth(reviewer)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(resp.status().as_u16(), 403);
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(
+            body["message"],
+            "pods is forbidden: User \"system:serviceaccount:vault:vault-auth\" cannot list resource \"pods\" in API group \"\" in the namespace \"production\""
+        );
+        lab.shutdown().await;
     }
 }

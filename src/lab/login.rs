@@ -397,6 +397,7 @@ pub(crate) async fn login(shared: &Arc<Shared>, mount: &str, data: &Value) -> Re
         .vault()
         .tokens
         .insert(token.id.clone(), token.clone());
+    shared.login_succeeded(mount);
     auth_response(&token, true)
 }
 
@@ -414,7 +415,7 @@ async fn deny(shared: &Shared, accessor: &str, reason: &str) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -425,5 +426,97 @@ mod tests {
         assert!(glob_match("a", "a"));
         assert!(!glob_match("a", "b"));
         assert!(same_pem("A\nB\n", "A\r\nB"));
+    }
+
+    /// A token of `ns/name` issued by `lab`'s API server.
+    fn sa_token(lab: &crate::lab::Lab, ns: &str, name: &str) -> String {
+        let uid = lab
+            .shared
+            .world()
+            .sa_uid(ns, name)
+            .expect("a ServiceAccount");
+        let aud = vec![crate::lab::API_AUDIENCE.to_string()];
+        let now = chrono::Utc::now().timestamp();
+        lab.shared
+            .tokens
+            .issue(ns, name, &uid, aud, now, 3600)
+            .expect("token")
+    }
+
+    /// POSTs a canary login at `vault`'s `auth/<mount>/login` with `jwt`; the status.
+    pub(crate) async fn canary_login(vault: &crate::lab::Lab, mount: &str, jwt: &str) -> u16 {
+        reqwest::Client::new()
+            .post(format!("{}/v1/auth/{mount}/login", vault.vault_addr()))
+            .json(&json!({"role": crate::lab::setup::CANARY_ROLE, "jwt": jwt}))
+            .send()
+            .await
+            .expect("login")
+            .status()
+            .as_u16()
+    }
+
+    /// Gives `vault`'s `mount` a fresh reviewer JWT of `cluster` (the reviewer-jwt-expired fix).
+    pub(crate) fn renew_reviewer(vault: &crate::lab::Lab, mount: &str, cluster: &crate::lab::Lab) {
+        use crate::lab::setup::{REVIEWER_NAMESPACE, REVIEWER_SA};
+        let jwt = sa_token(cluster, REVIEWER_NAMESPACE, REVIEWER_SA);
+        let mut v = vault.shared.vault();
+        let config = v
+            .auth
+            .get_mut(mount)
+            .and_then(|m| m.config.as_mut())
+            .expect("a configured mount");
+        config.token_reviewer_jwt = jwt;
+    }
+
+    pub(crate) fn canary_token(cluster: &crate::lab::Lab) -> String {
+        use crate::lab::setup::{CANARY_NAMESPACE, CANARY_SA};
+        sa_token(cluster, CANARY_NAMESPACE, CANARY_SA)
+    }
+
+    pub(crate) fn pending_pods(lab: &crate::lab::Lab) -> usize {
+        lab.pods("")
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Pending")
+            .count()
+    }
+
+    #[tokio::test]
+    async fn a_successful_login_heals_the_world_a_failed_one_changes_nothing() {
+        use crate::lab::{Lab, LabOptions, Scenario};
+        let lab = Lab::start(
+            Scenario::ReviewerJwtExpired,
+            LabOptions {
+                bulk_workloads: 6,
+                bulk_external_secrets: 3,
+                bulk_pods: 6,
+                ..LabOptions::default()
+            },
+        )
+        .await
+        .expect("lab");
+        let es_ready = |ns: &str, name: &str| {
+            lab.operator_object("externalsecrets", ns, name)
+                .expect("es")["status"]["conditions"][0]["status"]
+                .clone()
+        };
+        let canary = canary_token(&lab);
+        let before = lab.pods("");
+        assert_eq!(canary_login(&lab, "kubernetes", &canary).await, 403);
+        assert_eq!(lab.pods(""), before, "a failed login changes nothing");
+        assert_eq!(pending_pods(&lab), 3);
+        assert_eq!(es_ready("production", "payments-db"), "False");
+
+        renew_reviewer(&lab, "kubernetes", &lab);
+        assert_eq!(canary_login(&lab, "kubernetes", &canary).await, 200);
+        assert_eq!(pending_pods(&lab), 0);
+        assert_eq!(es_ready("production", "payments-db"), "True");
+        assert_eq!(
+            es_ready("bulk", "secret-00002"),
+            "True",
+            "bulk objects kept"
+        );
+        assert_eq!(lab.pods("bulk").len(), 6);
+        assert_eq!(lab.pods("").len(), before.len());
+        lab.shutdown().await;
     }
 }

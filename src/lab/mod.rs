@@ -11,8 +11,11 @@ mod discovery;
 mod files;
 mod fleet;
 mod kube;
+mod listing;
 mod login;
 mod monitor;
+mod pod_build;
+mod pods;
 mod policy;
 mod rollout;
 mod scenario;
@@ -23,9 +26,10 @@ mod vault_state;
 mod wire;
 mod world;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use axum::Router;
@@ -55,10 +59,11 @@ pub struct LabOptions {
     pub listen: SocketAddr,
     /// Added before every simulated answer (for streams: before the response headers).
     pub latency: Duration,
-    /// More workloads and ExternalSecrets in namespace `bulk`, for the benchmarks
-    /// ([`world::KubeWorld::add_bulk`]).
+    /// More workloads, ExternalSecrets and running pods (owned by the bulk workloads in
+    /// turn) in namespace `bulk`, for the benchmarks ([`world::KubeWorld::add_bulk`]).
     pub bulk_workloads: usize,
     pub bulk_external_secrets: usize,
+    pub bulk_pods: usize,
 }
 
 impl Default for LabOptions {
@@ -68,6 +73,7 @@ impl Default for LabOptions {
             latency: Duration::ZERO,
             bulk_workloads: 0,
             bulk_external_secrets: 0,
+            bulk_pods: 0,
         }
     }
 }
@@ -96,6 +102,8 @@ pub(crate) struct Shared {
     monitor: monitor::Monitor,
     watch: broadcast::Sender<rollout::WatchEvent>,
     http: reqwest::Client,
+    /// For a [`Fleet`]'s Vault: the cluster each auth mount reviews tokens against, by mount.
+    clusters: Mutex<BTreeMap<String, Weak<Shared>>>,
 }
 
 impl Shared {
@@ -107,6 +115,23 @@ impl Shared {
     /// Vault's storage (never held across an await).
     pub(crate) fn vault(&self) -> MutexGuard<'_, VaultState> {
         self.vault_state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A login through `mount` succeeded: the cluster whose operators and pods log in there
+    /// (this lab's, or for a [`Fleet`]'s Vault the cluster of that mount) heals if it was
+    /// built with that mount's logins failing.
+    pub(crate) fn login_succeeded(&self, mount: &str) {
+        let now = chrono::Utc::now();
+        self.world().logins_work_again(mount, now);
+        let cluster = self
+            .clusters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(mount)
+            .and_then(Weak::upgrade);
+        if let Some(cluster) = cluster.filter(|c| !std::ptr::eq(c.as_ref(), self)) {
+            cluster.world().logins_work_again(mount, now);
+        }
     }
 
     pub(crate) fn record(&self, r: RecordedRequest) {
@@ -214,7 +239,11 @@ impl Lab {
             consumers::LoginFailure::of(scenario),
             chrono::Utc::now(),
         );
-        world.add_bulk(opts.bulk_workloads, opts.bulk_external_secrets);
+        world.add_bulk(
+            opts.bulk_workloads,
+            opts.bulk_external_secrets,
+            opts.bulk_pods,
+        );
         let bot_uid = uid(&world, BOT_NAMESPACE, BOT_SA);
         let bot_kube_token = tokens.issue(BOT_NAMESPACE, BOT_SA, &bot_uid, api_aud, now, YEAR)?;
 
@@ -235,6 +264,7 @@ impl Lab {
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
                 .build()?,
+            clusters: Mutex::new(BTreeMap::new()),
         });
         let app = Router::new().fallback(dispatch).with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -334,8 +364,15 @@ impl Lab {
     /// method (config and roles as they stand, with an accessor of its own, as a second
     /// `vault auth enable` gives) at `path`. `from` may be this lab. Returns whether a mount was
     /// added (none when `from` has no `kubernetes` mount). When this Vault gives the bot a
-    /// restricted policy, that policy reads the new mount as it reads `kubernetes`.
+    /// restricted policy, that policy reads the new mount as it reads `kubernetes`. Either
+    /// way a successful login through `path` heals `from`'s cluster ([`Shared::login_succeeded`]).
     pub(crate) fn copy_auth_mount_from(&self, from: &Lab, path: &str) -> bool {
+        // Logins through `path` are `from`'s cluster's, even once a missing mount is added.
+        self.shared
+            .clusters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_string(), Arc::downgrade(&from.shared));
         // The guard is dropped at the end of this statement: `from` may be this lab.
         let source = from.shared.vault().auth.get(setup::AUTH_MOUNT).cloned();
         let Some(source) = source else {
@@ -368,8 +405,9 @@ impl Lab {
         }
     }
 
-    /// For a [`Fleet`]: rebuilds the operators' custom resources of this cluster for the mount
-    /// the fleet's Vault triages it at, failing as `failure` says (`None`: logins work).
+    /// For a [`Fleet`]: rebuilds the operators' custom resources and the injected pods of this
+    /// cluster for the mount the fleet's Vault triages it at, failing as `failure` says
+    /// (`None`: logins work).
     pub(crate) fn set_vault_operators(
         &self,
         mount: &str,
@@ -422,6 +460,18 @@ impl Lab {
         let mut v = cfg.read_json();
         v["token_reviewer_jwt"] = serde_json::Value::String(cfg.token_reviewer_jwt);
         Some(v)
+    }
+
+    /// The current Pods of `namespace` (`""`: every namespace), as stored (with `kind` and
+    /// `apiVersion`).
+    pub fn pods(&self, namespace: &str) -> Vec<serde_json::Value> {
+        self.shared
+            .world()
+            .pods
+            .iter()
+            .filter(|((ns, _), _)| namespace.is_empty() || ns == namespace)
+            .map(|(_, p)| p.clone())
+            .collect()
     }
 
     /// The current Deployment JSON.

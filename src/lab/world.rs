@@ -1,6 +1,7 @@
 //! The simulated cluster's objects (namespaces, ServiceAccounts, Secrets, ConfigMaps,
-//! Deployments, StatefulSets, DaemonSets, CronJobs, and the Vault operators' custom resources)
-//! and its small RBAC model.
+//! Deployments, StatefulSets, DaemonSets, CronJobs, Pods, and the Vault operators' custom
+//! resources), how they heal once logins through the triaged mount work again, and the
+//! cluster's small RBAC model.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -8,6 +9,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use super::consumers::{self, CSI_CLASS, CSI_DEPLOYMENT, CSI_ROLE, Crd, LoginFailure};
+use super::pods;
 use super::setup::{
     APPS, AUTH_MOUNT, CANARY_NAMESPACE, CANARY_SA, CLUSTER_CA_PEM, REVIEWER_NAMESPACE, REVIEWER_SA,
     REVIEWER_SECRET,
@@ -109,6 +111,20 @@ pub(crate) enum ReviewerSecret {
     LegacyInvalidated { since: String },
 }
 
+/// Namespace of the benchmarks' bulk objects.
+pub(crate) const BULK_NAMESPACE: &str = "bulk";
+
+/// What the operators' objects and the lab's pods were last built for.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct LoginState {
+    /// The triaged auth mount (`kubernetes`, or a fleet's `kubernetes-<cluster>`).
+    pub mount: String,
+    /// How logins through it fail (`None`: they work).
+    pub failure: Option<LoginFailure>,
+    /// The time the world's timeline is anchored at (an outage began 3 h before it).
+    pub epoch: chrono::DateTime<chrono::Utc>,
+}
+
 /// Every object of the simulated cluster.
 pub(crate) struct KubeWorld {
     pub namespaces: Vec<String>,
@@ -119,6 +135,8 @@ pub(crate) struct KubeWorld {
     pub statefulsets: BTreeMap<Key, Value>,
     pub daemonsets: BTreeMap<Key, Value>,
     pub cronjobs: BTreeMap<Key, Value>,
+    /// `v1` Pods: the lab's workloads' and Jobs' ([`pods::lab_pods`]) and the bulk ones.
+    pub pods: BTreeMap<Key, Value>,
     /// Users that may do everything.
     pub admins: HashSet<String>,
     /// Users bound to system:auth-delegator.
@@ -133,6 +151,8 @@ pub(crate) struct KubeWorld {
     /// The Vault operators' custom resources, every [`Crd`] present (maybe empty); a
     /// cluster-scoped object's namespace is `""`.
     pub custom: BTreeMap<Crd, BTreeMap<Key, Value>>,
+    /// What [`KubeWorld::set_vault_operators`] last built.
+    pub logins: LoginState,
     resource_version: u64,
 }
 
@@ -152,12 +172,18 @@ impl KubeWorld {
             statefulsets: BTreeMap::new(),
             daemonsets: BTreeMap::new(),
             cronjobs: BTreeMap::new(),
+            pods: BTreeMap::new(),
             admins: HashSet::new(),
             auth_delegators: HashSet::new(),
             invalidated_sas: HashSet::new(),
             failing_rollouts: HashSet::new(),
             leases: BTreeMap::new(),
             custom: BTreeMap::new(),
+            logins: LoginState {
+                mount: AUTH_MOUNT.to_string(),
+                failure: None,
+                epoch: chrono::Utc::now(),
+            },
             resource_version: 1000,
         };
         let mut sas = vec![
@@ -203,12 +229,13 @@ impl KubeWorld {
         w
     }
 
-    /// A big cluster for the benchmarks: `workloads` more workloads in namespace `bulk`
-    /// (two thirds Deployments, the rest StatefulSets and DaemonSets copied from `ledger-db`
-    /// and `log-shipper`; one in twenty names a Vault role) and `external_secrets` more
-    /// ExternalSecrets on the `vault-backend` store. Rebuilding the operators' objects
-    /// ([`KubeWorld::set_vault_operators`]) drops the added ExternalSecrets.
-    pub fn add_bulk(&mut self, workloads: usize, external_secrets: usize) {
+    /// A big cluster for the benchmarks, in namespace [`BULK_NAMESPACE`]: `workloads` more
+    /// workloads (two thirds Deployments, the rest StatefulSets and DaemonSets copied from
+    /// `ledger-db` and `log-shipper`; one in twenty names a Vault role), `external_secrets`
+    /// more ExternalSecrets on the `vault-backend` store, and `pods` running pods owned by the
+    /// bulk workloads in turn ([`pods::bulk_pods`]). Rebuilding the operators' objects
+    /// ([`KubeWorld::set_vault_operators`]) keeps them all.
+    pub fn add_bulk(&mut self, workloads: usize, external_secrets: usize, pod_count: usize) {
         let copy_of = |w: &Self, kind: Workload, name: &str| {
             w.objects(kind)
                 .get(&key("production", name))
@@ -224,32 +251,54 @@ impl KubeWorld {
             let vault = i % 20 == 0;
             match i % 6 {
                 0..=3 => {
-                    self.add_deployment("bulk", &name, vault);
+                    self.add_deployment(BULK_NAMESPACE, &name, vault);
                     continue;
                 }
                 4 => self.add_copy(Workload::StatefulSet, &sts, &name, vault),
                 _ => self.add_copy(Workload::DaemonSet, &ds, &name, vault),
             }
         }
+        let names: Vec<String> = (0..external_secrets)
+            .map(|i| format!("secret-{i:05}"))
+            .collect();
+        self.add_bulk_external_secrets(&names);
+        for pod in pods::bulk_pods(self, pod_count) {
+            self.store_pod(pod);
+        }
+    }
+
+    /// ExternalSecrets `bulk/<name>` for `names`, copies of `production/payments-db` (and of
+    /// its current status).
+    fn add_bulk_external_secrets(&mut self, names: &[String]) {
         let es = self
             .custom
             .get(&Crd::ExternalSecret)
             .and_then(|m| m.get(&key("production", "payments-db")))
             .cloned()
             .unwrap_or_default();
-        for i in 0..external_secrets {
-            let name = format!("secret-{i:05}");
+        for name in names {
             let mut o = es.clone();
             let rv = self.next_rv();
             o["metadata"]["name"] = json!(name);
-            o["metadata"]["namespace"] = json!("bulk");
-            o["metadata"]["uid"] = json!(stable_uid("ExternalSecret", "bulk", &name));
+            o["metadata"]["namespace"] = json!(BULK_NAMESPACE);
+            o["metadata"]["uid"] = json!(stable_uid("ExternalSecret", BULK_NAMESPACE, name));
             o["metadata"]["resourceVersion"] = json!(rv.to_string());
             self.custom
                 .entry(Crd::ExternalSecret)
                 .or_default()
-                .insert(key("bulk", &name), o);
+                .insert(key(BULK_NAMESPACE, name), o);
         }
+    }
+
+    /// Stores a pod under its namespace and name with a new resourceVersion.
+    fn store_pod(&mut self, mut pod: Value) {
+        let rv = self.next_rv();
+        pod["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let k = key(
+            pod["metadata"]["namespace"].as_str().unwrap_or_default(),
+            pod["metadata"]["name"].as_str().unwrap_or_default(),
+        );
+        self.pods.insert(k, pod);
     }
 
     /// `template` (a StatefulSet or DaemonSet) as `bulk/name`, naming a Vault role or none.
@@ -257,23 +306,42 @@ impl KubeWorld {
         let mut o = template.clone();
         let rv = self.next_rv();
         o["metadata"]["name"] = json!(name);
-        o["metadata"]["namespace"] = json!("bulk");
-        o["metadata"]["uid"] = json!(stable_uid(kind.kind(), "bulk", name));
+        o["metadata"]["namespace"] = json!(BULK_NAMESPACE);
+        o["metadata"]["uid"] = json!(stable_uid(kind.kind(), BULK_NAMESPACE, name));
         o["metadata"]["resourceVersion"] = json!(rv.to_string());
         if !vault {
             o["spec"]["template"]["metadata"]["annotations"] = json!({});
         }
-        self.objects_mut(kind).insert(key("bulk", name), o);
+        self.objects_mut(kind).insert(key(BULK_NAMESPACE, name), o);
     }
 
-    /// (Re)builds the operators' custom resources ([`consumers::objects`]) for the triaged
-    /// `mount` and how its logins fail, as of `now`; each gets a new resourceVersion.
+    /// (Re)builds the operators' custom resources ([`consumers::objects`]) and the lab's pods
+    /// ([`pods::lab_pods`]) for the triaged `mount` and how its logins fail, as of `now`; each
+    /// gets a new resourceVersion. The bulk objects stay (the bulk ExternalSecrets take the
+    /// new status of the one they copy). Rebuilding a failing mount's world as healthy keeps
+    /// its timeline: the same pods, their init containers finished at `now`.
     pub fn set_vault_operators(
         &mut self,
         mount: &str,
         failure: Option<LoginFailure>,
         now: chrono::DateTime<chrono::Utc>,
     ) {
+        let healing =
+            failure.is_none() && self.logins.failure.is_some() && self.logins.mount == mount;
+        let epoch = if healing { self.logins.epoch } else { now };
+        self.logins = LoginState {
+            mount: mount.to_string(),
+            failure,
+            epoch,
+        };
+        let bulk_es: Vec<String> = self
+            .custom
+            .get(&Crd::ExternalSecret)
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .filter(|(ns, _)| ns == BULK_NAMESPACE)
+            .map(|(_, name)| name.clone())
+            .collect();
         self.custom = Crd::ALL.into_iter().map(|c| (c, BTreeMap::new())).collect();
         for (crd, mut obj) in consumers::objects(mount, failure, now) {
             let rv = self.next_rv();
@@ -284,6 +352,27 @@ impl KubeWorld {
             );
             self.custom.entry(crd).or_default().insert(k, obj);
         }
+        self.add_bulk_external_secrets(&bulk_es);
+        self.pods.retain(|(ns, _), _| ns == BULK_NAMESPACE);
+        let clock = pods::Clock {
+            epoch,
+            healed: healing.then_some(now),
+        };
+        for pod in pods::lab_pods(self, failure, clock) {
+            self.store_pod(pod);
+        }
+    }
+
+    /// A login through `mount` just succeeded: when the world was built with that mount's
+    /// logins failing, the operators retry by themselves (VSO requeues within 5–60 s, ESO
+    /// backs off, the injector's init containers finish within one agent backoff step), so
+    /// the world is rebuilt healthy as of `now`. Returns whether it was.
+    pub fn logins_work_again(&mut self, mount: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
+        if self.logins.mount != mount || self.logins.failure.is_none() {
+            return false;
+        }
+        self.set_vault_operators(mount, None, now);
+        true
     }
 
     /// The Deployment `production/reports-web` (1 replica, no injector annotations): its pods
@@ -587,8 +676,8 @@ impl KubeWorld {
         if user == "system:anonymous" {
             // kubectl sends no credentials over plain HTTP: so that `kubectl get deployments
             // -A` and `kubectl rollout status` work against the lab, anyone may look at its
-            // workloads, namespaces and the operators' custom resources (`kubectl get
-            // externalsecrets -A`). Nothing else, and nothing the bot relies on.
+            // workloads, their pods, namespaces and the operators' custom resources (`kubectl
+            // get externalsecrets -A`). Nothing else, and nothing the bot relies on.
             return matches!(
                 (verb, group, resource),
                 (
@@ -596,7 +685,7 @@ impl KubeWorld {
                     "apps",
                     "deployments" | "statefulsets" | "daemonsets"
                 ) | ("get" | "list" | "watch", "batch", "cronjobs")
-                    | ("get" | "list", "", "namespaces")
+                    | ("get" | "list", "", "namespaces" | "pods")
             ) || (matches!(verb, "get" | "list" | "watch")
                 && Crd::ALL
                     .iter()
@@ -1026,5 +1115,86 @@ mod tests {
             Some(Workload::CronJob)
         );
         assert_eq!(Workload::from_resource("apps", "cronjobs"), None);
+    }
+
+    #[test]
+    fn healing_rebuilds_the_operators_and_pods_and_keeps_the_bulk_objects() {
+        let phase_count = |w: &KubeWorld, phase: &str| {
+            w.pods
+                .values()
+                .filter(|p| p["status"]["phase"] == phase)
+                .count()
+        };
+        let ready = |o: &Value| o["status"]["conditions"][0]["status"].clone();
+        let t0 = chrono::Utc::now();
+        let mut w = KubeWorld::new();
+        w.set_vault_operators(AUTH_MOUNT, Some(LoginFailure::Denied), t0);
+        w.add_bulk(12, 5, 20);
+        let es = |w: &KubeWorld| w.custom[&Crd::ExternalSecret].clone();
+        let bulk_es = |w: &KubeWorld| {
+            es(w)
+                .into_iter()
+                .filter(|((ns, _), _)| ns == BULK_NAMESPACE)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(phase_count(&w, "Pending"), 3);
+        assert_eq!(bulk_es(&w).len(), 5);
+        assert!(bulk_es(&w).iter().all(|(_, o)| ready(o) == "False"));
+        let (pods_before, custom_before) = (w.pods.clone(), w.custom.clone());
+
+        // A login through another mount changes nothing.
+        let t1 = t0 + chrono::Duration::minutes(2);
+        assert!(!w.logins_work_again("kubernetes-b", t1));
+        assert_eq!((&w.pods, &w.custom), (&pods_before, &custom_before));
+
+        assert!(w.logins_work_again(AUTH_MOUNT, t1));
+        assert_eq!(w.logins.failure, None);
+        assert_eq!(w.logins.epoch, t0, "the same timeline");
+        assert_eq!(phase_count(&w, "Pending"), 0);
+        assert_eq!(phase_count(&w, "Running"), w.pods.len());
+        // The same pods (the stuck ones finished their init container just now); the bulk
+        // ones untouched.
+        assert_eq!(
+            w.pods.keys().collect::<Vec<_>>(),
+            pods_before.keys().collect::<Vec<_>>()
+        );
+        for (k, p) in &w.pods {
+            let before = &pods_before[k];
+            assert_eq!(p["metadata"]["uid"], before["metadata"]["uid"]);
+            assert_eq!(
+                p["metadata"]["creationTimestamp"],
+                before["metadata"]["creationTimestamp"]
+            );
+            if k.0 == BULK_NAMESPACE {
+                assert_eq!(p, before);
+            } else if before["status"]["phase"] == "Pending" {
+                let done = &p["status"]["initContainerStatuses"][0]["state"]["terminated"];
+                assert_eq!(
+                    done["finishedAt"],
+                    t1.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                );
+                assert_eq!(done["reason"], "Completed");
+            }
+        }
+        assert_eq!(
+            w.pods.keys().filter(|(ns, _)| ns == BULK_NAMESPACE).count(),
+            20
+        );
+        assert_eq!(bulk_es(&w).len(), 5);
+        assert!(bulk_es(&w).iter().all(|(_, o)| ready(o) == "True"));
+        assert_eq!(ready(&es(&w)[&key("production", "payments-db")]), "True");
+        assert_eq!(
+            ready(&w.custom[&Crd::ClusterSecretStore][&key("", "vault-backend")]),
+            "True"
+        );
+        assert_eq!(
+            w.deployments
+                .keys()
+                .filter(|(ns, _)| ns == BULK_NAMESPACE)
+                .count(),
+            8
+        );
+        // Healthy already: nothing more to heal.
+        assert!(!w.logins_work_again(AUTH_MOUNT, t1));
     }
 }

@@ -133,12 +133,13 @@ async fn a_big_cluster_is_listed_a_page_at_a_time_and_nothing_is_missed() {
     assert_eq!(deployment_lists.len(), 3, "{deployment_lists:?}");
     assert!(deployment_lists.iter().all(|q| q.contains("limit=500")));
     assert!(deployment_lists[1].contains("continue="));
-    // One in twenty bulk workloads names a Vault role: 75, plus the world's 10.
+    // One in twenty bulk workloads names a Vault role: 75, plus the world's 10 and the Job
+    // found through its injected pod only.
     let found = json["evidence"]["workloads"]["value"]
         .as_array()
         .unwrap()
         .len();
-    assert_eq!(found, 75 + 10);
+    assert_eq!(found, 75 + 10 + 1);
     // Every bulk ExternalSecret uses the store: 600 more, plus the world's three objects.
     let syncs = json["verdict"]["secret_syncs"].as_array().unwrap().len();
     assert_eq!(syncs, 600 + 3);

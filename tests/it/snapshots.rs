@@ -20,7 +20,7 @@ const TRIAGE_ID: &str = "tri_0123456789abcdef";
 
 /// Writes what differs between runs as placeholders.
 fn stable(text: &str) -> String {
-    let rules: [(&str, &str); 9] = [
+    let rules: [(&str, &str); 10] = [
         (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"),
         (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", "DATE TIME UTC"),
         (r"\b\d{2}:\d{2} UTC\b", "HH:MM UTC"),
@@ -28,6 +28,8 @@ fn stable(text: &str) -> String {
         (r"auth_kubernetes_[0-9a-f]+", "auth_kubernetes_ACCESSOR"),
         (r"triaged in \d+(\.\d+)? (ms|s)", "triaged in DURATION"),
         (r"\(in \d+ min\)", "(in N min)"),
+        // A stuck pod's age: the lab's pods are as old as the lab plus minutes.
+        (r"started \d+ min ago", "started N min ago"),
         (
             r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
             "UUID",
