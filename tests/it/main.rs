@@ -32,6 +32,7 @@ mod lab_vault;
 mod leader;
 mod logs;
 mod openbao;
+mod pods;
 mod probe_cli;
 mod probe_deadline;
 mod probe_fleet;
