@@ -10,10 +10,10 @@ Times the whole `probe --format json` process in the reviewer-jwt-expired world 
 of the lab delayed by --latency-ms), with and without the bulk objects, and reports the
 ratio (target: at most 1.5x) and the probe's peak RSS (`/usr/bin/time -v`). The bulk pods
 (--pods, 4-8 KB of JSON each, owned by the bulk workloads in turn, one in twenty injected by
-the Vault Agent Injector) are the lab's --bulk-pods. The bot lists each
-kind a page of 500 at a time (the API server's chunking), and the pods too: every pod's
-metadata (`PartialObjectMetadataList`), then the Pending pods in full
-(`fieldSelector=status.phase=Pending`).
+the Vault Agent Injector) are the lab's --bulk-pods. The bot lists each kind a page of 500 at
+a time (the API server's chunking), and the pods as every pod's metadata
+(`PartialObjectMetadataList`, a page of 5,000) and the Pending pods in full
+(`fieldSelector=status.phase=Pending`, a page of 500).
 """
 import argparse
 import json
