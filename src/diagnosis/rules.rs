@@ -37,7 +37,14 @@ pub fn diagnose(e: &Evidence, now: DateTime<Utc>) -> Verdict {
         .collect();
     let affected_deployments: Vec<AffectedDeployment> = affected_workloads
         .iter()
-        .filter(|w| w.kind == crate::evidence::WorkloadKind::Deployment)
+        // The Deployments that log in, as before (not those reading an operator's Secret).
+        .filter(|w| {
+            w.kind == crate::evidence::WorkloadKind::Deployment
+                && matches!(
+                    w.via,
+                    crate::evidence::Via::Injector | crate::evidence::Via::Csi
+                )
+        })
         .map(|w| AffectedDeployment {
             namespace: w.namespace.clone(),
             name: w.name.clone(),

@@ -244,7 +244,9 @@ pub fn remediations(
     workloads: &[AffectedWorkload],
     syncs: &[SecretSyncState],
 ) -> Vec<Remediation> {
-    let restartable = |w: &&AffectedWorkload| w.kind.restartable();
+    // What logs in itself: a workload that reads a Secret an operator syncs keeps it.
+    let restartable =
+        |w: &&AffectedWorkload| w.kind.restartable() && matches!(w.via, Via::Injector | Via::Csi);
     let has_deployments = workloads.iter().any(|w| restartable(&w));
     let only_deployments = workloads
         .iter()

@@ -387,6 +387,36 @@ pub(crate) fn objects(
         ),
     ));
 
+    // A dynamic secret: on a failed login VSO requeues without writing its status, so it keeps
+    // saying synced; VSO restarts `frontend` (no Vault annotations of its own) after each sync.
+    out.push((
+        Crd::VaultDynamicSecret,
+        object(
+            Crd::VaultDynamicSecret,
+            ns,
+            "frontend-db",
+            json!({
+                "vaultAuthRef": "default",
+                "mount": "database", "path": "creds/frontend",
+                "destination": {"name": "frontend-db", "create": true},
+                "renewalPercent": 67,
+                "rolloutRestartTargets": [{"kind": "Deployment", "name": "frontend"}],
+            }),
+            json!({
+                "lastGeneration": 1,
+                "secretMAC": digest("frontend-db"),
+                "lastRenewalTime": 0,
+                "secretLease": {"id": format!("database/creds/frontend/{}", &digest("lease")[..24]),
+                                "duration": 3600, "renewable": true},
+                "vaultClientMeta": {
+                    "cacheKey": format!("kubernetes-{}", &digest(vso_mount)[..22]),
+                    "id": digest(&format!("{vso_mount}/{VSO_ROLE}")),
+                },
+                "conditions": [cond("SecretSynced", true, "Synced", "Secret synced", super::world::CREATED)],
+            }),
+        ),
+    ));
+
     // CSI: the class only; the pods that mount it are the Deployment's.
     out.push((
         Crd::SecretProviderClass,
@@ -538,7 +568,7 @@ mod tests {
                 ],
                 "{scenario}"
             );
-            assert_eq!(vso.len(), 1, "{scenario}: {vso:?}");
+            assert_eq!(vso.len(), 2, "{scenario}: {vso:?}");
             assert_eq!(
                 (
                     vso[0].kind.as_str(),
@@ -547,6 +577,14 @@ mod tests {
                 ),
                 ("VaultStaticSecret", "production", "orders-config")
             );
+            // A VaultDynamicSecret's status is not written on a failed login: it keeps saying
+            // synced, and names the Deployment VSO restarts after a sync.
+            let vds = &vso[1];
+            assert_eq!(
+                (vds.kind.as_str(), vds.name.as_str(), vds.ready),
+                ("VaultDynamicSecret", "frontend-db", Some(true))
+            );
+            assert_eq!(vds.restart_targets.len(), 1, "{vds:?}");
             assert_eq!(
                 csi,
                 [(
@@ -555,7 +593,7 @@ mod tests {
                     "billing-worker".to_string()
                 )]
             );
-            for s in eso.iter().chain(&vso) {
+            for s in eso.iter().chain(&vso[..1]) {
                 assert_eq!(s.ready, Some(!failing), "{scenario}: {s:?}");
             }
             if failing {
@@ -638,7 +676,6 @@ mod tests {
         // Installed operators with nothing of a kind: empty lists.
         for path in [
             "/apis/external-secrets.io/v1/secretstores",
-            "/apis/secrets.hashicorp.com/v1beta1/vaultdynamicsecrets",
             "/apis/secrets.hashicorp.com/v1beta1/vaultpkisecrets",
             "/apis/external-secrets.io/v1/namespaces/default/externalsecrets",
         ] {

@@ -842,7 +842,7 @@ mod tests {
             (Crd::VaultConnection, 1),
             (Crd::VaultAuth, 1),
             (Crd::VaultStaticSecret, 1),
-            (Crd::VaultDynamicSecret, 0),
+            (Crd::VaultDynamicSecret, 1),
             (Crd::VaultPkiSecret, 0),
             (Crd::SecretProviderClass, 1),
         ] {
@@ -876,7 +876,7 @@ mod tests {
             .flat_map(|m| m.values())
             .map(|o| o["metadata"]["resourceVersion"].as_str().unwrap())
             .collect();
-        assert_eq!(rvs.len(), 6);
+        assert_eq!(rvs.len(), 7);
         assert_eq!(css["status"]["conditions"][0]["status"], "True");
 
         // A fleet's mount and a failure rebuild them.

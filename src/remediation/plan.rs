@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::diagnosis::{Action, AffectedWorkload, RemediationKind, Report, VerdictCode};
-use crate::evidence::{AuthConfig, SecretSync, Workload, WorkloadKind};
+use crate::evidence::{AuthConfig, SecretSync, Via, Workload, WorkloadKind};
 
 /// Default lifetime asked for a rotated reviewer token (the API server may shorten it).
 pub const DEFAULT_REVIEWER_TOKEN_SECONDS: i64 = 365 * 24 * 3600;
@@ -133,6 +133,9 @@ pub enum NotRestartedReason {
     /// Found through its pods only (a Job, a ReplicaSet no Deployment owns, a bare pod):
     /// there is no rollout to restart.
     NoRollout,
+    /// It reads a Secret the Vault Secrets Operator syncs (a `rolloutRestartTargets` entry):
+    /// it does not log in, keeps its Secret, and VSO restarts it after the next sync.
+    VsoRestarts,
 }
 
 impl NotRestartedReason {
@@ -146,6 +149,9 @@ impl NotRestartedReason {
             }
             NotRestartedReason::NoRollout => {
                 "no rollout: its pods retry the login by themselves; delete a stuck pod to start it afresh"
+            }
+            NotRestartedReason::VsoRestarts => {
+                "reads a Secret VSO keeps; VSO restarts it after the next sync"
             }
         }
     }
@@ -656,7 +662,9 @@ pub fn restart_plan(
         let live = workloads
             .iter()
             .find(|w| w.kind == a.kind && w.namespace == a.namespace && w.name == a.name);
-        let reason = if !a.kind.restartable() {
+        let reason = if matches!(a.via, Via::Vso | Via::Eso) {
+            Some(NotRestartedReason::VsoRestarts)
+        } else if !a.kind.restartable() {
             Some(NotRestartedReason::for_kind(a.kind))
         } else if live.is_some_and(|w| w.on_delete) {
             Some(NotRestartedReason::OnDelete)

@@ -49,6 +49,7 @@ async fn a_command_to_a_verified_fix_through_the_neutral_bot() {
             "Use Vault's own token",
             "Restart affected workloads",
             "Re-sync secrets",
+            "Re-sync incl. dynamic secrets",
             "Preview plan",
             "Re-run triage"
         ]

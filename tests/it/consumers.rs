@@ -90,7 +90,7 @@ async fn a_healthy_mount_shows_its_objects_synced_and_nothing_affected() {
     assert_eq!(v["code"], "healthy");
     assert_eq!(v["affected_workloads"], json!([]));
     let syncs = v["secret_syncs"].as_array().unwrap();
-    assert_eq!(syncs.len(), 3, "{syncs:?}");
+    assert_eq!(syncs.len(), 4, "{syncs:?}");
     assert!(syncs.iter().all(|s| s["ready"] == true), "{syncs:?}");
     assert!(
         json["evidence"]["workloads"]["value"]
@@ -133,15 +133,15 @@ async fn a_big_cluster_is_listed_a_page_at_a_time_and_nothing_is_missed() {
     assert_eq!(deployment_lists.len(), 3, "{deployment_lists:?}");
     assert!(deployment_lists.iter().all(|q| q.contains("limit=500")));
     assert!(deployment_lists[1].contains("continue="));
-    // One in twenty bulk workloads names a Vault role: 75, plus the world's 10 and the Job
-    // found through its injected pod only.
+    // One in twenty bulk workloads names a Vault role: 75, plus the world's 10, the Job
+    // found through its injected pod only and the Deployment a VaultDynamicSecret restarts.
     let found = json["evidence"]["workloads"]["value"]
         .as_array()
         .unwrap()
         .len();
-    assert_eq!(found, 75 + 10 + 1);
-    // Every bulk ExternalSecret uses the store: 600 more, plus the world's three objects.
+    assert_eq!(found, 75 + 10 + 1 + 1);
+    // Every bulk ExternalSecret uses the store: 600 more, plus the world's four objects.
     let syncs = json["verdict"]["secret_syncs"].as_array().unwrap().len();
-    assert_eq!(syncs, 600 + 3);
+    assert_eq!(syncs, 600 + 4);
     lab.shutdown().await;
 }

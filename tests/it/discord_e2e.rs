@@ -87,6 +87,7 @@ async fn a_command_is_deferred_at_once_and_answered_with_the_verdict_while_the_l
             "Use Vault's own token (asks for approval)",
             "Restart affected workloads (asks for approval)",
             "Re-sync secrets (asks for approval)",
+            "Re-sync incl. dynamic secrets (asks for approval)",
             "Preview plan",
             "Re-run triage"
         ]
@@ -141,7 +142,7 @@ async fn two_discord_approvals_run_the_fix_and_a_self_approval_is_refused_quietl
     let (rotate_label, rotate_style, rotate) = &buttons[0];
     assert_eq!(rotate_label, "Rotate reviewer token (asks for approval)");
     assert_eq!(*rotate_style, 4);
-    assert_eq!(buttons[4].1, 2, "secondary");
+    assert_eq!(buttons[5].1, 2, "secondary");
     assert!(matches!(
         ButtonAction::decode(rotate),
         Some(ButtonAction::Propose { .. })

@@ -253,6 +253,12 @@ async fn statefulsets_and_daemonsets_are_restarted_on_delete_ones_and_cronjobs_r
     assert_eq!(
         reported,
         [
+            // It reads the Secret a VaultDynamicSecret syncs: VSO restarts it, not the bot.
+            (
+                WorkloadKind::Deployment,
+                "frontend",
+                NotRestartedReason::VsoRestarts
+            ),
             (
                 WorkloadKind::StatefulSet,
                 "legacy-cache",

@@ -45,7 +45,8 @@ async fn after_the_fix_a_resync_annotates_the_store_the_external_secret_and_the_
             "rotate-reviewer",
             "use-local-token",
             "restart-deployments",
-            "resync-secrets"
+            "resync-secrets",
+            "resync-dynamic-secrets"
         ]
     );
 
@@ -75,7 +76,28 @@ async fn after_the_fix_a_resync_annotates_the_store_the_external_secret_and_the_
             ),
         ]
     );
-    assert!(p.not_resynced.is_empty(), "{:?}", p.not_resynced);
+    let left: Vec<String> = p.not_resynced.iter().map(|n| n.name.clone()).collect();
+    assert_eq!(
+        left,
+        ["frontend-db"],
+        "the VaultDynamicSecret is listed, not touched"
+    );
+
+    // Asked for, the dynamic secret is annotated too, with the other VSO secrets.
+    let with_dynamic = r
+        .plan(&before, RemediationKind::ResyncDynamicSecrets)
+        .unwrap();
+    let Plan::ResyncSecrets(d) = &with_dynamic else {
+        panic!("{with_dynamic:?}")
+    };
+    let labels: Vec<String> = d.targets.iter().map(ResyncTarget::label).collect();
+    assert_eq!(labels.len(), 4, "{labels:?}");
+    assert!(
+        labels[2..].contains(&"VaultDynamicSecret production/frontend-db".to_string()),
+        "{labels:?}"
+    );
+    assert!(d.not_resynced.is_empty(), "{:?}", d.not_resynced);
+    assert!(with_dynamic.preview().contains("mints new credentials"));
 
     // The fix first, as the summary says.
     let fix = r.plan(&before, RemediationKind::RotateReviewer).unwrap();

@@ -69,6 +69,7 @@ async fn a_slash_command_to_a_verified_fix_through_slack() {
             "Use Vault's own token",
             "Restart affected workloads",
             "Re-sync secrets",
+            "Re-sync incl. dynamic secrets",
             "Preview plan",
             "Re-run triage"
         ]
