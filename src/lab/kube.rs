@@ -857,13 +857,31 @@ fn list_or_watch(
         return rollout::watch_response(shared.clone(), kind, ns, selector.name(), since, timeout);
     }
     let world = shared.world();
-    let page = match listing::page(
-        world.objects(kind),
-        ns,
-        |o| selector.matches(o),
-        params,
+    let objects = world.objects(kind);
+    let list = (kind.kind(), kind.api_version());
+    paged_list(
+        objects,
         world.current_rv(),
-    ) {
+        ns,
+        &selector,
+        params,
+        headers,
+        list,
+    )
+}
+
+/// One page of `objects` (of namespace `ns`, matching `selector`), whole or metadata-only as
+/// the `Accept` header asks, as a `<kind>List` of `api_version` (`list`).
+fn paged_list(
+    objects: &std::collections::BTreeMap<(String, String), Value>,
+    rv: u64,
+    ns: Option<&str>,
+    selector: &FieldSelector,
+    params: &[(String, String)],
+    headers: &HeaderMap,
+    (kind, api_version): (&str, &str),
+) -> Response {
+    let page = match listing::page(objects, ns, |o| selector.matches(o), params, rv) {
         Ok(p) => p,
         Err(msg) => return bad_request(&msg),
     };
@@ -872,7 +890,7 @@ fn list_or_watch(
     } else {
         Shape::Full { type_meta: false }
     };
-    list_response(kind.kind(), kind.api_version(), page, shape)
+    list_response(kind, api_version, page, shape)
 }
 
 /// A `PodList` (or its metadata only), cluster-wide or of namespace `ns`, paged and narrowed
@@ -900,22 +918,16 @@ fn list_pods(
         Ok(s) => s,
         Err(msg) => return bad_request(&msg),
     };
-    let page = match listing::page(
+    let rv = world.current_rv();
+    paged_list(
         &world.pods,
+        rv,
         ns,
-        |o| selector.matches(o),
+        &selector,
         params,
-        world.current_rv(),
-    ) {
-        Ok(p) => p,
-        Err(msg) => return bad_request(&msg),
-    };
-    let shape = if listing::wants_metadata(headers) {
-        Shape::Metadata
-    } else {
-        Shape::Full { type_meta: false }
-    };
-    list_response("Pod", "v1", page, shape)
+        headers,
+        ("Pod", "v1"),
+    )
 }
 
 #[cfg(test)]
