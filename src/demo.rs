@@ -12,6 +12,7 @@ use crate::chat::message::Message;
 use crate::config::{ApprovalRule, ChatFormat, ConnectionArgs, FileConfig, Person};
 use crate::diagnosis::{Action, RemediationKind};
 use crate::diagnosis::{ClusterReport, FleetReport};
+use crate::evidence::Via;
 use crate::lab::{Lab, LabOptions, Scenario};
 use crate::remediation::Plan;
 use crate::services::{Approved, Progress, Services};
@@ -243,12 +244,17 @@ async fn tell(services: &Services, out: &mut Story) -> anyhow::Result<Vec<(Strin
         )
         .await;
     let report = triaged.report.clone();
-    let workloads = report
+    // The workloads that log in themselves fire the alert (not those reading an operator's
+    // Secret).
+    let workloads: Vec<_> = report
         .evidence
         .workloads
         .value()
+        .into_iter()
+        .flatten()
+        .filter(|w| matches!(w.via, Via::Injector | Via::Csi))
         .cloned()
-        .unwrap_or_default();
+        .collect();
     out.line("");
     out.at(
         "🔔",
