@@ -129,13 +129,7 @@ async fn an_outage_shows_the_pods_stuck_on_the_agent_and_the_job_only_its_pod_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_logins_work_again_the_pods_and_the_operators_recover_by_themselves() {
-    common::init_crypto();
-    let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
-        .await
-        .unwrap();
-    let (_dir, files) = common::lab_files(&lab);
-    let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
-    let r = common::remediator(probes, target);
+    let (lab, _dir, r) = common::lab_remediator(Scenario::ReviewerJwtExpired).await;
     let before = triage(&r.probes, &r.target).await;
     assert_eq!(before.evidence.pods.value().unwrap().stuck.len(), 3);
 

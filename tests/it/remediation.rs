@@ -17,13 +17,7 @@ use vault_triage::remediation::{ExecError, Plan, Step};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotating_the_reviewer_fixes_logins_and_restarts_roll_out_like_kubectl() {
-    common::init_crypto();
-    let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
-        .await
-        .unwrap();
-    let (_dir, files) = common::lab_files(&lab);
-    let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
-    let r = common::remediator(probes, target);
+    let (lab, _dir, r) = common::lab_remediator(Scenario::ReviewerJwtExpired).await;
     let before = triage(&r.probes, &r.target).await;
     assert_eq!(before.verdict.code, VerdictCode::ReviewerJwtExpired);
     let old_config = lab.vault_auth_config().unwrap();
@@ -130,13 +124,7 @@ async fn rotating_the_reviewer_fixes_logins_and_restarts_roll_out_like_kubectl()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollout_past_its_progress_deadline_stops_the_restarts_before_the_next_batch() {
-    common::init_crypto();
-    let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
-        .await
-        .unwrap();
-    let (_dir, files) = common::lab_files(&lab);
-    let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
-    let r = common::remediator(probes, target);
+    let (lab, _dir, r) = common::lab_remediator(Scenario::ReviewerJwtExpired).await;
     let report = triage(&r.probes, &r.target).await;
     let plan = r
         .plan(&report, RemediationKind::RestartDeployments)
@@ -219,13 +207,7 @@ async fn a_rollout_past_its_progress_deadline_stops_the_restarts_before_the_next
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statefulsets_and_daemonsets_are_restarted_on_delete_ones_and_cronjobs_reported() {
-    common::init_crypto();
-    let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
-        .await
-        .unwrap();
-    let (_dir, files) = common::lab_files(&lab);
-    let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
-    let r = common::remediator(probes, target);
+    let (lab, _dir, r) = common::lab_remediator(Scenario::ReviewerJwtExpired).await;
     let before = triage(&r.probes, &r.target).await;
     assert_eq!(before.verdict.code, VerdictCode::ReviewerJwtExpired);
     let restart = r
@@ -370,13 +352,7 @@ async fn statefulsets_and_daemonsets_are_restarted_on_delete_ones_and_cronjobs_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_plan_is_refused_when_the_config_changed_since() {
-    common::init_crypto();
-    let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
-        .await
-        .unwrap();
-    let (_dir, files) = common::lab_files(&lab);
-    let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
-    let r = common::remediator(probes, target);
+    let (lab, _dir, r) = common::lab_remediator(Scenario::ReviewerJwtExpired).await;
     let report = triage(&r.probes, &r.target).await;
     let plan = r.plan(&report, RemediationKind::RotateReviewer).unwrap();
 

@@ -5,7 +5,7 @@
 use crate::support as common;
 
 use vault_triage::diagnosis::{RemediationKind, VerdictCode};
-use vault_triage::lab::{Lab, LabOptions, Scenario};
+use vault_triage::lab::{Lab, Scenario};
 use vault_triage::probes::triage;
 use vault_triage::remediation::plan::ResyncTarget;
 use vault_triage::remediation::{ExecError, Plan};
@@ -24,13 +24,7 @@ fn annotated_at(lab: &Lab, resource: &str, ns: &str, name: &str, key: &str) -> i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_fix_a_resync_annotates_the_store_the_external_secret_and_the_vso_secret() {
-    common::init_crypto();
-    let lab = Lab::start(Scenario::ReviewerJwtExpired, LabOptions::default())
-        .await
-        .unwrap();
-    let (_dir, files) = common::lab_files(&lab);
-    let (probes, target) = common::probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
-    let r = common::remediator(probes, target);
+    let (lab, _dir, r) = common::lab_remediator(Scenario::ReviewerJwtExpired).await;
     let before = triage(&r.probes, &r.target).await;
     assert_eq!(before.verdict.code, VerdictCode::ReviewerJwtExpired);
     let ids: Vec<&str> = before

@@ -252,6 +252,24 @@ fn three_free_ports() -> u16 {
     }
 }
 
+/// The lab in `scenario` and a remediator for it (the lab's files live as long as the
+/// directory returned).
+pub async fn lab_remediator(
+    scenario: vault_triage::lab::Scenario,
+) -> (
+    Lab,
+    tempfile::TempDir,
+    vault_triage::remediation::Remediator,
+) {
+    init_crypto();
+    let lab = Lab::start(scenario, vault_triage::lab::LabOptions::default())
+        .await
+        .expect("lab");
+    let (dir, files) = lab_files(&lab);
+    let (probes, target) = probes_for(&files, &lab.vault_addr(), &lab.vault_token()).await;
+    (lab, dir, remediator(probes, target))
+}
+
 /// A remediator for the target's cluster as the tests drive it: the target's reviewer, the
 /// default plan settings, and a 20 s rollout timeout.
 pub fn remediator(
