@@ -12,7 +12,6 @@ use crate::chat::message::Message;
 use crate::config::{ApprovalRule, ChatFormat, ConnectionArgs, FileConfig, Person};
 use crate::diagnosis::{Action, RemediationKind};
 use crate::diagnosis::{ClusterReport, FleetReport};
-use crate::evidence::Via;
 use crate::lab::{Lab, LabOptions, Scenario};
 use crate::remediation::Plan;
 use crate::services::{Approved, Progress, Services};
@@ -252,7 +251,7 @@ async fn tell(services: &Services, out: &mut Story) -> anyhow::Result<Vec<(Strin
         .value()
         .into_iter()
         .flatten()
-        .filter(|w| matches!(w.via, Via::Injector | Via::Csi))
+        .filter(|w| w.via.logs_in())
         .cloned()
         .collect();
     out.line("");

@@ -38,13 +38,7 @@ pub fn diagnose(e: &Evidence, now: DateTime<Utc>) -> Verdict {
     let affected_deployments: Vec<AffectedDeployment> = affected_workloads
         .iter()
         // The Deployments that log in, as before (not those reading an operator's Secret).
-        .filter(|w| {
-            w.kind == crate::evidence::WorkloadKind::Deployment
-                && matches!(
-                    w.via,
-                    crate::evidence::Via::Injector | crate::evidence::Via::Csi
-                )
-        })
+        .filter(|w| w.kind == crate::evidence::WorkloadKind::Deployment && w.via.logs_in())
         .map(|w| AffectedDeployment {
             namespace: w.namespace.clone(),
             name: w.name.clone(),

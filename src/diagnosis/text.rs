@@ -245,8 +245,7 @@ pub fn remediations(
     syncs: &[SecretSyncState],
 ) -> Vec<Remediation> {
     // What logs in itself: a workload that reads a Secret an operator syncs keeps it.
-    let restartable =
-        |w: &&AffectedWorkload| w.kind.restartable() && matches!(w.via, Via::Injector | Via::Csi);
+    let restartable = |w: &&AffectedWorkload| w.kind.restartable() && w.via.logs_in();
     let has_deployments = workloads.iter().any(|w| restartable(&w));
     let only_deployments = workloads
         .iter()

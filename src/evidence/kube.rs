@@ -90,6 +90,16 @@ impl Via {
             Via::Eso => "eso",
         }
     }
+
+    /// Whether the workload's own pods log in to Vault (injector, CSI), rather than reading a
+    /// Secret an operator syncs and keeps (VSO, ESO): only those fail, and a restart only
+    /// concerns them.
+    pub fn logs_in(self) -> bool {
+        match self {
+            Via::Injector | Via::Csi => true,
+            Via::Vso | Via::Eso => false,
+        }
+    }
 }
 
 /// An operator's object that syncs secrets from Vault through the mount (an ESO store or

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::diagnosis::{Action, AffectedWorkload, RemediationKind, Report, VerdictCode};
-use crate::evidence::{AuthConfig, SecretSync, Via, Workload, WorkloadKind};
+use crate::evidence::{AuthConfig, SecretSync, Workload, WorkloadKind};
 
 /// Default lifetime asked for a rotated reviewer token (the API server may shorten it).
 pub const DEFAULT_REVIEWER_TOKEN_SECONDS: i64 = 365 * 24 * 3600;
@@ -662,7 +662,7 @@ pub fn restart_plan(
         let live = workloads
             .iter()
             .find(|w| w.kind == a.kind && w.namespace == a.namespace && w.name == a.name);
-        let reason = if matches!(a.via, Via::Vso | Via::Eso) {
+        let reason = if !a.via.logs_in() {
             Some(NotRestartedReason::VsoRestarts)
         } else if !a.kind.restartable() {
             Some(NotRestartedReason::for_kind(a.kind))

@@ -13,14 +13,20 @@ async fn probe_json(scenario: Scenario) -> Value {
     let lab = Lab::start(scenario, LabOptions::default())
         .await
         .expect("lab");
-    let (_dir, files) = crate::support::lab_files(&lab);
+    let json = probe_json_of(&lab);
+    lab.shutdown().await;
+    json
+}
+
+/// `probe --format json` against `lab`.
+fn probe_json_of(lab: &Lab) -> Value {
+    let (_dir, files) = crate::support::lab_files(lab);
     let out = Command::new(env!("CARGO_BIN_EXE_vault-triage"))
         .args(["probe", "--format", "json"])
         .envs(lab.exports(&files))
         .env("VAULT_TRIAGE_LOG", "warn")
         .output()
         .expect("running vault-triage");
-    lab.shutdown().await;
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "{e}: {}{}",
@@ -115,14 +121,7 @@ async fn a_big_cluster_is_listed_a_page_at_a_time_and_nothing_is_missed() {
     )
     .await
     .expect("lab");
-    let (_dir, files) = crate::support::lab_files(&lab);
-    let out = Command::new(env!("CARGO_BIN_EXE_vault-triage"))
-        .args(["probe", "--format", "json"])
-        .envs(lab.exports(&files))
-        .env("VAULT_TRIAGE_LOG", "warn")
-        .output()
-        .expect("running vault-triage");
-    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let json = probe_json_of(&lab);
     // 1,000 bulk Deployments and 8 of the world's: three pages of 500.
     let deployment_lists: Vec<String> = lab
         .kube_requests()
